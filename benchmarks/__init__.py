@@ -1,0 +1,1 @@
+"""Latency, parameter and Multi-Adds measurement."""

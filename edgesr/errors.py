@@ -1,0 +1,63 @@
+"""The one error hierarchy every layer raises (standard library only).
+
+Each message says what was received, what was expected and how to fix it.
+The command-line tools turn any ``EdgeSRError`` into one line and exit code 2.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class EdgeSRError(Exception):
+    """Base class of every error edgesr raises on purpose."""
+
+
+class UnknownNameError(EdgeSRError, KeyError):
+    """A model, engine or option name that is not registered."""
+
+    def __init__(self, kind: str, received: str, known: Iterable[str]) -> None:
+        self.kind = kind
+        self.received = received
+        self.known = sorted(known)
+        super().__init__(self._message())
+
+    def _message(self) -> str:
+        close = difflib.get_close_matches(self.received, self.known, n=3, cutoff=0.5)
+        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        return (
+            f"unknown {self.kind} {self.received!r}.{hint} "
+            f"Known: {', '.join(self.known)}."
+        )
+
+    def __str__(self) -> str:  # KeyError would otherwise quote the message
+        return self.args[0]
+
+
+class ConfigError(EdgeSRError, ValueError):
+    """A configuration value or combination that cannot work."""
+
+
+class WeightsError(EdgeSRError):
+    """A weights file that cannot be read or does not fit the model."""
+
+
+class ImageError(EdgeSRError):
+    """An image that cannot be read, written or processed."""
+
+
+class ModelFileError(EdgeSRError):
+    """An ONNX or engine file that is missing, broken or not an edgesr SR model."""
+
+
+class ExportError(EdgeSRError):
+    """Export failed, or the exported file does not match the PyTorch model."""
+
+
+class EngineUnavailableError(EdgeSRError):
+    """The requested inference engine cannot run on this machine."""
+
+
+class DataError(EdgeSRError):
+    """A data folder that is empty, unreadable or unusable for training/evaluation."""

@@ -1,0 +1,1 @@
+"""PyTorch -> simplified ONNX (imports torch, onnx, onnxsim)."""

@@ -1,0 +1,1 @@
+"""Inference engines, tiling and image I/O. Never imports torch."""
