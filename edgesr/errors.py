@@ -26,10 +26,11 @@ class UnknownNameError(EdgeSRError, KeyError):
     def _message(self) -> str:
         close = difflib.get_close_matches(self.received, self.known, n=3, cutoff=0.5)
         hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-        return (
-            f"unknown {self.kind} {self.received!r}.{hint} "
-            f"Known: {', '.join(self.known)}."
-        )
+        if len(self.known) <= 12:
+            known = ", ".join(self.known)
+        else:  # a long table: show the start, not a wall of names
+            known = ", ".join(self.known[:8]) + f", ... ({len(self.known)} in all)"
+        return f"unknown {self.kind} {self.received!r}.{hint} Known: {known}."
 
     def __str__(self) -> str:  # KeyError would otherwise quote the message
         return self.args[0]

@@ -1,0 +1,569 @@
+"""Training and validation data from any folder of HR images (DIV2K/Flickr2K layout works).
+
+* ``find_images`` scans a folder recursively for PNG/JPEG/WebP/BMP/TIFF files (hidden files
+  and folders, whose names start with ``.``, are ignored).
+* ``prepare_pairs`` makes each LR image once, with MATLAB-compatible bicubic downscaling
+  (``edgesr.data.degrade.lr_from_hr``: HR cropped to a multiple of ``scale``, uint8 LR as
+  MATLAB makes it), and caches the cropped HR and the LR as uint8 ``.npy`` files. The cache
+  key is the file's resolved path, modification time (ns), size, the scale and a cache
+  version, so a second run reads the cache and an edited image is recomputed. Patches are
+  then sliced from memory-mapped ``.npy`` files: no image decoding per sample.
+* ``TrainPatchDataset`` yields random aligned ``{"lr", "hr"}`` patches with random flips
+  and 90-degree rotations, as float32 CHW tensors in [0, 1]. Each sample is a pure function
+  of ``(seed, epoch, index)``, so results do not depend on the number of DataLoader workers
+  or on which worker draws which index. Call ``set_epoch`` before each epoch (like
+  ``DistributedSampler``) to draw new patches; with ``persistent_workers=True`` the workers
+  keep the epoch they were started with.
+* ``ValImageDataset`` yields whole images ``{"lr", "hr", "name"}`` (HR cropped to a
+  multiple of the scale); use ``batch_size=1`` since sizes differ.
+* ``skimage_photos`` / ``write_skimage_corpus``: the RGB photos bundled with scikit-image,
+  the one real corpus available offline on every machine, with a fixed train/val split.
+
+Unreadable files and images too small for a patch are skipped with a logged warning and
+counted in ``dataset.report``; an empty folder, or one where nothing usable remains, raises
+``DataError`` saying what was searched and how to fix it.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import hashlib
+import io
+import logging
+import numbers
+import os
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from edgesr.data.degrade import lr_from_hr
+from edgesr.errors import ConfigError, DataError, ImageError
+
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "SKIMAGE_TRAIN",
+    "SKIMAGE_VAL",
+    "FolderReport",
+    "PairRecord",
+    "PatchParams",
+    "TrainPatchDataset",
+    "ValImageDataset",
+    "default_cache_dir",
+    "find_images",
+    "prepare_pairs",
+    "skimage_photos",
+    "write_skimage_corpus",
+]
+
+logger = logging.getLogger(__name__)
+
+IMAGE_EXTENSIONS: tuple[str, ...] = (".bmp", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp")
+# Bump when the LR recipe or the cache layout changes: old entries are then ignored.
+CACHE_VERSION = 1
+
+# The fixed split of the scikit-image photos (every RGB photo bundled in the wheel, loaded
+# without network). Validation: an animal with fur (chelsea), an indoor still life with
+# edges and smooth gradients (coffee) and a microscopy slide (immunohistochemistry). The
+# stereo pair motorcycle_left/right are near-duplicates, so both stay on the same side.
+SKIMAGE_TRAIN: tuple[str, ...] = (
+    "astronaut",
+    "hubble_deep_field",
+    "motorcycle_left",
+    "motorcycle_right",
+    "retina",
+    "rocket",
+)
+SKIMAGE_VAL: tuple[str, ...] = ("chelsea", "coffee", "immunohistochemistry")
+
+
+# --------------------------------------------------------------------------- scanning
+
+
+def find_images(root: str | os.PathLike[str]) -> list[Path]:
+    """All image files under ``root`` (recursive, sorted, extensions case-insensitive)."""
+    root_path = Path(root)
+    if not root_path.exists():
+        raise DataError(
+            f"HR image folder {str(root_path)!r} does not exist; expected a folder of images "
+            "(e.g. DIV2K/DIV2K_train_HR). Check the path."
+        )
+    if not root_path.is_dir():
+        raise DataError(
+            f"{str(root_path)!r} is a file, not a folder; expected a folder of HR images. "
+            "Pass the folder that contains it."
+        )
+    found: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(root_path, followlinks=True):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in filenames:
+            if not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS:
+                found.append(Path(dirpath) / name)
+    return sorted(found, key=lambda p: p.relative_to(root_path).as_posix())
+
+
+def _read_rgb8(path: Path) -> np.ndarray:
+    """Decode an image file to HxWx3 uint8 RGB (gray/palette/alpha/16-bit converted)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            im.load()
+            mode = im.mode
+            if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+                values = np.asarray(im, dtype=np.float64)
+                if values.max(initial=0) > 65535 or values.min(initial=0) < 0:
+                    raise ImageError(f"32-bit integer pixels out of the 16-bit range in {path}")
+                gray = np.floor(values / 257.0 + 0.5).astype(np.uint8)
+                return np.repeat(gray[..., None], 3, axis=2)
+            if mode == "F":
+                raise ImageError(f"floating-point image {path} (mode F) is not supported")
+            rgb = np.asarray(im if mode == "RGB" else im.convert("RGB"), dtype=np.uint8)
+    except ImageError:
+        raise
+    except Exception as exc:  # PIL raises many types for corrupt or truncated files
+        raise ImageError(f"cannot decode {path}: {type(exc).__name__}: {exc}") from exc
+    if rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ImageError(f"decoded {path} to shape {rgb.shape}; expected HxWx3")
+    return rgb
+
+
+# --------------------------------------------------------------------------- caching
+
+
+def default_cache_dir() -> Path:
+    """``$EDGESR_CACHE_DIR``, else ``$XDG_CACHE_HOME/edgesr/pairs``, else ``~/.cache/edgesr/pairs``."""
+    env = os.environ.get("EDGESR_CACHE_DIR")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "edgesr" / "pairs"
+
+
+@dataclass(frozen=True, kw_only=True)
+class PairRecord:
+    """One usable HR image and its cached, aligned HR/LR arrays."""
+
+    name: str  # path relative to the root folder, with "/" separators
+    source: str  # the HR image file
+    hr_path: str  # cached HR, cropped to a multiple of the scale (uint8 HxWx3 .npy)
+    lr_path: str  # cached LR (uint8 .npy), exactly `scale` times smaller
+    hr_height: int
+    hr_width: int
+
+
+@dataclass(kw_only=True)
+class FolderReport:
+    """What preparing a folder found; skipped lists hold relative names."""
+
+    root: str
+    scale: int
+    found: int = 0
+    from_cache: int = 0
+    computed: int = 0
+    skipped_small: list[str] = field(default_factory=list)
+    skipped_unreadable: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        return (
+            f"{self.root}: {self.found} images found, {self.from_cache} from cache, "
+            f"{self.computed} computed, {len(self.skipped_small)} too small, "
+            f"{len(self.skipped_unreadable)} unreadable"
+        )
+
+
+def _cache_paths(source: Path, scale: int, cache_dir: Path) -> tuple[Path, Path]:
+    st = source.stat()
+    key_text = f"v{CACHE_VERSION}|{source.resolve()}|{st.st_mtime_ns}|{st.st_size}|x{scale}"
+    key = hashlib.sha256(key_text.encode("utf-8")).hexdigest()[:24]
+    stem = re.sub(r"[^A-Za-z0-9_.-]", "_", source.stem)[:40]
+    folder = cache_dir / f"x{scale}"
+    return folder / f"{stem}-{key}.hr.npy", folder / f"{stem}-{key}.lr.npy"
+
+
+def _load_cached(hr_path: Path, lr_path: Path, scale: int) -> tuple[int, int] | None:
+    """The cached HR size if both files are present and consistent, else None."""
+    if not (hr_path.is_file() and lr_path.is_file()):
+        return None
+    try:
+        hr = np.load(hr_path, mmap_mode="r")
+        lr = np.load(lr_path, mmap_mode="r")
+    except (OSError, ValueError) as exc:
+        logger.warning("ignoring a broken cache entry %s: %s", hr_path.name, exc)
+        return None
+    if (
+        hr.dtype != np.uint8
+        or lr.dtype != np.uint8
+        or hr.ndim != 3
+        or hr.shape[2] != 3
+        or lr.shape != (hr.shape[0] // scale, hr.shape[1] // scale, 3)
+    ):
+        logger.warning("ignoring an inconsistent cache entry %s", hr_path.name)
+        return None
+    return int(hr.shape[0]), int(hr.shape[1])
+
+
+def _save_atomic(path: Path, array: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.{time.monotonic_ns()}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            np.save(fh, np.ascontiguousarray(array), allow_pickle=False)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _make_pair(source: Path, scale: int, hr_path: Path, lr_path: Path) -> tuple[int, int]:
+    hr = _read_rgb8(source)
+    if hr.shape[0] < scale or hr.shape[1] < scale:
+        return hr.shape[0] - hr.shape[0] % scale, hr.shape[1] - hr.shape[1] % scale
+    hr_cropped, lr = lr_from_hr(hr, scale=scale)
+    _save_atomic(hr_path, hr_cropped)
+    _save_atomic(lr_path, lr)
+    return int(hr_cropped.shape[0]), int(hr_cropped.shape[1])
+
+
+def _check_scale(scale: object) -> int:
+    if isinstance(scale, bool) or not isinstance(scale, numbers.Integral) or scale < 1:
+        raise ConfigError(f"scale must be a positive integer (2, 3, 4, ...); received {scale!r}.")
+    return int(scale)
+
+
+def prepare_pairs(
+    root: str | os.PathLike[str],
+    *,
+    scale: int,
+    cache_dir: str | os.PathLike[str] | None = None,
+    min_lr_px: int = 1,
+) -> tuple[list[PairRecord], FolderReport]:
+    """Scan ``root``, make (or read from the cache) every HR/LR pair; skip what cannot be used.
+
+    Images whose LR would be smaller than ``min_lr_px`` on either side are skipped (counted
+    in ``report.skipped_small``), as are files that cannot be decoded
+    (``report.skipped_unreadable``). Raises ``DataError`` when nothing usable remains.
+    """
+    scale = _check_scale(scale)
+    if isinstance(min_lr_px, bool) or not isinstance(min_lr_px, int) or min_lr_px < 1:
+        raise ConfigError(f"min_lr_px must be a positive integer; received {min_lr_px!r}.")
+    root_path = Path(root)
+    cache_path = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    sources = find_images(root_path)
+    report = FolderReport(root=str(root_path), scale=scale, found=len(sources))
+    if not sources:
+        raise DataError(
+            f"no images found in {str(root_path)!r}: searched recursively for "
+            f"{', '.join(IMAGE_EXTENSIONS)} (any letter case); expected a folder of HR images "
+            "(e.g. DIV2K_train_HR). Check the path, or write the bundled photos there with "
+            "edgesr.data.folder.write_skimage_corpus()."
+        )
+
+    sizes: dict[int, tuple[int, int]] = {}
+    paths: dict[int, tuple[Path, Path]] = {}
+    missing: list[int] = []
+    for i, source in enumerate(sources):
+        try:
+            paths[i] = _cache_paths(source, scale, cache_path)
+        except OSError as exc:
+            name = source.relative_to(root_path).as_posix()
+            logger.warning("skipping %s: cannot stat the file (%s)", name, exc)
+            report.skipped_unreadable.append(name)
+            continue
+        cached = _load_cached(*paths[i], scale)
+        if cached is None:
+            missing.append(i)
+        else:
+            sizes[i] = cached
+            report.from_cache += 1
+
+    if missing:
+        logger.info(
+            "making x%d LR images for %d of %d HR images in %s (cached in %s)",
+            scale, len(missing), len(sources), root_path, cache_path,
+        )
+        started = time.perf_counter()
+        workers = max(1, min(4, os.cpu_count() or 1, len(missing)))
+        with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
+            futures = {
+                pool.submit(_make_pair, sources[i], scale, *paths[i]): i for i in missing
+            }
+            for future in concurrent.futures.as_completed(futures):
+                i = futures[future]
+                name = sources[i].relative_to(root_path).as_posix()
+                try:
+                    sizes[i] = future.result()
+                except (ImageError, OSError) as exc:
+                    logger.warning("skipping unreadable image %s: %s", name, exc)
+                    report.skipped_unreadable.append(name)
+                    continue
+                report.computed += 1
+        logger.info("made %d LR images in %.1f s", report.computed, time.perf_counter() - started)
+
+    records: list[PairRecord] = []
+    min_hr_px = min_lr_px * scale
+    for i, source in enumerate(sources):
+        if i not in sizes:
+            continue
+        name = source.relative_to(root_path).as_posix()
+        h, w = sizes[i]
+        if h < min_hr_px or w < min_hr_px:
+            logger.warning(
+                "skipping %s: %dx%d pixels (cropped to a multiple of %d) is smaller than a "
+                "%dx%d HR patch", name, h, w, scale, min_hr_px, min_hr_px,
+            )
+            report.skipped_small.append(name)
+            continue
+        hr_path, lr_path = paths[i]
+        records.append(
+            PairRecord(
+                name=name, source=str(source), hr_path=str(hr_path), lr_path=str(lr_path),
+                hr_height=h, hr_width=w,
+            )
+        )
+    report.skipped_small.sort()
+    report.skipped_unreadable.sort()
+    if report.skipped_small or report.skipped_unreadable:
+        logger.warning("%s", report.summary())
+    if not records:
+        raise DataError(
+            f"no usable images in {str(root_path)!r}: {report.found} found, "
+            f"{len(report.skipped_unreadable)} unreadable, {len(report.skipped_small)} smaller "
+            f"than {min_hr_px}x{min_hr_px} HR pixels ({min_lr_px} LR px at x{scale}). "
+            "Use larger images, a smaller patch size or a smaller scale, or fix the files."
+        )
+    return records, report
+
+
+def _to_tensor(image: np.ndarray) -> torch.Tensor:
+    """HxWx3 uint8 -> float32 3xHxW in [0, 1]."""
+    chw = image.transpose(2, 0, 1).copy()  # a writable, C-contiguous copy (never the mmap)
+    return torch.from_numpy(chw).to(torch.float32).div_(255.0)
+
+
+# --------------------------------------------------------------------------- datasets
+
+
+@dataclass(frozen=True, kw_only=True)
+class PatchParams:
+    """Where a training patch comes from and how it is transformed (applied in this order:
+    crop, horizontal flip, vertical flip, 90-degree counter-clockwise rotation)."""
+
+    image_index: int
+    top: int  # LR pixels
+    left: int  # LR pixels
+    hflip: bool
+    vflip: bool
+    rot90: bool
+
+
+def _augment(image: np.ndarray, params: PatchParams) -> np.ndarray:
+    if params.hflip:
+        image = image[:, ::-1]
+    if params.vflip:
+        image = image[::-1]
+    if params.rot90:
+        image = np.rot90(image, k=1, axes=(0, 1))
+    return image
+
+
+class TrainPatchDataset(Dataset):
+    """Random aligned LR/HR patch pairs from a folder of HR images.
+
+    ``dataset[i]`` is ``{"lr": 3 x p x p, "hr": 3 x (p*scale) x (p*scale)}``, float32 in
+    [0, 1], ``p = lr_patch_px``. Image ``i % n_images`` is used, so each epoch visits every
+    image ``repeat`` times; shuffle with the DataLoader. Picklable (it holds file names only),
+    so ``DataLoader(num_workers=...)`` works.
+    """
+
+    def __init__(
+        self,
+        *,
+        root: str | os.PathLike[str],
+        scale: int,
+        lr_patch_px: int = 64,
+        cache_dir: str | os.PathLike[str] | None = None,
+        seed: int = 0,
+        augment: bool = True,
+        repeat: int = 1,
+    ) -> None:
+        if isinstance(lr_patch_px, bool) or not isinstance(lr_patch_px, int) or lr_patch_px < 1:
+            raise ConfigError(f"lr_patch_px must be a positive integer (e.g. 64); received {lr_patch_px!r}.")
+        if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1:
+            raise ConfigError(f"repeat must be a positive integer; received {repeat!r}.")
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise ConfigError(f"seed must be an integer >= 0; received {seed!r}.")
+        self.scale = _check_scale(scale)
+        self.lr_patch_px = lr_patch_px
+        self.seed = seed
+        self.augment = bool(augment)
+        self.repeat = repeat
+        self.epoch = 0
+        self.records, self.report = prepare_pairs(
+            root, scale=self.scale, cache_dir=cache_dir, min_lr_px=lr_patch_px
+        )
+
+    def __len__(self) -> int:
+        return len(self.records) * self.repeat
+
+    def set_epoch(self, epoch: int) -> None:
+        """Draw different patches in each epoch (call before creating the epoch's iterator)."""
+        self.epoch = int(epoch)
+
+    def patch_params(self, index: int) -> PatchParams:
+        """The crop and transforms of sample ``index`` (a function of seed, epoch, index)."""
+        if not 0 <= index < len(self):
+            raise IndexError(f"index {index} out of range for {len(self)} samples")
+        record = self.records[index % len(self.records)]
+        rng = np.random.default_rng((self.seed, self.epoch, index))
+        p = self.lr_patch_px
+        top = int(rng.integers(0, record.hr_height // self.scale - p + 1))
+        left = int(rng.integers(0, record.hr_width // self.scale - p + 1))
+        flips = rng.integers(0, 2, size=3) if self.augment else np.zeros(3, dtype=np.int64)
+        return PatchParams(
+            image_index=index % len(self.records), top=top, left=left,
+            hflip=bool(flips[0]), vflip=bool(flips[1]), rot90=bool(flips[2]),
+        )
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        params = self.patch_params(index)
+        record = self.records[params.image_index]
+        p, s = self.lr_patch_px, self.scale
+        lr_full = np.load(record.lr_path, mmap_mode="r")
+        hr_full = np.load(record.hr_path, mmap_mode="r")
+        lr = lr_full[params.top : params.top + p, params.left : params.left + p]
+        hr = hr_full[params.top * s : (params.top + p) * s, params.left * s : (params.left + p) * s]
+        return {"lr": _to_tensor(_augment(lr, params)), "hr": _to_tensor(_augment(hr, params))}
+
+
+class ValImageDataset(Dataset):
+    """Whole validation images: ``{"lr", "hr", "name"}``, HR cropped to a multiple of scale.
+
+    Tensors are float32 3xHxW in [0, 1]; use ``batch_size=1`` (sizes differ).
+    """
+
+    def __init__(
+        self,
+        *,
+        root: str | os.PathLike[str],
+        scale: int,
+        cache_dir: str | os.PathLike[str] | None = None,
+    ) -> None:
+        self.scale = _check_scale(scale)
+        self.records, self.report = prepare_pairs(root, scale=self.scale, cache_dir=cache_dir)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor | str]:
+        if not 0 <= index < len(self):
+            raise IndexError(f"index {index} out of range for {len(self)} images")
+        record = self.records[index]
+        return {
+            "lr": _to_tensor(np.load(record.lr_path)),
+            "hr": _to_tensor(np.load(record.hr_path)),
+            "name": record.name,
+        }
+
+
+# --------------------------------------------------------------------------- scikit-image photos
+
+
+def _skimage_loaders() -> dict[str, Callable[[], np.ndarray]]:
+    try:
+        from skimage import data
+    except ImportError as exc:
+        raise DataError(
+            "the bundled photos need scikit-image, which is not installed; "
+            "install it with `pip install 'edgesr[train]'` (or scikit-image>=0.22)."
+        ) from exc
+    return {
+        "astronaut": data.astronaut,
+        "chelsea": data.chelsea,
+        "coffee": data.coffee,
+        "hubble_deep_field": data.hubble_deep_field,
+        "immunohistochemistry": data.immunohistochemistry,
+        "motorcycle_left": lambda: data.stereo_motorcycle()[0],
+        "motorcycle_right": lambda: data.stereo_motorcycle()[1],
+        "retina": data.retina,
+        "rocket": data.rocket,
+    }
+
+
+def skimage_photos() -> list[tuple[str, np.ndarray]]:
+    """The RGB photos bundled with scikit-image, as ``(name, HxWx3 uint8)``, sorted by name.
+
+    Only files shipped inside the scikit-image wheel are used (no download). Sizes range
+    from 300x451 (chelsea) to 1411x1411 (retina). The fixed split is ``SKIMAGE_TRAIN`` /
+    ``SKIMAGE_VAL``.
+    """
+    photos = []
+    for name, load in sorted(_skimage_loaders().items()):
+        try:
+            image = np.asarray(load())
+        except Exception as exc:  # a data file missing from a trimmed installation
+            raise DataError(
+                f"scikit-image photo {name!r} could not be loaded ({type(exc).__name__}: {exc}); "
+                "expected it inside the scikit-image package. Reinstall scikit-image."
+            ) from exc
+        if image.ndim != 3 or image.shape[2] < 3 or image.dtype != np.uint8:
+            raise DataError(
+                f"scikit-image photo {name!r} has shape {image.shape} and dtype {image.dtype}; "
+                "expected HxWx3 uint8. This scikit-image version is not supported."
+            )
+        photos.append((name, np.ascontiguousarray(image[..., :3])))
+    return photos
+
+
+def _write_png_if_changed(path: Path, image: np.ndarray) -> None:
+    """Write a PNG atomically, leaving an identical existing file (and its mtime) alone."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG")
+    data = buffer.getvalue()
+    if path.is_file() and path.read_bytes() == data:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_skimage_corpus(
+    root: str | os.PathLike[str], *, split: str = "all"
+) -> dict[str, list[Path]]:
+    """Write the scikit-image photos as PNG into ``root/train`` and/or ``root/val``.
+
+    ``split`` is ``"train"``, ``"val"`` or ``"all"`` (both). The split is fixed:
+    train = ``SKIMAGE_TRAIN`` (6 photos), val = ``SKIMAGE_VAL`` (3 photos). Files whose
+    content is already right are not rewritten, so LR caches keyed on mtime stay valid.
+    Returns ``{"train": [...], "val": [...]}`` with the paths of the requested splits.
+    """
+    wanted = {"train": ("train",), "val": ("val",), "all": ("train", "val")}
+    if split not in wanted:
+        raise ConfigError(
+            f"split must be 'train', 'val' or 'all'; received {split!r}."
+        )
+    root_path = Path(root)
+    if root_path.exists() and not root_path.is_dir():
+        raise DataError(f"{str(root_path)!r} is a file; expected a folder to write the photos into.")
+    members = {"train": SKIMAGE_TRAIN, "val": SKIMAGE_VAL}
+    photos = dict(skimage_photos())
+    written: dict[str, list[Path]] = {}
+    for part in wanted[split]:
+        written[part] = []
+        for name in members[part]:
+            path = root_path / part / f"{name}.png"
+            _write_png_if_changed(path, photos[name])
+            written[part].append(path)
+    return written

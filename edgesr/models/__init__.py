@@ -1,0 +1,16 @@
+"""PyTorch reference models and the model table."""
+
+from edgesr.models.registry import (
+    DEFAULT_MODEL,
+    MODEL_TABLE,
+    ModelEntry,
+    count_params,
+    create_model,
+    model_entry,
+    model_name,
+)
+
+__all__ = [
+    "DEFAULT_MODEL", "MODEL_TABLE", "ModelEntry", "count_params", "create_model",
+    "model_entry", "model_name",
+]

@@ -1,0 +1,359 @@
+"""Dynamic snake convolution (DSConv), the torch implementation (DESIGN section 3).
+
+Following DSCNet's improved ("pro") definition, with kernel length K (odd, >= 3),
+morph 0 (the K points spread along x, each point free to move along y) or morph 1
+(points along y, moving along x), and ``extend_scope`` s:
+
+1. ``offset = tanh(GroupNorm(K, 2K)(Conv2d(in, 2K, 3, padding=1)(x)))``; channels [0:K]
+   are y-offsets, [K:2K] x-offsets. Morph 0 uses only the y-offsets, morph 1 only the
+   x-offsets.
+2. Snake accumulation from the centre c = K // 2 outward, all the way to both ends:
+   Δ'_c = 0, Δ'_{c+i} = Δ'_{c+i-1} + Δ_{c+i}, Δ'_{c-i} = Δ'_{c-i+1} + Δ_{c-i}. It is
+   linear, so it is one multiplication by a fixed K x K 0/1 matrix (:func:`snake_matrix`).
+   (DSCNet's original file stops one step early, a confirmed typo, not copied.)
+3. Point k of output pixel (i, j): morph 0 -> (y, x) = (i + s·Δ'_k, j + k - c);
+   morph 1 -> (i + k - c, j + s·Δ'_k). Coordinates are clamped to [0, H-1] x [0, W-1]
+   (border replication) and sampled bilinearly in pixel coordinates (align_corners=True).
+4. The K samples are collapsed by ``Conv2d(in, out, (K,1), stride (K,1))`` (morph 0) or
+   ``(1,K), stride (1,K)`` (morph 1) with bias, then GroupNorm and ReLU.
+
+Steps 2-4 up to the collapse conv and its bias are :func:`dynamic_snake_conv`: exactly what
+the ONNX node ``edgesr::DynamicSnakeConv`` and the TensorRT plugin compute. Implementation
+note: the samples are laid out [N, C, K, H, W] and the collapse runs as a 1x1 conv over
+C·K channels with the weight reshaped to [O, C·K, 1, 1]. A [O, C, K, 1] and a [O, C, 1, K]
+weight flatten to the same (c, k) order, so this equals DSCNet's stacked-along-height /
+stacked-along-width strided conv for both morphs (the numpy oracle in
+``edgesr.ops.dsconv_reference`` uses DSCNet's layout literally and the tests compare them).
+
+The export layer can swap the implementation of :func:`dynamic_snake_conv` for one that
+emits a single ONNX node (:func:`dsconv_override`); eager and training code never sees it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import functools
+import math
+from collections.abc import Callable, Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from edgesr.errors import ConfigError
+
+__all__ = [
+    "DSConv",
+    "dynamic_snake_conv",
+    "dynamic_snake_conv_eager",
+    "dsconv_norm_groups",
+    "snake_matrix",
+    "dsconv_override",
+]
+
+DSConvImpl = Callable[..., Tensor]
+
+# Replacement implementation of ``dynamic_snake_conv`` (set by the export layer only).
+_OVERRIDE: contextvars.ContextVar[DSConvImpl | None] = contextvars.ContextVar(
+    "edgesr_dsconv_override", default=None
+)
+
+
+def _check_kernel_size(kernel_size: object) -> int:
+    if (
+        isinstance(kernel_size, bool)
+        or not isinstance(kernel_size, int)
+        or kernel_size < 3
+        or kernel_size % 2 == 0
+    ):
+        raise ConfigError(
+            f"DSConv kernel_size must be an odd integer >= 3, received {kernel_size!r}; "
+            "use e.g. 3, 5, 7 or 9."
+        )
+    return kernel_size
+
+
+def _check_morph(morph: object) -> int:
+    if isinstance(morph, bool) or morph not in (0, 1):
+        raise ConfigError(
+            f"DSConv morph must be 0 (points along x, offsets along y) or 1 (points along y, "
+            f"offsets along x), received {morph!r}."
+        )
+    return int(morph)  # type: ignore[call-overload]
+
+
+def _check_extend_scope(extend_scope: object) -> float:
+    if isinstance(extend_scope, bool) or not isinstance(extend_scope, (int, float)):
+        raise ConfigError(
+            f"DSConv extend_scope must be a finite float, received {extend_scope!r}; "
+            "DSCNet uses 1.0."
+        )
+    if not math.isfinite(extend_scope):
+        raise ConfigError(
+            f"DSConv extend_scope must be a finite float, received {extend_scope!r}; "
+            "DSCNet uses 1.0."
+        )
+    return float(extend_scope)
+
+
+def dsconv_norm_groups(out_channels: int) -> int:
+    """Number of GroupNorm groups after the collapse conv.
+
+    DSCNet uses ``out_channels // 4`` groups. When that does not divide ``out_channels``
+    (or is 0) this returns the largest divisor of ``out_channels`` that is
+    ``<= max(1, out_channels // 4)``: e.g. 64 -> 16, 56 -> 14, 14 -> 2, 7 -> 1, 2 -> 1.
+    """
+    if isinstance(out_channels, bool) or not isinstance(out_channels, int) or out_channels < 1:
+        raise ConfigError(
+            f"DSConv out_channels must be a positive integer, received {out_channels!r}."
+        )
+    target = max(1, out_channels // 4)
+    for groups in range(target, 0, -1):
+        if out_channels % groups == 0:
+            return groups
+    return 1  # unreachable: 1 divides everything
+
+
+@functools.lru_cache(maxsize=32)
+def _snake_matrix_cpu64(kernel_size: int) -> Tensor:
+    c = kernel_size // 2
+    k = torch.arange(kernel_size).unsqueeze(1)  # row: output point k
+    j = torch.arange(kernel_size).unsqueeze(0)  # column: input offset j
+    right = (j > c) & (j <= k)  # k > c: sum of Δ_j for c < j <= k
+    left = (j < c) & (j >= k)  # k < c: sum of Δ_j for k <= j < c
+    return (right | left).to(torch.float64)
+
+
+def snake_matrix(
+    kernel_size: int, *, dtype: torch.dtype = torch.float32, device: torch.device | None = None
+) -> Tensor:
+    """The fixed K x K 0/1 matrix A with Δ' = A Δ (snake accumulation from the centre).
+
+    Row k sums Δ_j over c < j <= k (k > c) or k <= j < c (k < c); row c is zero.
+    """
+    _check_kernel_size(kernel_size)
+    return _snake_matrix_cpu64(kernel_size).to(dtype=dtype, device=device)
+
+
+def _check_inputs(
+    x: Tensor, offset: Tensor, weight: Tensor, bias: Tensor | None, kernel_size: int, morph: int
+) -> None:
+    if x.dim() != 4:
+        raise ConfigError(f"DSConv expects x as [N, C, H, W], received shape {tuple(x.shape)}.")
+    n_batch, channels, height, width = x.shape
+    expected_offset = (n_batch, 2 * kernel_size, height, width)
+    if tuple(offset.shape) != expected_offset:
+        raise ConfigError(
+            f"DSConv offset must be [N, 2K, H, W] = {expected_offset}, received "
+            f"{tuple(offset.shape)}; pass the tanh output of the offset branch."
+        )
+    expected_kernel = (kernel_size, 1) if morph == 0 else (1, kernel_size)
+    if weight.dim() != 4 or weight.shape[1] != channels or tuple(weight.shape[2:]) != expected_kernel:
+        raise ConfigError(
+            f"DSConv collapse weight for morph {morph} must be [O, {channels}, "
+            f"{expected_kernel[0]}, {expected_kernel[1]}], received {tuple(weight.shape)}."
+        )
+    if bias is not None and tuple(bias.shape) != (weight.shape[0],):
+        raise ConfigError(
+            f"DSConv collapse bias must be [{weight.shape[0]}], received {tuple(bias.shape)}."
+        )
+
+
+def dynamic_snake_conv_eager(
+    x: Tensor,
+    offset: Tensor,
+    weight: Tensor,
+    bias: Tensor | None,
+    *,
+    kernel_size: int,
+    morph: int,
+    extend_scope: float,
+) -> Tensor:
+    """The standard-op implementation of :func:`dynamic_snake_conv` (never overridden)."""
+    channels = x.shape[1]
+    k_len = kernel_size
+    c = k_len // 2
+    dtype, device = x.dtype, x.device
+
+    # 1. the offsets of the axis perpendicular to the kernel, accumulated from the centre
+    delta = offset[:, k_len:] if morph else offset[:, :k_len]  # [N, K, H, W]
+    acc = torch.einsum(
+        "kj,njhw->nkhw", snake_matrix(k_len, dtype=offset.dtype, device=offset.device), delta
+    )
+    disp = acc * extend_scope
+
+    # 2. pixel coordinates of every point, clamped to the image (border replication).
+    # ys[-1:] / xs[-1:] are H-1 / W-1 as tensors, so tracing stays shape-generic.
+    ys = torch.arange(x.shape[2], dtype=dtype, device=device)
+    xs = torch.arange(x.shape[3], dtype=dtype, device=device)
+    y_max = ys[-1:]
+    x_max = xs[-1:]
+    k_off = torch.arange(k_len, dtype=dtype, device=device) - c
+    if morph == 0:
+        y = ys.view(1, 1, -1, 1) + disp
+        xx = xs.view(1, 1, 1, -1) + k_off.view(1, -1, 1, 1)
+        xx = xx.expand_as(y)
+    else:
+        xx = xs.view(1, 1, 1, -1) + disp
+        y = ys.view(1, 1, -1, 1) + k_off.view(1, -1, 1, 1)
+        y = y.expand_as(xx)
+    y = torch.minimum(torch.clamp(y, min=0.0), y_max)
+    xx = torch.minimum(torch.clamp(xx, min=0.0), x_max)
+
+    # 3. normalise for align_corners=True (max(., 1) keeps H == 1 or W == 1 finite)
+    gy = y * (2.0 / torch.clamp(y_max, min=1.0)) - 1.0
+    gx = xx * (2.0 / torch.clamp(x_max, min=1.0)) - 1.0
+    grid = torch.stack((gx, gy), dim=-1).flatten(1, 2)  # [N, K·H, W, 2], row k·H + i
+    sampled = F.grid_sample(
+        x, grid, mode="bilinear", padding_mode="border", align_corners=True
+    )  # [N, C, K·H, W]
+    sampled = sampled.unflatten(2, (k_len, -1)).flatten(1, 2)  # [N, C·K, H, W], chan c·K+k
+
+    # 4. collapse: the (K,1) / (1,K) strided conv == a 1x1 conv over C·K channels
+    w = weight.reshape(weight.shape[0], channels * k_len, 1, 1)
+    return F.conv2d(sampled, w, bias)
+
+
+def dynamic_snake_conv(
+    x: Tensor,
+    offset: Tensor,
+    weight: Tensor,
+    bias: Tensor | None,
+    *,
+    kernel_size: int,
+    morph: int,
+    extend_scope: float,
+) -> Tensor:
+    """Snake accumulation + clamped bilinear sampling + collapse conv (+ bias).
+
+    Args:
+        x: [N, C, H, W] input features.
+        offset: [N, 2K, H, W], the tanh output of the offset branch ([0:K] y, [K:2K] x).
+        weight: collapse conv weight, [O, C, K, 1] for morph 0 or [O, C, 1, K] for morph 1.
+        bias: [O] or None.
+        kernel_size: K, odd, >= 3.
+        morph: 0 or 1.
+        extend_scope: multiplier of the accumulated offsets.
+
+    Returns:
+        [N, O, H, W] (before the module's GroupNorm and ReLU).
+
+    Differentiable w.r.t. x, offset, weight and bias. Inside the export layer's
+    ``dsconv_as_custom_op()`` context this becomes one ``edgesr::DynamicSnakeConv`` node.
+    """
+    kernel_size = _check_kernel_size(kernel_size)
+    morph = _check_morph(morph)
+    extend_scope = _check_extend_scope(extend_scope)
+    if not (torch.jit.is_tracing() or torch.jit.is_scripting()):
+        _check_inputs(x, offset, weight, bias, kernel_size, morph)
+    override = _OVERRIDE.get()
+    if override is not None:
+        return override(
+            x,
+            offset,
+            weight,
+            bias,
+            kernel_size=kernel_size,
+            morph=morph,
+            extend_scope=extend_scope,
+        )
+    return dynamic_snake_conv_eager(
+        x, offset, weight, bias, kernel_size=kernel_size, morph=morph, extend_scope=extend_scope
+    )
+
+
+@contextlib.contextmanager
+def dsconv_override(impl: DSConvImpl) -> Iterator[None]:
+    """Within this context, :func:`dynamic_snake_conv` calls ``impl`` instead.
+
+    ``impl`` receives the same arguments (x, offset, weight, bias, *, kernel_size, morph,
+    extend_scope). Meant for the export layer (one ONNX custom node); not for training.
+    """
+    token = _OVERRIDE.set(impl)
+    try:
+        yield
+    finally:
+        _OVERRIDE.reset(token)
+
+
+class DSConv(nn.Module):
+    """Dynamic snake convolution block: offset branch -> snake conv -> GroupNorm -> ReLU.
+
+    Args (keyword-only):
+        in_channels: C.
+        out_channels: O.
+        kernel_size: K, odd, >= 3 (default 3).
+        morph: 0 (points along x, offsets along y: collapse conv (K,1) stride (K,1)) or
+            1 (points along y, offsets along x: collapse conv (1,K) stride (1,K)).
+        extend_scope: multiplier of the accumulated offsets (default 1.0).
+
+    Submodules (stable ``state_dict`` names): ``offset_conv`` Conv2d(C, 2K, 3, padding 1,
+    bias); ``offset_norm`` GroupNorm(K, 2K); ``collapse`` the one collapse conv the morph
+    uses (bias); ``norm`` GroupNorm(G, O); ``act`` ReLU.
+
+    G is ``O // 4`` as in DSCNet when that divides O; otherwise the largest divisor of O
+    that is ``<= max(1, O // 4)`` (O = 14 -> 2 groups, O = 7 -> 1): see
+    :func:`dsconv_norm_groups`.
+
+    Parameters at in = out = 14, K = 3: 762 + 12 + 602 + 28 = 1404.
+    """
+
+    def __init__(
+        self,
+        *,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int = 3,
+        morph: int = 0,
+        extend_scope: float = 1.0,
+    ) -> None:
+        super().__init__()
+        if isinstance(in_channels, bool) or not isinstance(in_channels, int) or in_channels < 1:
+            raise ConfigError(
+                f"DSConv in_channels must be a positive integer, received {in_channels!r}."
+            )
+        self.kernel_size = _check_kernel_size(kernel_size)
+        self.morph = _check_morph(morph)
+        self.extend_scope = _check_extend_scope(extend_scope)
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.norm_groups = dsconv_norm_groups(out_channels)
+        k_len = self.kernel_size
+
+        self.offset_conv = nn.Conv2d(in_channels, 2 * k_len, 3, padding=1, bias=True)
+        self.offset_norm = nn.GroupNorm(k_len, 2 * k_len)
+        if self.morph == 0:
+            self.collapse = nn.Conv2d(
+                in_channels, out_channels, (k_len, 1), stride=(k_len, 1), bias=True
+            )
+        else:
+            self.collapse = nn.Conv2d(
+                in_channels, out_channels, (1, k_len), stride=(1, k_len), bias=True
+            )
+        self.norm = nn.GroupNorm(self.norm_groups, out_channels)
+        self.act = nn.ReLU()
+
+    def extra_repr(self) -> str:
+        return (
+            f"in_channels={self.in_channels}, out_channels={self.out_channels}, "
+            f"kernel_size={self.kernel_size}, morph={self.morph}, "
+            f"extend_scope={self.extend_scope}, norm_groups={self.norm_groups}"
+        )
+
+    def offsets(self, x: Tensor) -> Tensor:
+        """The tanh offsets [N, 2K, H, W] ([0:K] y, [K:2K] x)."""
+        return torch.tanh(self.offset_norm(self.offset_conv(x)))
+
+    def forward(self, x: Tensor) -> Tensor:
+        offset = self.offsets(x)
+        y = dynamic_snake_conv(
+            x,
+            offset,
+            self.collapse.weight,
+            self.collapse.bias,
+            kernel_size=self.kernel_size,
+            morph=self.morph,
+            extend_scope=self.extend_scope,
+        )
+        return self.act(self.norm(y))
