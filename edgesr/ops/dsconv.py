@@ -171,7 +171,6 @@ def dynamic_snake_conv_eager(
     extend_scope: float,
 ) -> Tensor:
     """The standard-op implementation of :func:`dynamic_snake_conv` (never overridden)."""
-    channels = x.shape[1]
     k_len = kernel_size
     c = k_len // 2
     dtype, device = x.dtype, x.device
@@ -204,14 +203,17 @@ def dynamic_snake_conv_eager(
     # 3. normalise for align_corners=True (max(., 1) keeps H == 1 or W == 1 finite)
     gy = y * (2.0 / torch.clamp(y_max, min=1.0)) - 1.0
     gx = xx * (2.0 / torch.clamp(x_max, min=1.0)) - 1.0
-    grid = torch.stack((gx, gy), dim=-1).flatten(1, 2)  # [N, K·H, W, 2], row k·H + i
+    # reshape with traced sizes (not flatten/unflatten) keeps H and W dynamic in the
+    # TorchScript ONNX exporter
+    n_batch, _, height, width = x.shape
+    grid = torch.stack((gx, gy), dim=-1).reshape(n_batch, -1, width, 2)  # row k·H + i
     sampled = F.grid_sample(
         x, grid, mode="bilinear", padding_mode="border", align_corners=True
     )  # [N, C, K·H, W]
-    sampled = sampled.unflatten(2, (k_len, -1)).flatten(1, 2)  # [N, C·K, H, W], chan c·K+k
+    sampled = sampled.reshape(n_batch, -1, height, width)  # [N, C·K, H, W], chan c·K + k
 
     # 4. collapse: the (K,1) / (1,K) strided conv == a 1x1 conv over C·K channels
-    w = weight.reshape(weight.shape[0], channels * k_len, 1, 1)
+    w = weight.flatten(1)[:, :, None, None]  # [O, C·K, 1, 1], (c, k) order
     return F.conv2d(sampled, w, bias)
 
 

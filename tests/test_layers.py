@@ -1,0 +1,129 @@
+"""The layer rules of DESIGN section 1: `import edgesr` and the runtime never import torch."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _run_without_torch(code: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` in a fresh interpreter where ``import torch`` raises ImportError."""
+    blocker = tmp_path / "block_torch"
+    blocker.mkdir(exist_ok=True)
+    (blocker / "sitecustomize.py").write_text(textwrap.dedent("""
+        import sys
+        class _NoTorch:
+            def find_spec(self, name, path=None, target=None):
+                if name == "torch" or name.startswith("torch."):
+                    raise ImportError("torch is blocked in this test (runtime-only install)")
+                return None
+        sys.meta_path.insert(0, _NoTorch())
+    """))
+    env = {"PYTHONPATH": str(blocker), "PATH": "/usr/bin:/bin"}
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_import_edgesr_does_not_import_torch(tmp_path: Path) -> None:
+    result = _run_without_torch(
+        "import edgesr, edgesr.spec, edgesr.errors, edgesr.cli_util, sys; "
+        "assert 'torch' not in sys.modules; print('ok')", tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "ok" in result.stdout
+
+
+def test_blocker_really_blocks_torch(tmp_path: Path) -> None:
+    result = _run_without_torch("import torch", tmp_path)
+    assert result.returncode != 0 and "blocked" in result.stderr
+
+
+# Which folder holds which import package (pyproject's package-dir mapping).
+PACKAGE_DIRS = {"edgesr.export": "export", "edgesr.runtime": "runtime",
+                "edgesr.benchmarks": "benchmarks", "edgesr": "edgesr"}
+
+# DESIGN section 1: what each layer must never reach, directly or through edgesr modules.
+FORBIDDEN = {
+    "edgesr.runtime": ("torch", "edgesr.models", "edgesr.ops", "edgesr.train",
+                       "edgesr.export", "edgesr.benchmarks", "edgesr.complexity",
+                       "edgesr.weights_io"),
+    "edgesr.spec": ("torch", "numpy", "onnx", "onnxruntime", "cv2"),
+    "edgesr.errors": ("torch", "numpy", "onnx", "onnxruntime", "cv2"),
+    "edgesr.cli_util": ("torch", "numpy", "onnx", "onnxruntime", "cv2"),
+    "edgesr.models": ("edgesr.export", "edgesr.runtime", "edgesr.benchmarks", "onnxruntime"),
+    "edgesr.ops": ("edgesr.export", "edgesr.runtime", "edgesr.benchmarks", "onnxruntime"),
+}
+
+
+def _module_file(module: str) -> Path | None:
+    for package, folder in PACKAGE_DIRS.items():
+        if module == package or module.startswith(package + "."):
+            rest = module[len(package):].lstrip(".").split(".") if module != package else []
+            base = REPO / folder / Path(*rest) if rest else REPO / folder
+            for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+                if candidate.is_file():
+                    return candidate
+            return None
+    return None
+
+
+def _imports_of(path: Path, module: str) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                parts = package.split(".")
+                base = ".".join(parts[: len(parts) - node.level + 1])
+                target = f"{base}.{node.module}" if node.module else base
+            else:
+                target = node.module or ""
+            found.add(target)
+            found.update(f"{target}.{alias.name}" for alias in node.names)
+    return found
+
+
+def _reachable_imports(start: str) -> dict[str, str]:
+    """Every module reachable from ``start`` through edgesr code -> the module importing it."""
+    seen: dict[str, str] = {}
+    stack = [start]
+    start_file = _module_file(start)
+    if start_file is not None and start_file.name == "__init__.py":  # a package: all its modules
+        stack += [f"{start}.{p.stem}" for p in start_file.parent.glob("*.py") if p.stem != "__init__"]
+    while stack:
+        module = stack.pop()
+        path = _module_file(module)
+        if path is None:
+            continue
+        for imported in _imports_of(path, module):
+            if imported not in seen:
+                seen[imported] = module
+                if imported.startswith("edgesr"):
+                    stack.append(imported)
+    return seen
+
+
+def _is_under(module: str, prefix: str) -> bool:
+    return module == prefix or module.startswith(prefix + ".")
+
+
+@pytest.mark.parametrize("layer", sorted(FORBIDDEN))
+def test_layer_never_reaches_forbidden_modules(layer: str) -> None:
+    reached = _reachable_imports(layer)
+    bad = {m: by for m, by in reached.items() for f in FORBIDDEN[layer] if _is_under(m, f)}
+    assert not bad, f"{layer} reaches forbidden modules: " + ", ".join(f"{m} (via {by})" for m, by in bad.items())
+
+
+def test_checker_sees_through_the_package_dir_mapping() -> None:
+    # Guards the checker itself: the runtime's engine module must be found and parsed.
+    reached = _reachable_imports("edgesr.runtime")
+    assert "numpy" in reached and "edgesr.spec" in reached
+    assert _is_under("torch.nn", "torch") and not _is_under("torchvision", "torch")
