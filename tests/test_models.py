@@ -87,3 +87,24 @@ def test_eval_is_deterministic(name: str) -> None:
 def test_unknown_name_suggests_close_matches() -> None:
     with pytest.raises(UnknownNameError, match="Did you mean 'osffnet_x4'"):
         create_model("osfnet_x4")
+
+
+def test_lmfn_fills_the_cell_slots_periodically_with_dsconv_snakes() -> None:
+    from edgesr.models.lkdn import LKA
+    from edgesr.models.lmfn import IFM, MSM
+    from edgesr.ops.dsconv import DSConv
+
+    model = create_model("lmfn_x4")
+    kinds = [type(block.cell) for block in model.blocks]
+    assert kinds == [LKA, MSM, IFM, LKA, MSM, IFM, LKA, MSM]
+    msm = model.blocks[1].cell
+    assert [b.morph for b in msm.branches] == [0, 1, 0, 1]
+    # 3 MSM cells (4 DSConvs each) + 2 IFM cells (2 MSMs each) = 28 DSConvs
+    assert sum(isinstance(m, DSConv) for m in model.modules()) == 28
+
+
+def test_lmfn_runs_on_sizes_not_divisible_by_8() -> None:
+    model = create_model("lmfn_x2")
+    with torch.no_grad():
+        for height, width in [(1, 1), (2, 3), (13, 5), (31, 17)]:
+            assert model(torch.rand(1, 3, height, width)).shape == (1, 3, 2 * height, 2 * width)
