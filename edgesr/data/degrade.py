@@ -15,7 +15,8 @@
 * integer images (uint8, uint16, int8, int16) come back in their own type, rounded half
   away from zero and clipped **after each pass**, as MATLAB's ``imresizemex`` does. This
   matters: it reproduces MATLAB's uint8 reference outputs exactly, where rounding only at
-  the end is off by one in about a tenth of the pixels (see ``tests/test_degrade.py``).
+  the end is off by one in about a quarter of the pixels of the MATLAB reference cases
+  (see ``tests/test_degrade.py``).
   Float images are resized in float64 and returned in their own float type, not clipped
   (bicubic overshoots).
 

@@ -7,7 +7,9 @@
   MATLAB makes it), and caches the cropped HR and the LR as uint8 ``.npy`` files. The cache
   key is the file's resolved path, modification time (ns), size, the scale and a cache
   version, so a second run reads the cache and an edited image is recomputed. Patches are
-  then sliced from memory-mapped ``.npy`` files: no image decoding per sample.
+  then sliced from memory-mapped ``.npy`` files: no image decoding per sample. The cache
+  costs (1 + 1/scale**2) times the decoded HR size per scale (DIV2K train at x2: about
+  8 GB); stale entries are never deleted, remove the cache folder to reclaim the space.
 * ``TrainPatchDataset`` yields random aligned ``{"lr", "hr"}`` patches with random flips
   and 90-degree rotations, as float32 CHW tensors in [0, 1]. Each sample is a pure function
   of ``(seed, epoch, index)``, so results do not depend on the number of DataLoader workers
@@ -99,7 +101,13 @@ def find_images(root: str | os.PathLike[str]) -> list[Path]:
             "Pass the folder that contains it."
         )
     found: list[Path] = []
+    visited: set[str] = set()  # real paths: symlinked folders are followed, cycles are not
     for dirpath, dirnames, filenames in os.walk(root_path, followlinks=True):
+        real = os.path.realpath(dirpath)
+        if real in visited:
+            dirnames[:] = []
+            continue
+        visited.add(real)
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in filenames:
             if not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS:
@@ -225,15 +233,27 @@ def _make_pair(source: Path, scale: int, hr_path: Path, lr_path: Path) -> tuple[
     if hr.shape[0] < scale or hr.shape[1] < scale:
         return hr.shape[0] - hr.shape[0] % scale, hr.shape[1] - hr.shape[1] % scale
     hr_cropped, lr = lr_from_hr(hr, scale=scale)
-    _save_atomic(hr_path, hr_cropped)
-    _save_atomic(lr_path, lr)
+    try:
+        _save_atomic(hr_path, hr_cropped)
+        _save_atomic(lr_path, lr)
+    except OSError as exc:
+        raise DataError(
+            f"cannot write the LR cache in {str(hr_path.parent.parent)!r} ({exc}); expected a "
+            "writable folder. Pass cache_dir=... or set EDGESR_CACHE_DIR to a writable folder."
+        ) from exc
     return int(hr_cropped.shape[0]), int(hr_cropped.shape[1])
 
 
+def _integer_option(value: object, name: str, *, minimum: int, example: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ConfigError(
+            f"{name} must be an integer >= {minimum} (e.g. {example}); received {value!r}."
+        )
+    return int(value)
+
+
 def _check_scale(scale: object) -> int:
-    if isinstance(scale, bool) or not isinstance(scale, numbers.Integral) or scale < 1:
-        raise ConfigError(f"scale must be a positive integer (2, 3, 4, ...); received {scale!r}.")
-    return int(scale)
+    return _integer_option(scale, "scale", minimum=1, example="2, 3 or 4")
 
 
 def prepare_pairs(
@@ -250,8 +270,7 @@ def prepare_pairs(
     (``report.skipped_unreadable``). Raises ``DataError`` when nothing usable remains.
     """
     scale = _check_scale(scale)
-    if isinstance(min_lr_px, bool) or not isinstance(min_lr_px, int) or min_lr_px < 1:
-        raise ConfigError(f"min_lr_px must be a positive integer; received {min_lr_px!r}.")
+    min_lr_px = _integer_option(min_lr_px, "min_lr_px", minimum=1, example="64")
     root_path = Path(root)
     cache_path = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     sources = find_images(root_path)
@@ -298,7 +317,7 @@ def prepare_pairs(
                 name = sources[i].relative_to(root_path).as_posix()
                 try:
                     sizes[i] = future.result()
-                except (ImageError, OSError) as exc:
+                except ImageError as exc:
                     logger.warning("skipping unreadable image %s: %s", name, exc)
                     report.skipped_unreadable.append(name)
                     continue
@@ -392,15 +411,10 @@ class TrainPatchDataset(Dataset):
         augment: bool = True,
         repeat: int = 1,
     ) -> None:
-        if isinstance(lr_patch_px, bool) or not isinstance(lr_patch_px, int) or lr_patch_px < 1:
-            raise ConfigError(f"lr_patch_px must be a positive integer (e.g. 64); received {lr_patch_px!r}.")
-        if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1:
-            raise ConfigError(f"repeat must be a positive integer; received {repeat!r}.")
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            raise ConfigError(f"seed must be an integer >= 0; received {seed!r}.")
         self.scale = _check_scale(scale)
-        self.lr_patch_px = lr_patch_px
-        self.seed = seed
+        self.lr_patch_px = _integer_option(lr_patch_px, "lr_patch_px", minimum=1, example="64")
+        self.seed = _integer_option(seed, "seed", minimum=0, example="0")
+        repeat = _integer_option(repeat, "repeat", minimum=1, example="100")
         self.augment = bool(augment)
         self.repeat = repeat
         self.epoch = 0
@@ -413,7 +427,7 @@ class TrainPatchDataset(Dataset):
 
     def set_epoch(self, epoch: int) -> None:
         """Draw different patches in each epoch (call before creating the epoch's iterator)."""
-        self.epoch = int(epoch)
+        self.epoch = _integer_option(epoch, "epoch", minimum=0, example="0")
 
     def patch_params(self, index: int) -> PatchParams:
         """The crop and transforms of sample ``index`` (a function of seed, epoch, index)."""
