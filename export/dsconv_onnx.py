@@ -27,6 +27,12 @@ Export in three steps::
 
 The body computes in float32 internally (inputs are Cast to float32, the output is
 CastLike'd back to x), so coordinate math and GridSample stay float32 in FP16 graphs.
+GridSample's ``mode`` is left at its default, which is bilinear at every opset (spelt
+"bilinear" in GridSample-16, "linear" in GridSample-20): spelling it out would tie the body
+to one opset, and onnx's ReferenceEvaluator only accepts the opset-20 spelling.
+
+Only the TorchScript exporter (``torch.onnx.export(..., dynamo=False)``) reads the
+``symbolic`` used here; the dynamo exporter does not.
 """
 
 from __future__ import annotations
@@ -62,6 +68,17 @@ DSCONV_CUSTOM_OPSETS: dict[str, int] = {DSCONV_DOMAIN: DSCONV_OP_VERSION}
 _MIN_OPSET = 16  # GridSample
 
 
+def _varying_sizes(value: object, rank: int) -> list[int | None]:
+    """Static sizes of a TorchScript value, None where dynamic or unknown."""
+    try:
+        sizes = value.type().varyingSizes()  # type: ignore[attr-defined]
+    except (AttributeError, RuntimeError):
+        sizes = None
+    if sizes is None or len(sizes) != rank:
+        return [None] * rank
+    return list(sizes)
+
+
 class _DynamicSnakeConvOp(torch.autograd.Function):
     """Export-only wrapper: forward is the eager implementation, symbolic is one node."""
 
@@ -90,8 +107,6 @@ class _DynamicSnakeConvOp(torch.autograd.Function):
     def symbolic(  # type: ignore[no-untyped-def]
         g, x, offset, weight, bias, kernel_size: int, morph: int, extend_scope: float
     ):
-        from torch.onnx import symbolic_helper
-
         out = g.op(
             f"{DSCONV_DOMAIN}::{DSCONV_OP_TYPE}",
             x,
@@ -102,8 +117,10 @@ class _DynamicSnakeConvOp(torch.autograd.Function):
             morph_i=morph,
             extend_scope_f=extend_scope,
         )
-        x_sizes = symbolic_helper._get_tensor_sizes(x) or [None, None, None, None]
-        w_sizes = symbolic_helper._get_tensor_sizes(weight) or [None]
+        # rank 4 and the channel count must be known downstream (GroupNorm's export needs
+        # them); N, H, W stay dynamic. attach_dsconv_function renames the symbolic dims.
+        x_sizes = _varying_sizes(x, 4)
+        w_sizes = _varying_sizes(weight, 4)
         out.setType(x.type().with_sizes([x_sizes[0], w_sizes[0], x_sizes[2], x_sizes[3]]))
         return out
 
@@ -169,7 +186,11 @@ class _Body:
         return self.op("Constant", value_int=value)
 
     def float_scalar(self, value: float) -> str:
-        return self.op("Constant", value_float=value)
+        # a typed float32 tensor, not value_float: onnxslim 0.1.98 rewrites value_float
+        # constants inside function bodies as float64 tensors, which breaks the body.
+        return self.op(
+            "Constant", value=helper.make_tensor("value", TensorProto.FLOAT, [], [value])
+        )
 
     def ref_constant(self, attr_type: AttributeProto.AttributeType, value_attr: str, ref: str) -> str:
         """A Constant whose value is the caller's attribute ``ref``."""
@@ -264,7 +285,7 @@ def dsconv_function_proto(opset: int = 18) -> onnx.FunctionProto:
     )  # [N, K*H, W, 2], row k*H + i
     sampled = b.op(
         "GridSample", xf, grid, padding_mode="border", align_corners=1
-    )  # [N, C, K*H, W]; mode left at its default (bilinear / linear), see the docstring
+    )  # [N, C, K*H, W]; mode left at its default (bilinear), see the module docstring
     sampled = b.op(
         "Reshape", sampled, b.op("Concat", n1, minus1, h1, w1, axis=0)
     )  # [N, C*K, H, W], channel c*K + k

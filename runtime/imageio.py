@@ -33,6 +33,11 @@ Decisions (each one is tested in ``tests/test_runtime_imageio.py``):
   :func:`upscale_alpha` (bicubic, clipped to [0, 1]). JPEG cannot store alpha: writing alpha to
   a JPEG drops it with a logged warning. OpenCV ignores the alpha of gray+alpha TIFFs and of
   some BMP variants; the gray+alpha TIFF case is detected and logged as a warning.
+- **RGBA TIFF colour** is returned straight (not premultiplied): associated-alpha files
+  (ExtraSamples=1) are divided by alpha, and so are unassociated ones when this OpenCV
+  premultiplies them while decoding (its 8-bit TIFF path does, through libtiff's RGBA
+  interface; a one-time probe checks). Colour under very small alpha keeps only the
+  precision the file had.
 - **Multi-frame files** (multi-page TIFF, animated PNG/WebP): the first frame is used.
 - **Writing is atomic**: encode in memory, write a hidden temporary file in the destination
   folder, fsync, ``os.replace``. An interrupted run never leaves a half-written image under
@@ -84,7 +89,7 @@ FLOAT_RANGE_TOLERANCE = 1e-3
 _SUPPORTED_LIST = " ".join(SUPPORTED_EXTENSIONS)
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False)  # arrays: compare fields explicitly
 class LoadedImage:
     """An image as the model needs it, plus what the file was.
 
@@ -267,37 +272,107 @@ def _orient(array: np.ndarray, orientation: int) -> np.ndarray:
     return array
 
 
+def _tiny_tiff(tags: dict[int, tuple[int, list[int]]], pixels: bytes) -> bytes:
+    """A minimal little-endian, uncompressed, single-strip TIFF (for the decoder probes).
+
+    ``tags`` maps tag -> (type 3=SHORT | 4=LONG, values); StripOffsets (273) and
+    StripByteCounts (279) are filled in here.
+    """
+    tags = {**tags, 273: (4, [0]), 279: (4, [len(pixels)])}
+    order = sorted(tags)
+    ifd_size = 2 + 12 * len(order) + 4
+    extra = b""
+    fields = []
+    for tag in order:
+        typ, values = tags[tag]
+        fmt = "H" if typ == 3 else "I"
+        fields.append((tag, typ, fmt, values))
+        if struct.calcsize("<" + fmt * len(values)) > 4:
+            extra += struct.pack("<" + fmt * len(values), *values)
+    pixel_offset = 8 + ifd_size + len(extra)
+    ifd = struct.pack("<H", len(order))
+    extra_pos = 8 + ifd_size
+    for tag, typ, fmt, values in fields:
+        if tag == 273:
+            values = [pixel_offset]
+        packed = struct.pack("<" + fmt * len(values), *values)
+        if len(packed) > 4:
+            value = struct.pack("<I", extra_pos)
+            extra_pos += len(packed)
+        else:
+            value = packed.ljust(4, b"\x00")
+        ifd += struct.pack("<HHI", tag, typ, len(values)) + value
+    ifd += struct.pack("<I", 0)
+    return b"II" + struct.pack("<HI", 42, 8) + ifd + extra + pixels
+
+
+def _probe_decode(blob: bytes) -> np.ndarray | None:
+    try:
+        return cv2.imdecode(np.frombuffer(blob, np.uint8), cv2.IMREAD_UNCHANGED)
+    except cv2.error:
+        return None
+
+
 @functools.lru_cache(maxsize=1)
 def _opencv_orients_tiff() -> bool:
     """Whether this OpenCV's TIFF decoder applies the Orientation tag under IMREAD_UNCHANGED.
 
-    Decodes a hand-made 2×1 gray TIFF with Orientation=2 (mirror): pixels come back
-    swapped exactly when the decoder already applied it.
+    Decodes a hand-made 2×1 gray TIFF with Orientation=2 (mirror): the pixels come back
+    swapped exactly when the decoder already applied it (OpenCV 5 does).
     """
-    entries = [
-        (256, 3, 1, 2),  # ImageWidth
-        (257, 3, 1, 1),  # ImageLength
-        (258, 3, 1, 8),  # BitsPerSample
-        (259, 3, 1, 1),  # Compression: none
-        (262, 3, 1, 1),  # PhotometricInterpretation: BlackIsZero
-        (273, 4, 1, 8 + 2 + 12 * 10 + 4),  # StripOffsets
-        (274, 3, 1, 2),  # Orientation: mirrored
-        (277, 3, 1, 1),  # SamplesPerPixel
-        (278, 3, 1, 1),  # RowsPerStrip
-        (279, 4, 1, 2),  # StripByteCounts
-    ]
-    blob = b"II" + struct.pack("<HI", 42, 8) + struct.pack("<H", len(entries))
-    for tag, typ, n, value in entries:
-        packed = struct.pack("<H", value) + b"\x00\x00" if typ == 3 else struct.pack("<I", value)
-        blob += struct.pack("<HHI", tag, typ, n) + packed
-    blob += struct.pack("<I", 0) + bytes([10, 200])
-    try:
-        probe = cv2.imdecode(np.frombuffer(blob, np.uint8), cv2.IMREAD_UNCHANGED)
-    except cv2.error:
-        probe = None
-    applied = probe is not None and probe.reshape(-1)[0] == 200
+    blob = _tiny_tiff(
+        {256: (3, [2]), 257: (3, [1]), 258: (3, [8]), 259: (3, [1]), 262: (3, [1]),
+         274: (3, [2]), 277: (3, [1]), 278: (3, [1])},
+        bytes([10, 200]),
+    )
+    probe = _probe_decode(blob)
+    applied = probe is not None and int(probe.reshape(-1)[0]) == 200
     logger.debug("OpenCV %s TIFF decoder applies Orientation itself: %s", cv2.__version__, applied)
     return applied
+
+
+@functools.lru_cache(maxsize=2)
+def _opencv_premultiplies_tiff(bits: int) -> bool:
+    """Whether this OpenCV returns premultiplied colour for an unassociated-alpha RGBA TIFF.
+
+    OpenCV decodes 8-bit TIFFs through libtiff's RGBA interface, which converts unassociated
+    alpha (ExtraSamples=2, what Pillow/GIMP write) to associated (premultiplied) colour;
+    16-bit TIFFs are read raw. A 1×1 probe with colour (0.8, 0.4, 0.2) at alpha 0.5 decides.
+    """
+    top = (1 << bits) - 1
+    values = [round(0.8 * top), round(0.4 * top), round(0.2 * top), round(0.5 * top)]
+    pixels = bytes(values) if bits == 8 else struct.pack("<4H", *values)
+    blob = _tiny_tiff(
+        {256: (3, [1]), 257: (3, [1]), 258: (3, [bits] * 4), 259: (3, [1]), 262: (3, [2]),
+         277: (3, [4]), 278: (3, [1]), 284: (3, [1]), 338: (3, [2])},
+        pixels,
+    )
+    probe = _probe_decode(blob)
+    premultiplied = (
+        probe is not None and probe.ndim == 3 and probe.shape[2] == 4
+        and abs(int(probe[0, 0, 2]) - values[0] * values[3] / top) < 0.01 * top
+    )
+    logger.debug(
+        "OpenCV %s premultiplies %d-bit RGBA TIFF: %s", cv2.__version__, bits, premultiplied
+    )
+    return premultiplied
+
+
+_TAG_EXTRA_SAMPLES = 338
+
+
+def _tiff_colour_is_premultiplied(data: bytes, dtype: np.dtype) -> bool:
+    """Whether OpenCV handed back premultiplied colour for this RGBA TIFF.
+
+    ExtraSamples=1 (associated alpha) is premultiplied in the file itself; ExtraSamples=2
+    (unassociated) is premultiplied by OpenCV's decoder for 8-bit data (see the probe).
+    """
+    extra = _tiff_ifd0(data).get(_TAG_EXTRA_SAMPLES)
+    if extra == 1:
+        return True
+    if extra == 2 and dtype in (np.uint8, np.uint16):
+        return _opencv_premultiplies_tiff(8 if dtype == np.uint8 else 16)
+    return False
 
 
 def _read_bytes(p: Path, received: PathLike) -> bytes:
@@ -328,9 +403,9 @@ def _read_bytes(p: Path, received: PathLike) -> bytes:
 def _to_unit_float(raw: np.ndarray, received: PathLike) -> tuple[np.ndarray, int]:
     """Samples as float32 in [0, 1] and the bit depth to write back with."""
     if raw.dtype == np.uint8:
-        return raw.astype(np.float32) * np.float32(1.0 / 255.0), 8
+        return raw.astype(np.float32) / np.float32(255.0), 8  # exact k/255, not k*(1/255)
     if raw.dtype == np.uint16:
-        return raw.astype(np.float32) * np.float32(1.0 / 65535.0), 16
+        return raw.astype(np.float32) / np.float32(65535.0), 16
     if raw.dtype in (np.float32, np.float64):
         values = raw.astype(np.float32)
         if not np.isfinite(values).all():
@@ -453,6 +528,11 @@ def read_image(path: PathLike) -> LoadedImage:
         if channels == 4:
             alpha = np.ascontiguousarray(values[:, :, 3])
 
+    if kind == "tiff" and alpha is not None and _tiff_colour_is_premultiplied(data, raw.dtype):
+        # Straight (unassociated) colour is what PNG/WebP hold and what the model expects.
+        logger.debug("%s: un-premultiplying TIFF colour by alpha", path)
+        safe = np.where(alpha > 0, alpha, 1.0)[:, :, None]
+        rgb = np.where(alpha[:, :, None] > 0, np.clip(rgb / safe, 0.0, 1.0), 0.0)
     if kind == "tiff" and channels == 1 and _tiff_ifd0(data).get(_TAG_SAMPLES_PER_PIXEL) == 2:
         logger.warning(
             "%s: OpenCV drops the alpha channel of gray+alpha TIFFs; the output will have no "
@@ -476,10 +556,12 @@ def check_output_path(
 ) -> Path:
     """Refuse an output that is one of ``inputs`` or that exists while ``overwrite`` is False.
 
-    "Is an input" means the same file (``os.path.samefile``, so symlinks, hard links and
-    relative spellings are caught) or, for paths that do not exist, the same ``realpath``.
-    Overwriting an input is refused even with ``overwrite=True``. Costs one ``stat`` per input
-    only when the output already exists. Returns the output as a :class:`Path`.
+    "Is an input" means the same file by ``os.path.samefile``, so symlinks, hard links,
+    relative spellings and case-insensitive file systems are all caught. Overwriting an input
+    is refused even with ``overwrite=True``. An output that does not exist yet cannot be an
+    (existing) input, so the inputs are only stat'ed when the output already exists. Call it
+    before inference, to fail before spending time on the model. Returns the output as a
+    :class:`Path`.
     """
     out = Path(output)
     if out.is_dir():
@@ -488,15 +570,10 @@ def check_output_path(
             "add a file name such as out.png"
         )
     out_exists = out.exists()
-    out_real = os.path.normcase(os.path.realpath(out))
-    for inp in inputs:
-        same = False
+    for inp in inputs if out_exists else ():
         try:
-            if out_exists and os.path.exists(inp):
-                same = os.path.samefile(out, inp)
-            elif not os.path.exists(inp):
-                same = os.path.normcase(os.path.realpath(inp)) == out_real
-        except OSError:
+            same = os.path.samefile(out, inp)
+        except OSError:  # the input does not exist (any more): nothing to protect
             same = False
         if same:
             raise ImageError(

@@ -116,13 +116,18 @@ def dsconv_norm_groups(out_channels: int) -> int:
 
 
 @functools.lru_cache(maxsize=32)
-def _snake_matrix_cpu64(kernel_size: int) -> Tensor:
+def _snake_rows(kernel_size: int) -> tuple[tuple[float, ...], ...]:
+    # Cache plain Python numbers, never a tensor: a cached tensor created while the
+    # TorchScript tracer runs would be reused by a later trace that has never seen it
+    # (the exporter then fails with "unordered_map::at").
     c = kernel_size // 2
-    k = torch.arange(kernel_size).unsqueeze(1)  # row: output point k
-    j = torch.arange(kernel_size).unsqueeze(0)  # column: input offset j
-    right = (j > c) & (j <= k)  # k > c: sum of Δ_j for c < j <= k
-    left = (j < c) & (j >= k)  # k < c: sum of Δ_j for k <= j < c
-    return (right | left).to(torch.float64)
+    return tuple(
+        tuple(
+            1.0 if (c < j <= k) or (k <= j < c) else 0.0  # right arm / left arm
+            for j in range(kernel_size)
+        )
+        for k in range(kernel_size)
+    )
 
 
 def snake_matrix(
@@ -133,7 +138,7 @@ def snake_matrix(
     Row k sums Δ_j over c < j <= k (k > c) or k <= j < c (k < c); row c is zero.
     """
     _check_kernel_size(kernel_size)
-    return _snake_matrix_cpu64(kernel_size).to(dtype=dtype, device=device)
+    return torch.tensor(_snake_rows(kernel_size), dtype=dtype, device=device)
 
 
 def _check_inputs(
@@ -173,14 +178,17 @@ def dynamic_snake_conv_eager(
     """The standard-op implementation of :func:`dynamic_snake_conv` (never overridden)."""
     k_len = kernel_size
     c = k_len // 2
-    dtype, device = x.dtype, x.device
+    # coordinates and sampling in float32 at least (float16 cannot address pixels past
+    # 2048, nor fractions past 1024), as in the ONNX function body; float64 stays float64
+    dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
+    device = x.device
 
     # 1. the offsets of the axis perpendicular to the kernel, accumulated from the centre
     delta = offset[:, k_len:] if morph else offset[:, :k_len]  # [N, K, H, W]
     acc = torch.einsum(
         "kj,njhw->nkhw", snake_matrix(k_len, dtype=offset.dtype, device=offset.device), delta
     )
-    disp = acc * extend_scope
+    disp = acc.to(dtype) * extend_scope
 
     # 2. pixel coordinates of every point, clamped to the image (border replication).
     # ys[-1:] / xs[-1:] are H-1 / W-1 as tensors, so tracing stays shape-generic.
@@ -208,9 +216,10 @@ def dynamic_snake_conv_eager(
     n_batch, _, height, width = x.shape
     grid = torch.stack((gx, gy), dim=-1).reshape(n_batch, -1, width, 2)  # row k·H + i
     sampled = F.grid_sample(
-        x, grid, mode="bilinear", padding_mode="border", align_corners=True
+        x.to(dtype), grid, mode="bilinear", padding_mode="border", align_corners=True
     )  # [N, C, K·H, W]
     sampled = sampled.reshape(n_batch, -1, height, width)  # [N, C·K, H, W], chan c·K + k
+    sampled = sampled.to(x.dtype)
 
     # 4. collapse: the (K,1) / (1,K) strided conv == a 1x1 conv over C·K channels
     w = weight.flatten(1)[:, :, None, None]  # [O, C·K, 1, 1], (c, k) order

@@ -1,0 +1,343 @@
+"""Seamless tiled inference (numpy only, never torch).
+
+An image larger than one tile is cut into a grid of *cores* (at most ``tile_px`` per side,
+evenly sized so there is no thin last tile). Each tile sent to the engine is its core plus
+``overlap_px`` of **real** image context on every side that has a neighbour; at the image
+border a tile simply starts at the border (no fake padding is invented here). So an engine
+never receives more than ``tile_px + 2 * overlap_px`` pixels per side. An axis that fits in
+that bound is not split at all, so images up to one maximal tile go through in one call.
+
+Blending: each tile's SR output is weighted with a separable raised-cosine ramp of total
+width ``blend_px`` (LR pixels, default ``overlap_px``) centred on every core boundary, then
+the weighted sum is normalised. Across a boundary the two ramps add up to exactly 1, and every
+weight that is not zero lies at least ``overlap_px - blend_px / 2`` pixels inside the tile's
+real context. Consequences:
+
+- for a purely local model whose receptive-field radius is at most
+  ``overlap_px - blend_px / 2`` (``overlap_px / 2`` by default) tiled output equals
+  whole-image output up to float rounding;
+- for models with global statistics (CCA's mean/std, ESA's pooled mask, GroupNorm) tiles
+  differ slightly from whole-image inference; the ramp turns what would be a step at the core
+  boundary into a smooth transition over ``blend_px * scale`` output pixels;
+- ``blend_px=0`` gives plain centre-cropping (exact for radius <= ``overlap_px``).
+
+All N images of the batch go through together, one tile position per ``run`` call.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from edgesr.errors import ConfigError, ImageError
+
+logger = logging.getLogger(__name__)
+
+#: Bounds of the tile size chosen from a memory budget.
+MIN_TILE_PX = 64
+MAX_TILE_PX = 2048
+TILE_MULTIPLE = 8
+
+ProgressCallback = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class TileSpan:
+    """One tile along one axis, in LR pixels: the core it owns and the input it reads."""
+
+    core_start: int
+    core_end: int
+    in_start: int
+    in_end: int
+
+    @property
+    def in_size(self) -> int:
+        return self.in_end - self.in_start
+
+
+def _check_int(name: str, value: object, *, minimum: int, hint: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ConfigError(
+            f"{name}={value!r} ({type(value).__name__}), expected an integer >= {minimum}; {hint}"
+        )
+    if value < minimum:
+        raise ConfigError(f"{name}={value}, expected an integer >= {minimum}; {hint}")
+    return int(value)
+
+
+def _check_tiling(
+    tile_px: object, overlap_px: object, blend_px: object | None
+) -> tuple[int, int, int]:
+    tile = _check_int("tile_px", tile_px, minimum=1, hint="pass a tile side in pixels such as 256")
+    overlap = _check_int(
+        "overlap_px", overlap_px, minimum=0, hint="pass the context in pixels such as 16"
+    )
+    if tile <= 2 * overlap:
+        raise ConfigError(
+            f"tile_px={tile} must exceed 2*overlap_px={2 * overlap}, otherwise a tile is mostly "
+            "context; raise tile_px or lower overlap_px"
+        )
+    if blend_px is None:
+        blend = overlap
+    else:
+        blend = _check_int(
+            "blend_px", blend_px, minimum=0, hint="pass 0 (centre crop) up to 2*overlap_px"
+        )
+        if blend > 2 * overlap:
+            raise ConfigError(
+                f"blend_px={blend} exceeds 2*overlap_px={2 * overlap}: the ramp would use pixels "
+                "without real context; lower blend_px or raise overlap_px"
+            )
+    return tile, overlap, blend
+
+
+def tile_spans(length: int, *, tile_px: int, overlap_px: int) -> list[TileSpan]:
+    """Split one axis of ``length`` LR pixels into tiles (see the module notes).
+
+    Uses the fewest tiles whose input stays within ``tile_px + 2 * overlap_px``: one when the
+    axis fits, two (cores up to ``tile_px + overlap_px``) when that fits, else
+    ``ceil(length / tile_px)`` evenly sized cores.
+    """
+    length = _check_int("length", length, minimum=1, hint="pass the image height or width")
+    tile, overlap, _ = _check_tiling(tile_px, overlap_px, None)
+    if length <= tile + 2 * overlap:
+        return [TileSpan(0, length, 0, length)]
+    if -(-length // 2) <= tile + overlap:
+        count = 2
+    else:
+        count = -(-length // tile)
+    cuts = [i * length // count for i in range(count + 1)]
+    return [
+        TileSpan(a, b, max(0, a - overlap), min(length, b + overlap))
+        for a, b in zip(cuts[:-1], cuts[1:])
+    ]
+
+
+def _weights(span: TileSpan, *, length: int, scale: int, blend: int) -> np.ndarray:
+    """1-D blend weights over the tile's SR output (``scale * span.in_size`` values)."""
+    u = span.in_start + (np.arange(span.in_size * scale, dtype=np.float64) + 0.5) / scale
+    w = np.ones_like(u)
+    if span.core_start > 0:  # neighbour before: ramp up across core_start
+        if blend == 0:
+            w[u < span.core_start] = 0.0
+        else:
+            t = np.clip((u - (span.core_start - blend / 2)) / blend, 0.0, 1.0)
+            w *= 0.5 - 0.5 * np.cos(np.pi * t)
+    if span.core_end < length:  # neighbour after: ramp down across core_end
+        if blend == 0:
+            w[u >= span.core_end] = 0.0
+        else:
+            t = np.clip((u - (span.core_end - blend / 2)) / blend, 0.0, 1.0)
+            w *= 0.5 + 0.5 * np.cos(np.pi * t)
+    return w
+
+
+def _nonzero_range(w: np.ndarray) -> tuple[int, int]:
+    idx = np.flatnonzero(w > 0)
+    return int(idx[0]), int(idx[-1]) + 1
+
+
+def _check_lr(lr: object) -> np.ndarray:
+    if not isinstance(lr, np.ndarray):
+        raise ImageError(
+            f"upscale_tiled received lr of type {type(lr).__name__}, expected a numpy array "
+            "(N, 3, H, W); convert it with numpy.asarray"
+        )
+    if lr.ndim != 4:
+        raise ImageError(
+            f"upscale_tiled received lr of shape {lr.shape}, expected (N, 3, H, W); add the "
+            "batch axis with lr[None] or transpose H×W×3 with nchw_from_rgb"
+        )
+    if not np.issubdtype(lr.dtype, np.floating):
+        raise ImageError(
+            f"upscale_tiled received lr of dtype {lr.dtype}, expected float32 in [0, 1]; "
+            "divide 8-bit images by 255 (16-bit by 65535)"
+        )
+    if min(lr.shape) < 1:
+        raise ImageError(
+            f"upscale_tiled received an empty lr of shape {lr.shape}, expected N, C, H, W >= 1; "
+            "check the image was read correctly"
+        )
+    return np.asarray(lr, dtype=np.float32)
+
+
+def _run_checked(
+    run: Callable[[np.ndarray], np.ndarray], tile: np.ndarray, scale: int
+) -> np.ndarray:
+    out = run(np.ascontiguousarray(tile))
+    n, c, h, w = tile.shape
+    expected = (n, c, h * scale, w * scale)
+    shape = getattr(out, "shape", None)
+    if shape is None or tuple(shape) != expected:
+        raise ConfigError(
+            f"the engine returned shape {shape} for an input tile of shape {tile.shape}, "
+            f"expected {expected} at scale={scale}; pass the model's own scale (spec.scale)"
+        )
+    return np.asarray(out, dtype=np.float32)
+
+
+def upscale_tiled(
+    lr: np.ndarray,
+    run: Callable[[np.ndarray], np.ndarray],
+    *,
+    scale: int,
+    tile_px: int,
+    overlap_px: int,
+    progress: ProgressCallback | None = None,
+    blend_px: int | None = None,
+) -> np.ndarray:
+    """Upscale ``lr`` (N, C, H, W float) by calling ``run`` on overlapping tiles.
+
+    ``run`` maps an (N, C, h, w) float32 tile to (N, C, scale*h, scale*w); it never receives
+    more than ``tile_px + 2 * overlap_px`` pixels per side. ``progress(done, total)`` is called
+    after each tile. ``blend_px`` is the width of the cosine ramp across each core boundary
+    (LR pixels, default ``overlap_px``, 0 = centre crop, at most ``2 * overlap_px``).
+    Returns float32 (N, C, scale*H, scale*W).
+    """
+    scale = _check_int("scale", scale, minimum=1, hint="pass the model's spec.scale, e.g. 4")
+    tile, overlap, blend = _check_tiling(tile_px, overlap_px, blend_px)
+    lr = _check_lr(lr)
+    n, c, height, width = lr.shape
+    ys = tile_spans(height, tile_px=tile, overlap_px=overlap)
+    xs = tile_spans(width, tile_px=tile, overlap_px=overlap)
+    total = len(ys) * len(xs)
+    if total == 1:
+        sr = _run_checked(run, lr, scale)
+        if progress is not None:
+            progress(1, total)
+        return np.ascontiguousarray(sr)
+
+    logger.debug(
+        "tiling %dx%d into %dx%d tiles (tile_px=%d, overlap_px=%d, blend_px=%d)",
+        width, height, len(xs), len(ys), tile, overlap, blend,
+    )
+    sr = np.zeros((n, c, height * scale, width * scale), dtype=np.float32)
+    weight_sum = np.zeros((height * scale, width * scale), dtype=np.float32)
+    wy_all = [_weights(s, length=height, scale=scale, blend=blend) for s in ys]
+    wx_all = [_weights(s, length=width, scale=scale, blend=blend) for s in xs]
+    done = 0
+    for sy, wy in zip(ys, wy_all):
+        y0, y1 = _nonzero_range(wy)
+        for sx, wx in zip(xs, wx_all):
+            x0, x1 = _nonzero_range(wx)
+            out = _run_checked(
+                run, lr[:, :, sy.in_start : sy.in_end, sx.in_start : sx.in_end], scale
+            )
+            w2 = (wy[y0:y1, None] * wx[None, x0:x1]).astype(np.float32)
+            oy, ox = sy.in_start * scale, sx.in_start * scale
+            sr[:, :, oy + y0 : oy + y1, ox + x0 : ox + x1] += out[:, :, y0:y1, x0:x1] * w2
+            weight_sum[oy + y0 : oy + y1, ox + x0 : ox + x1] += w2
+            done += 1
+            if progress is not None:
+                progress(done, total)
+    sr /= weight_sum  # every pixel has weight > 0: the ramps of neighbours add up to 1
+    return sr
+
+
+def tile_px_from_budget(
+    *,
+    budget_bytes: int,
+    scale: int,
+    channels_estimate: int,
+    bytes_per_value: int = 4,
+    overlap_px: int = 0,
+) -> int:
+    """A default ``tile_px`` whose tiles fit a memory budget.
+
+    Model: a tile of side t = tile_px + 2*overlap_px (what the engine receives) needs about
+    ``bytes_per_value * t² * (channels_estimate + 3 + 3 * scale²)`` bytes: the live
+    activations (``channels_estimate`` feature maps of t×t, the peak number of channels alive
+    at once, e.g. a few hundred for OSFFNet's concatenations), the input tile and the output
+    tile. Solved for t, minus the overlap, rounded down to a multiple of 8 and clamped to
+    [64, 2048] (a budget too small for 64 logs a warning and returns 64).
+    """
+    budget = _check_int(
+        "budget_bytes", budget_bytes, minimum=1, hint="pass free device memory, e.g. 2 * 1024**3"
+    )
+    scale = _check_int("scale", scale, minimum=1, hint="pass the model's spec.scale, e.g. 4")
+    channels = _check_int(
+        "channels_estimate", channels_estimate, minimum=1,
+        hint="pass the peak number of live feature channels, e.g. 256",
+    )
+    width = _check_int(
+        "bytes_per_value", bytes_per_value, minimum=1, hint="pass 4 for fp32 or 2 for fp16"
+    )
+    overlap = _check_int(
+        "overlap_px", overlap_px, minimum=0, hint="pass the context in pixels such as 16"
+    )
+    per_pixel = width * (channels + 3 + 3 * scale * scale)
+    side = math.isqrt(budget // per_pixel) if budget >= per_pixel else 0
+    tile = (side - 2 * overlap) // TILE_MULTIPLE * TILE_MULTIPLE
+    if tile < MIN_TILE_PX:
+        logger.warning(
+            "a memory budget of %d bytes fits tiles of only %d px (scale %d, %d channels); "
+            "using the minimum %d px",
+            budget, max(tile, 0), scale, channels, MIN_TILE_PX,
+        )
+        return MIN_TILE_PX
+    return min(tile, MAX_TILE_PX)
+
+
+def seam_score(sr: np.ndarray, *, tile_px: int, overlap_px: int, scale: int) -> float:
+    """How visible the tile seams of ``sr`` are: 1.0 means no seam.
+
+    Mean absolute difference across the lines where two tile cores meet (recomputed with
+    :func:`tile_spans` from the LR size ``sr.shape / scale``), divided by the mean absolute
+    difference across all other lines *at the same phase*, i.e. the other multiples of
+    ``scale`` (the other LR pixel boundaries), over all images and channels, both axes.
+    Comparing like with like keeps pixel-replicating upscalers (nearest neighbour), whose
+    gradients sit only at LR pixel boundaries, from reading as seams. Accepts (N, C, H, W),
+    (C, H, W) or (H, W). Returns 1.0 for a single tile and inf when only the seams vary.
+    """
+    scale = _check_int("scale", scale, minimum=1, hint="pass the model's spec.scale, e.g. 4")
+    tile, overlap, _ = _check_tiling(tile_px, overlap_px, None)
+    if not isinstance(sr, np.ndarray) or sr.ndim not in (2, 3, 4):
+        shape = getattr(sr, "shape", type(sr).__name__)
+        raise ImageError(
+            f"seam_score received sr of shape {shape}, expected (N, C, H, W), (C, H, W) or "
+            "(H, W); pass the upscaled array"
+        )
+    height, width = sr.shape[-2:]
+    if height % scale or width % scale:
+        raise ConfigError(
+            f"seam_score received sr of {width}x{height} px (width x height), not a multiple "
+            f"of scale={scale}; pass the scale the image was upscaled with"
+        )
+    values = np.asarray(sr, dtype=np.float64)
+    seam_sum = seam_count = other_sum = other_count = 0.0
+    for axis, length in ((-2, height // scale), (-1, width // scale)):
+        spans = tile_spans(length, tile_px=tile, overlap_px=overlap)
+        seams = {s.core_start for s in spans[1:]}
+        for lr_line in range(1, length):
+            line = lr_line * scale  # SR index of the first pixel after the boundary
+            after = np.take(values, line, axis=axis)
+            before = np.take(values, line - 1, axis=axis)
+            diff = np.abs(after - before)
+            if lr_line in seams:
+                seam_sum += float(diff.sum())
+                seam_count += diff.size
+            else:
+                other_sum += float(diff.sum())
+                other_count += diff.size
+    if seam_count == 0:
+        return 1.0
+    seam_mean = seam_sum / seam_count
+    other_mean = other_sum / other_count if other_count else 0.0
+    if other_mean == 0.0:
+        return 1.0 if seam_mean == 0.0 else math.inf
+    return seam_mean / other_mean
+
+
+__all__ = [
+    "MAX_TILE_PX",
+    "MIN_TILE_PX",
+    "TileSpan",
+    "seam_score",
+    "tile_px_from_budget",
+    "tile_spans",
+    "upscale_tiled",
+]
