@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
+from edgesr.errors import ModelFileError
+
 Precision = Literal["fp32", "fp16"]
 PRECISIONS: tuple[str, ...] = ("fp32", "fp16")
 
@@ -23,6 +25,7 @@ META_SIZE_MULTIPLE = METADATA_PREFIX + "size_multiple"
 META_TILE_PX = METADATA_PREFIX + "tile_px"
 META_OVERLAP_PX = METADATA_PREFIX + "overlap_px"
 META_WEIGHTS_HASH = METADATA_PREFIX + "weights_sha256"
+META_MIN_SIZE = METADATA_PREFIX + "min_size_px"  # smallest input side (ESA pooling needs 15)
 
 # Graph I/O names (DESIGN section 6).
 INPUT_NAME = "lr"
@@ -46,6 +49,7 @@ class ModelSpec:
     precision: str = "fp32"
     input_range: str = "0,1"
     size_multiple: int = 1
+    min_size_px: int = 1
     tile_px: int = 256
     overlap_px: int = 16
     edgesr_version: str = ""
@@ -61,6 +65,7 @@ class ModelSpec:
             META_PRECISION: self.precision,
             META_INPUT_RANGE: self.input_range,
             META_SIZE_MULTIPLE: str(self.size_multiple),
+            META_MIN_SIZE: str(self.min_size_px),
             META_TILE_PX: str(self.tile_px),
             META_OVERLAP_PX: str(self.overlap_px),
             META_WEIGHTS_HASH: self.weights_sha256,
@@ -68,3 +73,35 @@ class ModelSpec:
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
+
+    @classmethod
+    def from_metadata(cls, metadata: dict[str, str], *, source: str) -> ModelSpec:
+        """Rebuild a spec from ``metadata_props``; ``source`` names the file in errors."""
+        if META_SCALE not in metadata:
+            raise ModelFileError(
+                f"{source} has no edgesr metadata (no {META_SCALE!r}); it was not exported by "
+                "edgesr-export: pass --scale to say its upscaling factor"
+            )
+
+        def integer(key: str, default: int) -> int:
+            raw = metadata.get(key, "")
+            if raw == "":
+                return default
+            try:
+                return int(raw)
+            except ValueError:
+                raise ModelFileError(f"{source}: metadata {key}={raw!r} is not an integer; re-export the model") from None
+
+        return cls(
+            arch=metadata.get(META_ARCH, "unknown"),
+            scale=integer(META_SCALE, 0),
+            precision=metadata.get(META_PRECISION, "fp32"),
+            input_range=metadata.get(META_INPUT_RANGE, "0,1"),
+            size_multiple=integer(META_SIZE_MULTIPLE, 1),
+            min_size_px=integer(META_MIN_SIZE, 1),
+            tile_px=integer(META_TILE_PX, 256),
+            overlap_px=integer(META_OVERLAP_PX, 16),
+            edgesr_version=metadata.get(META_VERSION, ""),
+            weights_sha256=metadata.get(META_WEIGHTS_HASH, ""),
+            extra={k: v for k, v in metadata.items() if not k.startswith(METADATA_PREFIX)},
+        )
