@@ -1,0 +1,74 @@
+"""edgesr-train: train a model from a recipe file, resumable, on one or many processes.
+
+    edgesr-train --config osffnet_x4 --train-dir data/DF2K_HR --val-dir data/Set5/HR
+    torchrun --nproc_per_node 4 -m edgesr.train.cli --config lmfn_x4 --train-dir ...
+
+A recipe is a TOML file (or the name of a packaged one: osffnet_x2/x3/x4, lmfn_x4,
+lkdn_x4); flags override its fields. Training resumes from the newest checkpoint in
+--out-dir unless --restart is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from edgesr.cli_util import EXIT_OK, run_cli, setup_logging
+
+PROG = "edgesr-train"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from edgesr.train.config import packaged_recipes
+
+    p = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0],
+                                epilog=__doc__.split("\n\n", 1)[1],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", required=True,
+                   help=f"recipe TOML file, or a packaged recipe: {', '.join(packaged_recipes())}")
+    p.add_argument("--model", help="model-table name, e.g. osffnet_x4 (overrides the recipe)")
+    p.add_argument("--train-dir", help="folder of HR training images (any layout, searched recursively)")
+    p.add_argument("--val-dir", help="folder of HR validation images (PSNR-Y every --val-every iterations)")
+    p.add_argument("--out-dir", help="where checkpoints, weights.safetensors and log.jsonl go")
+    p.add_argument("--iterations", type=int, help="total iterations (the lr schedule spans them)")
+    p.add_argument("--batch-size", type=int, help="global batch size (split over processes)")
+    p.add_argument("--lr-patch-px", type=int, help="LR patch size in pixels")
+    p.add_argument("--lr", type=float, help="initial learning rate")
+    p.add_argument("--val-every", type=int, help="validate every N iterations")
+    p.add_argument("--checkpoint-every", type=int, help="checkpoint every N iterations")
+    p.add_argument("--log-every", type=int, help="write a log.jsonl line every N iterations")
+    p.add_argument("--num-workers", type=int, help="data loader worker processes")
+    p.add_argument("--seed", type=int, help="random seed (data order, init)")
+    p.add_argument("--finetune-from", help="x2 checkpoint: load everything but the upsampler")
+    p.add_argument("--restart", action="store_true", help="ignore existing checkpoints in --out-dir")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    return p
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging(verbose=args.verbose)
+    from edgesr.train.config import load_config
+    from edgesr.train.trainer import Trainer
+
+    config = load_config(
+        args.config, model=args.model, train_dir=args.train_dir, val_dir=args.val_dir,
+        out_dir=args.out_dir, iterations=args.iterations, batch_size=args.batch_size,
+        lr_patch_px=args.lr_patch_px, lr=args.lr, val_every=args.val_every,
+        checkpoint_every=args.checkpoint_every, log_every=args.log_every,
+        num_workers=args.num_workers, seed=args.seed, finetune_from=args.finetune_from,
+    )
+    trainer = Trainer(config=config, resume=not args.restart)
+    trainer.train()
+    if trainer.dist.is_main:
+        print(f"{PROG}: weights written to {trainer.out_dir / 'weights.safetensors'}")
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_cli(PROG, _main, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,107 @@
+"""Training recipes: small TOML files whose keys are exactly ``TrainConfig``'s fields.
+
+An unknown key fails with the list of valid ones, so a typo never silently trains the
+wrong recipe. Packaged recipes live in ``edgesr/recipes`` and are named without ``.toml``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, fields
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from edgesr.errors import ConfigError
+
+OPTIMIZERS = ("adam", "adan")
+SCHEDULERS = ("cosine", "constant")
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainConfig:
+    model: str  # a model-table name, e.g. "osffnet_x4"
+    train_dir: str  # folder of HR images
+    out_dir: str = "runs/train"
+    val_dir: str | None = None  # folder of HR images for validation PSNR
+    iterations: int = 500_000
+    batch_size: int = 64  # global batch (split over DDP processes)
+    lr_patch_px: int = 64
+    loss: str = "l1"
+    optimizer: str = "adam"
+    lr: float = 1e-4
+    lr_min: float = 1e-7
+    scheduler: str = "cosine"
+    betas: tuple[float, ...] = (0.9, 0.999)
+    eps: float = 1e-8
+    weight_decay: float = 0.0
+    ema_decay: float | None = None  # e.g. 0.999 (LKDN/LMFN recipe)
+    val_every: int = 5000
+    checkpoint_every: int = 5000
+    log_every: int = 100
+    seed: int = 0
+    num_workers: int = 2
+    finetune_from: str | None = None  # a x2 checkpoint: load all but the upsampler
+    cache_dir: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError(f"optimizer {self.optimizer!r} is not one of {', '.join(OPTIMIZERS)}")
+        if self.scheduler not in SCHEDULERS:
+            raise ConfigError(f"scheduler {self.scheduler!r} is not one of {', '.join(SCHEDULERS)}")
+        if self.loss != "l1":
+            raise ConfigError(f"loss {self.loss!r} is not supported; the papers train with 'l1'")
+        for name in ("iterations", "batch_size", "lr_patch_px", "val_every", "checkpoint_every", "log_every"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
+            raise ConfigError(f"ema_decay must be in (0, 1), got {self.ema_decay}")
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def valid_keys() -> list[str]:
+    return [f.name for f in fields(TrainConfig)]
+
+
+def config_from_dict(values: dict[str, Any], *, source: str) -> TrainConfig:
+    unknown = sorted(set(values) - set(valid_keys()))
+    if unknown:
+        raise ConfigError(f"{source}: unknown keys {', '.join(unknown)}; valid keys: {', '.join(valid_keys())}")
+    if "betas" in values:
+        values = {**values, "betas": tuple(values["betas"])}
+    try:
+        return TrainConfig(**values)
+    except TypeError as exc:  # a required key is missing
+        raise ConfigError(f"{source}: {exc}".replace("__init__() ", "")) from None
+
+
+def packaged_recipes() -> list[str]:
+    return sorted(p.name.removesuffix(".toml") for p in resources.files("edgesr.recipes").iterdir()
+                  if p.name.endswith(".toml"))
+
+
+def load_config(path_or_name: str, **overrides: Any) -> TrainConfig:
+    """Read a recipe file (or a packaged recipe by name) and apply command-line overrides."""
+    path = Path(path_or_name)
+    if path.is_file():
+        text, source = path.read_text(), str(path)
+    elif path_or_name in packaged_recipes():
+        text = (resources.files("edgesr.recipes") / f"{path_or_name}.toml").read_text()
+        source = f"recipe {path_or_name}"
+    else:
+        raise ConfigError(
+            f"config {path_or_name!r} is neither a file nor a packaged recipe "
+            f"({', '.join(packaged_recipes())})"
+        )
+    try:
+        values = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source} is not valid TOML: {exc}") from None
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return config_from_dict(values, source=source)

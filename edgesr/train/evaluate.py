@@ -1,0 +1,139 @@
+"""Benchmark evaluation: Y-channel PSNR/SSIM per image and mean, with a bicubic row.
+
+Folder layouts: HR only (LR made here with MATLAB-compatible bicubic, HR cropped to a
+multiple of the scale), or HR/LR pairs as the benchmark packs ship them
+(``<set>/HR/*.png`` with ``<set>/LR_bicubic/X4/*x4.png``, or ``<set>/LR/``), matched by name.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from edgesr.data.degrade import imresize, lr_from_hr
+from edgesr.data.folder import find_images
+from edgesr.errors import DataError, ImageError
+from edgesr.metrics import psnr_y, ssim_y
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ImageScore:
+    name: str
+    method: str  # model name or "bicubic"
+    psnr_db: float
+    ssim: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class EvalPair:
+    name: str
+    hr: np.ndarray  # HxWx3 uint8, cropped to a multiple of scale
+    lr: np.ndarray  # (H/s)x(W/s)x3 uint8
+
+
+def _read_rgb8(path: Path) -> np.ndarray:
+    import cv2
+
+    data = np.fromfile(str(path), dtype=np.uint8)
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    if image is None:
+        raise ImageError(f"cannot decode {str(path)!r} as an image; remove or replace it")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def _lr_folder(root: Path, scale: int) -> Path | None:
+    for candidate in (root / "LR_bicubic" / f"X{scale}", root / f"LR_bicubic_X{scale}", root / "LR"):
+        if candidate.is_dir():
+            return candidate
+    return None
+
+
+def _pair_key(path: Path, scale: int) -> str:
+    return re.sub(rf"x{scale}$", "", path.stem, flags=re.IGNORECASE)
+
+
+def load_pairs(root: str | Path, *, scale: int) -> list[EvalPair]:
+    """HR/LR pairs from a benchmark folder (pairs when an LR folder exists, else HR only)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"evaluation folder {str(root)!r} does not exist; pass a folder of HR images")
+    hr_root = root / "HR" if (root / "HR").is_dir() else root
+    lr_root = _lr_folder(root, scale)
+    hr_paths = [p for p in find_images(hr_root) if lr_root is None or lr_root not in p.parents]
+    if not hr_paths:
+        raise DataError(f"no images in {str(hr_root)!r}; expected PNG/JPEG/... HR images")
+    lr_by_key = {_pair_key(p, scale): p for p in find_images(lr_root)} if lr_root else {}
+    pairs = []
+    for hr_path in hr_paths:
+        hr = _read_rgb8(hr_path)
+        if lr_root is not None and hr_path.stem in lr_by_key:
+            lr = _read_rgb8(lr_by_key[hr_path.stem])
+            hr = hr[: lr.shape[0] * scale, : lr.shape[1] * scale]
+            if hr.shape[:2] != (lr.shape[0] * scale, lr.shape[1] * scale):
+                raise DataError(f"{hr_path.name}: LR {lr.shape[1]}x{lr.shape[0]} x{scale} does not fit HR "
+                                f"{hr.shape[1]}x{hr.shape[0]}; check --scale")
+        else:
+            hr, lr = lr_from_hr(hr, scale=scale)
+        pairs.append(EvalPair(name=hr_path.stem, hr=np.ascontiguousarray(hr), lr=lr))
+    log.info("%d images from %s (%s)", len(pairs), root, "HR/LR pairs" if lr_root else "LR made by bicubic")
+    return pairs
+
+
+def _sr_with_model(model: nn.Module, lr: np.ndarray) -> np.ndarray:
+    tensor = torch.from_numpy(lr.astype(np.float32) / 255.0).permute(2, 0, 1)[None]
+    with torch.no_grad():
+        sr = model(tensor).clamp(0, 1)[0].permute(1, 2, 0).numpy()
+    return sr
+
+
+def evaluate(model: nn.Module, pairs: list[EvalPair], *, scale: int, method: str) -> list[ImageScore]:
+    """Per-image scores of ``model`` and of bicubic upscaling (border ``scale`` cropped)."""
+    model = model.eval()
+    scores = []
+    for pair in pairs:
+        for name, sr in ((method, _sr_with_model(model, pair.lr)),
+                         ("bicubic", imresize(pair.lr.astype(np.float64) / 255.0, scale=scale))):
+            scores.append(ImageScore(name=pair.name, method=name,
+                                     psnr_db=psnr_y(np.clip(sr, 0, 1), pair.hr, crop_border=scale),
+                                     ssim=ssim_y(np.clip(sr, 0, 1), pair.hr, crop_border=scale)))
+    return scores
+
+
+def mean_scores(scores: list[ImageScore]) -> dict[str, tuple[float, float]]:
+    methods = dict.fromkeys(s.method for s in scores)
+    return {m: (float(np.mean([s.psnr_db for s in scores if s.method == m])),
+                float(np.mean([s.ssim for s in scores if s.method == m]))) for m in methods}
+
+
+def scores_markdown(scores: list[ImageScore]) -> str:
+    methods = list(dict.fromkeys(s.method for s in scores))
+    by = {(s.name, s.method): s for s in scores}
+    names = list(dict.fromkeys(s.name for s in scores))
+    lines = ["| image | " + " | ".join(f"{m} PSNR-Y (dB) | {m} SSIM-Y" for m in methods) + " |",
+             "|---|" + "---:|---:|" * len(methods)]
+    for name in names:
+        lines.append(f"| {name} | " + " | ".join(f"{by[name, m].psnr_db:.2f} | {by[name, m].ssim:.4f}" for m in methods) + " |")
+    means = mean_scores(scores)
+    lines.append("| **mean** | " + " | ".join(f"**{means[m][0]:.2f}** | **{means[m][1]:.4f}**" for m in methods) + " |")
+    return "\n".join(lines)
+
+
+def scores_csv(scores: list[ImageScore]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["image", "method", "psnr_db", "ssim"])
+    for s in scores:
+        writer.writerow([s.name, s.method, f"{s.psnr_db:.4f}", f"{s.ssim:.6f}"])
+    for method, (p, q) in mean_scores(scores).items():
+        writer.writerow(["mean", method, f"{p:.4f}", f"{q:.6f}"])
+    return buffer.getvalue()

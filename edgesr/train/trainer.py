@@ -1,0 +1,231 @@
+"""The training loop: L1 loss, Adam/Adan, cosine/constant lr, EMA, validation, DDP.
+
+Resumable to the bit: data order is a pure function of (seed, epoch, position) (see
+``ResumableSampler`` and ``TrainPatchDataset``), and the checkpoint holds every other state.
+Multi-process training runs on PyTorch's own engine: start it with ``torchrun``; each process
+takes ``batch_size / world_size`` samples and gradients are averaged by DDP.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.utils.data import DataLoader, Sampler
+from tqdm import tqdm
+
+from edgesr.data.folder import TrainPatchDataset, ValImageDataset
+from edgesr.errors import ConfigError
+from edgesr.metrics import psnr_y
+from edgesr.models import create_model, model_entry
+from edgesr.train.checkpoint import (
+    TrainState, latest_checkpoint, load_checkpoint, restore_rng, rng_state, save_checkpoint,
+)
+from edgesr.train.config import TrainConfig
+from edgesr.weights_io import load_for_finetune, save_weights
+
+log = logging.getLogger(__name__)
+_MIN_BATCHES_PER_EPOCH = 20
+
+
+class ResumableSampler(Sampler[int]):
+    """A seeded permutation per epoch, sharded over DDP ranks, that can start mid-epoch."""
+
+    def __init__(self, *, length: int, seed: int, rank: int, world_size: int) -> None:
+        self.length, self.seed, self.rank, self.world_size = length, seed, rank, world_size
+        self.epoch = 0
+        self.start = 0  # position (in this rank's samples) to start the epoch from
+
+    def set_epoch(self, epoch: int, *, start: int = 0) -> None:
+        self.epoch, self.start = epoch, start
+
+    def samples_per_rank(self) -> int:
+        return self.length // self.world_size  # drop the remainder so ranks stay in step
+
+    def __iter__(self) -> Iterator[int]:
+        generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        order = torch.randperm(self.length, generator=generator).tolist()
+        mine = order[self.rank::self.world_size][: self.samples_per_rank()]
+        return iter(mine[self.start:])
+
+    def __len__(self) -> int:
+        return self.samples_per_rank() - self.start
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    rank: int
+    world_size: int
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def init_distributed() -> DistInfo:
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size > 1 and not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
+    return DistInfo(rank=dist.get_rank() if world_size > 1 else 0, world_size=world_size)
+
+
+def _optimizer(config: TrainConfig, params) -> torch.optim.Optimizer:
+    if config.optimizer == "adam":
+        return torch.optim.Adam(params, lr=config.lr, betas=tuple(config.betas[:2]), eps=config.eps,
+                                weight_decay=config.weight_decay)
+    try:
+        from adan_pytorch import Adan
+    except ImportError:
+        raise ConfigError("optimizer 'adan' needs the adan-pytorch package: pip install 'edgesr[train]'") from None
+    if len(config.betas) != 3:
+        raise ConfigError(f"Adan takes 3 betas (e.g. [0.98, 0.92, 0.99]), got {list(config.betas)}")
+    # The Adan paper's betas are momentum coefficients; adan-pytorch takes 1 - beta.
+    return Adan(params, lr=config.lr, betas=tuple(1.0 - b for b in config.betas), eps=config.eps,
+                weight_decay=config.weight_decay)
+
+
+def _scheduler(config: TrainConfig, optimizer: torch.optim.Optimizer):
+    if config.scheduler == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.iterations, eta_min=config.lr_min)
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
+
+
+def validate(model: nn.Module, dataset: ValImageDataset, *, scale: int) -> float:
+    """Mean Y-channel PSNR (border `scale` cropped, SR rounded to 8 bits) over whole images."""
+    model.eval()
+    scores = []
+    with torch.no_grad():
+        for item in dataset:
+            sr = model(item["lr"][None]).clamp(0, 1)[0].permute(1, 2, 0).numpy()
+            hr = item["hr"].permute(1, 2, 0).numpy()
+            scores.append(psnr_y(sr, hr, crop_border=scale))
+    model.train()
+    return float(sum(scores) / len(scores))
+
+
+class Trainer:
+    def __init__(self, *, config: TrainConfig, resume: bool = True) -> None:
+        self.config = config
+        self.dist = init_distributed()
+        self.out_dir = Path(config.out_dir)
+        entry = model_entry(config.model)
+        self.scale = entry.scale
+        if config.batch_size % self.dist.world_size:
+            raise ConfigError(f"batch_size {config.batch_size} must divide by the {self.dist.world_size} processes")
+        if config.lr_patch_px < entry.min_input_px:
+            raise ConfigError(f"lr_patch_px {config.lr_patch_px} is below {config.model}'s minimum input "
+                              f"of {entry.min_input_px} px (its ESA pooling needs it); use >= {entry.min_input_px}")
+        torch.manual_seed(config.seed)
+        self.model = create_model(config.model, eval_mode=False)
+        if config.finetune_from:
+            load_for_finetune(self.model, config.finetune_from)
+        self.ema = (AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay), use_buffers=True)
+                    if config.ema_decay else None)
+        self.ddp_model: nn.Module = (nn.parallel.DistributedDataParallel(self.model)
+                                     if self.dist.world_size > 1 else self.model)
+        self.optimizer = _optimizer(config, self.model.parameters())
+        self.scheduler = _scheduler(config, self.optimizer)
+        self.dataset = TrainPatchDataset(root=config.train_dir, scale=self.scale, lr_patch_px=config.lr_patch_px,
+                                         cache_dir=config.cache_dir, seed=config.seed)
+        # Small corpora: visit each image often per epoch, so an epoch is >= 20 batches.
+        self.dataset.repeat = max(1, math.ceil(config.batch_size * _MIN_BATCHES_PER_EPOCH / len(self.dataset.records)))
+        self.val = (ValImageDataset(root=config.val_dir, scale=self.scale, cache_dir=config.cache_dir)
+                    if config.val_dir and self.dist.is_main else None)
+        self.sampler = ResumableSampler(length=len(self.dataset), seed=config.seed, rank=self.dist.rank,
+                                        world_size=self.dist.world_size)
+        self.iteration = 0
+        self.best_val_psnr_db: float | None = None
+        checkpoint = latest_checkpoint(self.out_dir) if resume else None
+        if checkpoint is not None:
+            state = load_checkpoint(checkpoint, model=self.model, ema=self.ema)
+            self.optimizer.load_state_dict(state.optimizer)
+            self.scheduler.load_state_dict(state.scheduler)
+            restore_rng(state.rng)
+            self.iteration, self.best_val_psnr_db = state.iteration, state.best_val_psnr_db
+            log.info("resumed from %s (iteration %d)", checkpoint, self.iteration)
+
+    @property
+    def per_rank_batch(self) -> int:
+        return self.config.batch_size // self.dist.world_size
+
+    def _batches(self) -> Iterator[dict[str, torch.Tensor]]:
+        """Batches from the current iteration on, epoch after epoch, same order as uninterrupted."""
+        per_epoch = self.sampler.samples_per_rank() // self.per_rank_batch
+        epoch, step = divmod(self.iteration, per_epoch)
+        while True:
+            self.dataset.set_epoch(epoch)
+            self.sampler.set_epoch(epoch, start=step * self.per_rank_batch)
+            loader = DataLoader(self.dataset, batch_size=self.per_rank_batch, sampler=self.sampler,
+                                num_workers=self.config.num_workers, drop_last=True)
+            yield from loader
+            epoch, step = epoch + 1, 0
+
+    def _log(self, record: dict[str, float | int | None]) -> None:
+        if self.dist.is_main:
+            with open(self.out_dir / "log.jsonl", "a") as f:
+                f.write(json.dumps(record) + "\n")
+
+    def _save(self) -> None:
+        if not self.dist.is_main:
+            return
+        state = TrainState(iteration=self.iteration, optimizer=self.optimizer.state_dict(),
+                           scheduler=self.scheduler.state_dict(), rng=rng_state(),
+                           best_val_psnr_db=self.best_val_psnr_db,
+                           ema_updates=int(self.ema.n_averaged) if self.ema is not None else None)
+        save_checkpoint(self.out_dir, model=self.model, ema=self.ema, state=state)
+        save_weights(self.eval_model(), self.out_dir / "weights.safetensors",
+                     metadata={"model": self.config.model, "iteration": str(self.iteration)})
+
+    def eval_model(self) -> nn.Module:
+        """The weights to ship and validate: the EMA copy when EMA is on."""
+        return self.ema.module if self.ema is not None else self.model
+
+    def train(self, *, stop_at: int | None = None) -> nn.Module:
+        """Train to ``config.iterations`` (or stop early at ``stop_at``, as an interruption would)."""
+        config = self.config
+        end = min(config.iterations, stop_at) if stop_at is not None else config.iterations
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.model.train()
+        bar = tqdm(total=config.iterations, initial=self.iteration, disable=not self.dist.is_main,
+                   desc=config.model, dynamic_ncols=True)
+        started, started_iter = time.time(), self.iteration
+        batches = self._batches()
+        while self.iteration < end:
+            batch = next(batches)
+            loss = F.l1_loss(self.ddp_model(batch["lr"]), batch["hr"])
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            self.scheduler.step()
+            if self.ema is not None:
+                self.ema.update_parameters(self.model)
+            self.iteration += 1
+            rate = (self.iteration - started_iter) / max(time.time() - started, 1e-9)
+            lr = self.optimizer.param_groups[0]["lr"]
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss.item():.4f}", lr=f"{lr:.2e}", it_s=f"{rate:.2f}")
+            record: dict[str, float | int | None] = {}
+            if self.iteration % config.log_every == 0 or self.iteration == config.iterations:
+                record = {"iteration": self.iteration, "loss": loss.item(), "lr": lr, "it_per_s": rate}
+            if self.val is not None and (self.iteration % config.val_every == 0 or self.iteration == config.iterations):
+                psnr_db = validate(self.eval_model(), self.val, scale=self.scale)
+                self.best_val_psnr_db = max(psnr_db, self.best_val_psnr_db or -math.inf)
+                record.update({"iteration": self.iteration, "val_psnr_db": psnr_db})
+                bar.write(f"iteration {self.iteration}: validation PSNR-Y {psnr_db:.2f} dB")
+            if record:
+                self._log(record)
+            if self.iteration % config.checkpoint_every == 0 or self.iteration == config.iterations:
+                self._save()
+        bar.close()
+        return self.eval_model()

@@ -1,0 +1,138 @@
+"""Training: recipes, exact resume, loss falls, two-process DDP on gloo, evaluation."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from edgesr.errors import ConfigError
+from edgesr.train.config import TrainConfig, load_config, packaged_recipes
+from edgesr.train.trainer import ResumableSampler, Trainer
+from edgesr.weights_io import read_state_dict
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Small real photos: 96x96 crops of three scikit-image photos."""
+    import cv2
+    from skimage import data
+
+    root = tmp_path_factory.mktemp("corpus")
+    for name in ("astronaut", "coffee", "chelsea"):
+        image = getattr(data, name)()[40:136, 60:156]
+        cv2.imwrite(str(root / f"{name}.png"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    return root
+
+
+def _config(corpus: Path, out: Path, **changes) -> TrainConfig:
+    base = dict(model="lkdn-tiny_x2", train_dir=str(corpus), out_dir=str(out), iterations=4,
+                batch_size=4, lr_patch_px=12, lr=2e-3, val_every=1000, checkpoint_every=2,
+                log_every=1, num_workers=0, cache_dir=str(out.parent / "cache"))
+    return TrainConfig(**{**base, **changes})
+
+
+def test_unknown_recipe_key_lists_the_valid_ones(tmp_path: Path) -> None:
+    recipe = tmp_path / "r.toml"
+    recipe.write_text('model = "osffnet_x4"\ntrain_dir = "x"\nlearning_rate = 1e-3\n')
+    with pytest.raises(ConfigError, match="unknown keys learning_rate; valid keys: model, train_dir"):
+        load_config(str(recipe))
+
+
+@pytest.mark.parametrize("name", packaged_recipes())
+def test_packaged_recipes_load(name: str) -> None:
+    config = load_config(name)
+    assert config.loss == "l1"
+
+
+def test_sampler_resumes_mid_epoch_and_shards() -> None:
+    full = list(ResumableSampler(length=10, seed=3, rank=0, world_size=1))
+    resumed = ResumableSampler(length=10, seed=3, rank=0, world_size=1)
+    resumed.set_epoch(0, start=4)
+    assert list(resumed) == full[4:]
+    shards = [list(ResumableSampler(length=10, seed=3, rank=r, world_size=2)) for r in (0, 1)]
+    assert sorted(shards[0] + shards[1]) == sorted(full)
+
+
+def test_resume_gives_the_same_weights_as_an_uninterrupted_run(corpus: Path, tmp_path: Path) -> None:
+    straight = Trainer(config=_config(corpus, tmp_path / "a", iterations=4)).train()
+    Trainer(config=_config(corpus, tmp_path / "b", iterations=4)).train(stop_at=2)  # "interrupted"
+    resumed_trainer = Trainer(config=_config(corpus, tmp_path / "b", iterations=4))
+    assert resumed_trainer.iteration == 2
+    resumed = resumed_trainer.train()
+    for (name, a), (_, b) in zip(straight.state_dict().items(), resumed.state_dict().items()):
+        assert torch.equal(a, b), name
+
+
+def test_resume_restores_iteration_and_ema(corpus: Path, tmp_path: Path) -> None:
+    cfg = _config(corpus, tmp_path / "e", model="osffnet-tiny_x2", ema_decay=0.9, iterations=3,
+                  optimizer="adam", lr_patch_px=16)
+    first = Trainer(config=cfg)
+    first.train(stop_at=2)
+    again = Trainer(config=cfg)
+    assert again.iteration == 2
+    for (n, a), (_, b) in zip(first.ema.module.state_dict().items(), again.ema.module.state_dict().items()):
+        assert torch.equal(a, b), n
+    assert int(again.ema.n_averaged) == int(first.ema.n_averaged) == 2
+
+
+def test_patch_below_the_model_minimum_is_refused(corpus: Path, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="minimum input of 15 px"):
+        Trainer(config=_config(corpus, tmp_path / "m", model="osffnet-tiny_x2", lr_patch_px=12))
+
+
+def test_loss_falls_on_a_short_run(corpus: Path, tmp_path: Path) -> None:
+    out = tmp_path / "loss"
+    Trainer(config=_config(corpus, out, iterations=40, lr=3e-3, batch_size=8)).train()
+    losses = [json.loads(line)["loss"] for line in (out / "log.jsonl").read_text().splitlines()]
+    assert np.mean(losses[-8:]) < 0.7 * np.mean(losses[:4])
+
+
+def test_validation_psnr_is_logged(corpus: Path, tmp_path: Path) -> None:
+    out = tmp_path / "val"
+    Trainer(config=_config(corpus, out, iterations=2, val_dir=str(corpus), val_every=2)).train()
+    records = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert any("val_psnr_db" in r and r["val_psnr_db"] > 5 for r in records)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_process_torchrun_on_gloo_matches_one_process(corpus: Path, tmp_path: Path) -> None:
+    # LKDN has no BatchNorm, so 2 processes x 2 samples == 1 process x 4 samples (DDP averages).
+    args = ["--config", "osffnet_x4", "--model", "lkdn-tiny_x2", "--train-dir", str(corpus),
+            "--iterations", "3", "--batch-size", "4", "--lr-patch-px", "12", "--num-workers", "0",
+            "--checkpoint-every", "3", "--log-every", "1", "--lr", "1e-3"]
+    env = {**os.environ, "EDGESR_CACHE_DIR": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
+    ddp = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
+         "--master_port", str(_free_port()), "-m", "edgesr.train.cli", *args, "--out-dir", str(tmp_path / "ddp")],
+        capture_output=True, text=True, env=env, timeout=300)
+    assert ddp.returncode == 0, ddp.stderr[-2000:]
+    single = subprocess.run([sys.executable, "-m", "edgesr.train.cli", *args, "--out-dir", str(tmp_path / "one")],
+                            capture_output=True, text=True, env=env, timeout=300)
+    assert single.returncode == 0, single.stderr[-2000:]
+    a = read_state_dict(tmp_path / "ddp" / "weights.safetensors")
+    b = read_state_dict(tmp_path / "one" / "weights.safetensors")
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], atol=1e-5, rtol=1e-4)
+
+
+def test_eval_reports_model_and_bicubic(corpus: Path, tmp_path: Path) -> None:
+    from edgesr.models import create_model
+    from edgesr.train.evaluate import evaluate, load_pairs, mean_scores, scores_markdown
+
+    scores = evaluate(create_model("osffnet-tiny_x2"), load_pairs(corpus, scale=2), scale=2, method="tiny")
+    means = mean_scores(scores)
+    assert set(means) == {"tiny", "bicubic"} and means["bicubic"][0] > 25
+    assert "| **mean** |" in scores_markdown(scores)
