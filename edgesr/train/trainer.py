@@ -217,7 +217,8 @@ class Trainer:
             bar.set_postfix(loss=f"{loss.item():.4f}", lr=f"{lr:.2e}", it_s=f"{rate:.2f}")
             record: dict[str, float | int | None] = {}
             if self.iteration % config.log_every == 0 or self.iteration == config.iterations:
-                record = {"iteration": self.iteration, "loss": loss.item(), "lr": lr, "it_per_s": rate}
+                record = {"iteration": self.iteration, "loss": loss.item(), "lr": lr, "it_per_s": rate,
+                          "elapsed_s": round(time.time() - started, 1)}
             if self.val is not None and (self.iteration % config.val_every == 0 or self.iteration == config.iterations):
                 psnr_db = validate(self.eval_model(), self.val, scale=self.scale)
                 self.best_val_psnr_db = max(psnr_db, self.best_val_psnr_db or -math.inf)
