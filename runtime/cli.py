@@ -1,0 +1,400 @@
+"""``edgesr-run``: upscale an image or a folder of images with an exported SR model.
+
+    edgesr-run INPUT -o OUTPUT [--model NAME|PATH.onnx] [--scale S]
+               [--engine auto|ort|trt|torch] [--tile PX] [--overlap PX] [--fp16]
+               [--overwrite] [--memory-budget-mb N] [--weights FILE] [--threads N] [-v]
+
+Never imports torch itself: ``--model NAME`` (a registered model name, exported on demand into
+the cache by ``edgesr.export.cache.cached_onnx_for``) and ``--engine torch`` reach the torch
+side through ``importlib`` and fail with one line when PyTorch is not installed.
+
+Exit codes: 0 success; 2 an error (one line on stderr, nothing written); 1 a folder run in
+which some files failed (each reported on stderr, the others written); 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import re
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from edgesr.cli_util import EXIT_OK, run_cli, setup_logging
+from edgesr.errors import ConfigError, ImageError, ModelFileError
+from edgesr.runtime.engine import Engine
+from edgesr.runtime.engines import ENGINE_CHOICES, MODEL_ENGINES, choose_engine, open_engine
+from edgesr.runtime.imageio import SUPPORTED_EXTENSIONS, write_image
+from edgesr.runtime.model_file import inspect_onnx
+from edgesr.runtime.ort_engine import OrtOptions
+from edgesr.runtime.tiling import ProgressCallback
+from edgesr.runtime.upscale import (
+    DEFAULT_MEMORY_BUDGET_MB,
+    MIB,
+    TILE_PROGRESS_MIN_TILES,
+    FolderItem,
+    check_output,
+    folder_jobs,
+    plan_tiling,
+    read_input,
+    upscale_folder,
+    upscale_image,
+)
+from edgesr.spec import ModelSpec
+from edgesr.weights import shipped_onnx
+
+PROG = "edgesr-run"
+#: The model used without --model. Same as edgesr.models.registry.DEFAULT_MODEL (a test keeps
+#: them equal); importing the registry would import torch.
+DEFAULT_MODEL = "osffnet_x4"
+#: Exit code of a folder run in which some files failed (the others were written).
+EXIT_SOME_FAILED = 1
+
+logger = logging.getLogger(__name__)
+
+_EXAMPLES = """\
+examples:
+  edgesr-run photo.png -o photo_x4.png                       shipped default model (osffnet_x4)
+  edgesr-run photos/ -o photos_x4/                           a folder: mirrored tree, resumable
+  edgesr-run photo.jpg -o out.png --model osffnet_x4.onnx    an exported model (edgesr-export)
+  edgesr-run photo.png -o out.png --model other.onnx --scale 2   an ONNX without edgesr metadata
+  edgesr-run photo.png -o out.png --model lmfn_x4 --engine torch   the PyTorch reference
+
+exit codes: 0 ok, 2 error (nothing written), 1 some files of a folder failed, 130 interrupted
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Upscale an image, or every image in a folder, with a super-resolution model "
+        "through ONNX Runtime, TensorRT or PyTorch.",
+        epilog=_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("input", metavar="INPUT", help="an image file, or a folder of images (searched recursively)")
+    parser.add_argument(
+        "-o", "--output", metavar="OUTPUT", required=True,
+        help="output image (its extension picks the format: "
+        f"{' '.join(SUPPORTED_EXTENSIONS)}); for a folder INPUT, an output folder (created if missing)",
+    )
+    parser.add_argument(
+        "--model", metavar="NAME|PATH.onnx", default=None,
+        help=f"an exported .onnx file, or a registered model name (exported on first use; needs "
+        f"PyTorch); default: the shipped {DEFAULT_MODEL}",
+    )
+    parser.add_argument("--scale", type=int, default=None, metavar="S",
+                        help="upscaling factor; needed only for an .onnx without edgesr metadata "
+                        "(otherwise it must agree with the model)")
+    parser.add_argument("--engine", default="auto", metavar="|".join(ENGINE_CHOICES),
+                        help="inference engine; auto = the fastest available here (default: auto)")
+    parser.add_argument("--tile", type=int, default=None, metavar="PX",
+                        help="tile side in input pixels; 0 = whole image at once (refused above the "
+                        "memory budget); default: the model's advice, smaller if the budget needs")
+    parser.add_argument("--overlap", type=int, default=None, metavar="PX",
+                        help="context pixels around each tile (default: the model's advice)")
+    parser.add_argument("--fp16", action="store_true",
+                        help="run in FP16 (needs an FP16 .onnx from `edgesr-export --fp16`, or a model name)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace existing outputs (never an input); folder runs otherwise skip "
+                        "outputs that exist, so an interrupted run resumes")
+    parser.add_argument("--memory-budget-mb", type=int, default=DEFAULT_MEMORY_BUDGET_MB, metavar="N",
+                        help=f"engine memory per call, sets the default tile size (default: {DEFAULT_MEMORY_BUDGET_MB})")
+    parser.add_argument("--weights", metavar="FILE", default=None,
+                        help="weights (.safetensors/.pth) for a registered --model NAME (default: shipped)")
+    parser.add_argument("--threads", type=int, default=0, metavar="N",
+                        help="CPU threads per operator (default: the engine's choice)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    return parser
+
+
+# ------------------------------------------------------------------------ models
+
+
+@dataclass(frozen=True, kw_only=True)
+class ResolvedModel:
+    """What to open: an ONNX file (ort/trt) or a registered model (torch)."""
+
+    engine: str
+    model_path: Path | None = None
+    model_name: str | None = None
+    weights: Path | None = None
+    spec: ModelSpec | None = None  # known before opening for ONNX files
+
+
+def _looks_like_path(value: str) -> bool:
+    return (value.lower().endswith(".onnx") or "/" in value or os.sep in value
+            or (os.altsep is not None and os.altsep in value) or Path(value).exists())
+
+
+def _scale_of_name(name: str) -> int | None:
+    match = re.search(r"_x(\d+)$", name)
+    return int(match.group(1)) if match else None
+
+
+def _cached_onnx(name: str, *, weights: Path | None, fp16: bool) -> Path:
+    """Export (or reuse) the ONNX of a registered model via the torch-side exporter."""
+    module_name = "edgesr.export.cache"
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        missing = getattr(exc, "name", None) or ""
+        if missing == "torch" or missing.startswith("torch.") or "torch" in str(exc):
+            raise ModelFileError(
+                f"model {name!r} is a registered model name, and exporting it needs PyTorch, which "
+                "is not installed here; pass an exported .onnx file instead (--model path/to/"
+                f"{name}.onnx, made with `edgesr-export` on a machine with PyTorch)"
+            ) from None
+        raise ModelFileError(
+            f"model {name!r} is a registered model name, but this install cannot export it "
+            f"({module_name}: {exc}); pass an exported .onnx file instead"
+        ) from None
+    path = module.cached_onnx_for(name, weights=weights, fp16=fp16)
+    return Path(path)
+
+
+def resolve_model(args: argparse.Namespace) -> ResolvedModel:
+    """Turn --model/--engine/--scale/--fp16/--weights into what to open (see the module notes)."""
+    choice = choose_engine(args.engine)  # unknown names suggest close matches
+    engine = choice.name
+    weights = Path(args.weights) if args.weights else None
+    value: str | None = args.model
+
+    if value is not None and _looks_like_path(value):
+        if engine in MODEL_ENGINES:
+            raise ConfigError(
+                f"--engine {engine} runs registered PyTorch models (--model NAME such as "
+                f"{DEFAULT_MODEL}), not ONNX files; use --engine ort for {value}"
+            )
+        if weights is not None:
+            raise ConfigError(
+                f"--weights applies to a registered --model NAME; the weights of {value} are "
+                "inside the ONNX file: drop --weights"
+            )
+        if not value.lower().endswith(".onnx") and Path(value).is_file():
+            raise ModelFileError(
+                f"--model {value}: expected an .onnx file or a registered model name; export the "
+                "model with edgesr-export and pass the .onnx"
+            )
+        info = inspect_onnx(value, scale=args.scale)
+        spec = info.spec
+        if args.fp16 and spec.precision != "fp16":
+            arch = spec.arch if spec.arch != "unknown" else "<name>"
+            raise ConfigError(
+                f"--fp16 needs an FP16 ONNX, but {Path(value).name} is {spec.precision}; export one "
+                f"with `edgesr-export --model {arch} --fp16` and pass that file (or drop --fp16)"
+            )
+        return ResolvedModel(engine=engine, model_path=info.path, spec=spec)
+
+    if value is None:
+        name = DEFAULT_MODEL
+        if engine not in MODEL_ENGINES and not args.fp16 and weights is None:
+            shipped = shipped_onnx(DEFAULT_MODEL)
+            if shipped is None:
+                raise ModelFileError(
+                    f"no --model given and the default model ({DEFAULT_MODEL}.onnx) is not shipped "
+                    f"with this install; export it with `edgesr-export --model osffnet --scale 4` "
+                    f"and pass --model {DEFAULT_MODEL}.onnx"
+                )
+            info = inspect_onnx(shipped, scale=args.scale)
+            return ResolvedModel(engine=engine, model_path=info.path, spec=info.spec)
+    else:
+        name = value
+        if _scale_of_name(name) is None and args.scale is not None:
+            name = f"{name}_x{args.scale}"  # --model osffnet --scale 4, as edgesr-export takes it
+    name_scale = _scale_of_name(name)
+    if args.scale is not None and name_scale is not None and name_scale != args.scale:
+        raise ConfigError(
+            f"--scale {args.scale} contradicts --model {name}, an x{name_scale} model; drop "
+            f"--scale or use the _x{args.scale} variant"
+        )
+    if weights is not None and not weights.is_file():
+        raise ConfigError(f"--weights {args.weights}: the file does not exist; check the path")
+    if engine in MODEL_ENGINES:
+        return ResolvedModel(engine=engine, model_name=name, weights=weights)
+    path = _cached_onnx(name, weights=weights, fp16=args.fp16)
+    info = inspect_onnx(path, scale=args.scale)
+    return ResolvedModel(engine=engine, model_path=info.path, spec=info.spec)
+
+
+def _engine_options(args: argparse.Namespace, model: ResolvedModel) -> dict[str, Any]:
+    options: dict[str, Any] = {
+        "ort": OrtOptions(intra_op_threads=args.threads, precision="fp16" if args.fp16 else None,
+                          log_severity=2 if args.verbose else 3),
+    }
+    if model.engine in MODEL_ENGINES and (args.fp16 or args.threads):
+        try:
+            torch_engine = importlib.import_module("edgesr.torch_engine")
+        except ImportError:
+            pass  # open_engine reports the missing torch when the torch engine is asked for
+        else:
+            options["torch"] = torch_engine.TorchOptions(
+                precision="fp16" if args.fp16 else "fp32", threads=args.threads)
+    return options
+
+
+def _open(args: argparse.Namespace, model: ResolvedModel) -> Engine:
+    requested = args.engine if args.engine == "auto" else model.engine
+    return open_engine(
+        requested,
+        model_path=model.model_path,
+        spec=model.spec,
+        model_name=model.model_name,
+        weights=model.weights,
+        options=_engine_options(args, model),
+    )
+
+
+# ------------------------------------------------------------------------ output
+
+
+class _TileBars:
+    """A tqdm bar per large image (enough tiles), closed when its last tile is done."""
+
+    def __init__(self) -> None:
+        self._bar: Any = None
+
+    def __call__(self, total: int) -> ProgressCallback | None:
+        self.close()
+        if total < TILE_PROGRESS_MIN_TILES:
+            return None
+        from tqdm import tqdm
+
+        self._bar = tqdm(total=total, unit="tile", leave=False, disable=None, file=sys.stderr)
+
+        def progress(done: int, total: int) -> None:
+            if self._bar is not None:
+                self._bar.n = done
+                self._bar.refresh()
+                if done >= total:
+                    self.close()
+
+        return progress
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
+def _say(line: str) -> None:
+    from tqdm import tqdm
+
+    tqdm.write(line, file=sys.stdout)
+
+
+def _describe(src: Path, dst: Path, *, width: int, height: int, out_width: int, out_height: int,
+              tiles: int, total_ms: float, inference_ms: float) -> str:
+    tiles_text = "whole image" if tiles == 1 else f"{tiles} tiles"
+    return (f"{src} -> {dst}: {width}x{height} -> {out_width}x{out_height}, {tiles_text}, "
+            f"{total_ms:.0f} ms (inference {inference_ms:.0f} ms)")
+
+
+def _check_numbers(args: argparse.Namespace) -> None:
+    for flag, value, low in (("--tile", args.tile, 0), ("--overlap", args.overlap, 0),
+                             ("--scale", args.scale, 1), ("--memory-budget-mb", args.memory_budget_mb, 1),
+                             ("--threads", args.threads, 0)):
+        if value is not None and value < low:
+            raise ConfigError(f"{flag} {value}: expected an integer >= {low}")
+
+
+def _run_file(args: argparse.Namespace, src: Path) -> int:
+    start = time.perf_counter()
+    out = check_output(args.output, input_path=src, overwrite=args.overwrite)
+    image = read_input(src)
+    model = resolve_model(args)
+    budget = args.memory_budget_mb * MIB
+    plan = None
+    if model.spec is not None:  # ONNX: refuse an impossible plan before loading the engine
+        plan = plan_tiling(height=image.height, width=image.width, spec=model.spec, tile_px=args.tile,
+                           overlap_px=args.overlap, memory_budget_bytes=budget)
+    bars = _TileBars()
+    with _open(args, model) as engine:
+        print(f"engine: {engine.info().describe()}")
+        if plan is None:
+            plan = plan_tiling(height=image.height, width=image.width, spec=engine.spec, tile_px=args.tile,
+                               overlap_px=args.overlap, memory_budget_bytes=budget)
+        try:
+            rgb, alpha, inference_ms = upscale_image(image, engine, plan=plan, progress=bars(plan.tiles))
+        finally:
+            bars.close()
+    write_image(out, rgb=rgb, alpha=alpha, bit_depth=image.bit_depth, is_gray=image.is_gray, inputs=[src])
+    total_ms = (time.perf_counter() - start) * 1000.0
+    print(_describe(src, out, width=image.width, height=image.height, out_width=rgb.shape[1],
+                    out_height=rgb.shape[0], tiles=plan.tiles, total_ms=total_ms, inference_ms=inference_ms))
+    return EXIT_OK
+
+
+def _run_folder(args: argparse.Namespace, src: Path) -> int:
+    from tqdm import tqdm
+
+    dst = Path(args.output)
+    jobs = folder_jobs(src, dst)
+    model = resolve_model(args)
+    if model.spec is not None and args.tile is not None:
+        # flag problems (e.g. --tile not above 2 * --overlap) fail once, before any file
+        plan_tiling(height=64, width=64, spec=model.spec, tile_px=args.tile or None,
+                    overlap_px=args.overlap, memory_budget_bytes=args.memory_budget_mb * MIB)
+    bars = _TileBars()
+    with _open(args, model) as engine:
+        print(f"engine: {engine.info().describe()}")
+        dst.mkdir(parents=True, exist_ok=True)
+        with tqdm(total=len(jobs), unit="img", disable=None, file=sys.stderr) as bar:
+
+            def on_item(item: FolderItem) -> None:
+                bar.update(1)
+                if item.status == "failed":
+                    tqdm.write(f"{PROG}: error: {item.input_path}: {item.error}", file=sys.stderr)
+                elif item.status == "done" and item.result is not None:
+                    r = item.result
+                    _say(_describe(r.input_path, r.output_path, width=r.width, height=r.height,
+                                   out_width=r.out_width, out_height=r.out_height, tiles=r.plan.tiles,
+                                   total_ms=r.total_ms, inference_ms=r.inference_ms))
+                else:
+                    logger.debug("skipping %s: %s exists", item.input_path, item.output_path)
+
+            try:
+                report = upscale_folder(
+                    src, dst, engine=engine, tile_px=args.tile, overlap_px=args.overlap,
+                    memory_budget_bytes=args.memory_budget_mb * MIB, overwrite=args.overwrite,
+                    jobs=jobs, on_item=on_item, tile_progress=bars,
+                )
+            finally:
+                bars.close()
+    summary = f"{report.done} upscaled, {report.skipped} skipped (output exists"
+    summary += ", --overwrite redoes them)" if report.skipped else ")"
+    summary += f", {report.failed} failed"
+    print(summary)
+    if report.failed:
+        print(f"{PROG}: {report.failed} of {len(report.items)} files failed (see above)", file=sys.stderr)
+        return EXIT_SOME_FAILED
+    return EXIT_OK
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging(verbose=args.verbose)
+    _check_numbers(args)
+    src = Path(args.input)
+    if not src.exists():
+        raise ImageError(
+            f"input {args.input!r} does not exist; check the path (working folder is {os.getcwd()})"
+        )
+    if src.is_dir():
+        return _run_folder(args, src)
+    return _run_file(args, src)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``edgesr-run``; returns the exit code (see the module notes)."""
+    return run_cli(PROG, _main, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,295 @@
+"""The ONNX Runtime engine (``--engine ort``): CPU, CUDA or TensorRT execution providers.
+
+Provider choice: unless :attr:`OrtOptions.providers` names some, the engine uses every
+provider this onnxruntime build offers among TensorRT EP > CUDA EP > CPU EP, in that order
+(ONNX Runtime assigns each node to the first provider that supports it). Providers this build
+lacks are left out rather than passed (ORT would only warn), and a provider that fails to
+initialise (e.g. CUDA libraries missing) is reported: :meth:`OrtEngine.info` names the
+provider the session really got, from ``session.get_providers()``, and a fallback is logged
+as a warning. Short names are accepted: ``tensorrt``/``trt``, ``cuda``, ``cpu``.
+
+Precision is a property of the graph (DESIGN section 7): an FP16 export has float32 I/O and
+FP16 inside, and its metadata says ``precision=fp16``. ``OrtOptions(precision="fp16")``
+demands such a graph and refuses an fp32 file with the command that makes one; the
+TensorRT EP's own ``trt_fp16_enable`` is left off.
+
+Inputs are validated (float, NCHW, 3 channels, finite, within the metadata's input range)
+and replicate-padded when smaller than ``spec.min_size_px`` or not a multiple of
+``spec.size_multiple`` (the output is cropped back), so ESA models run on tiny tiles.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgesr.errors import ConfigError, EngineUnavailableError, ModelFileError, UnknownNameError
+from edgesr.runtime.engine import EngineInfo
+from edgesr.runtime.engines import check_lr, check_sr, crop_sr, pad_for_model
+from edgesr.runtime.model_file import check_model_path, first_line, import_onnxruntime, inspect_onnx
+from edgesr.spec import PRECISIONS, ModelSpec
+
+logger = logging.getLogger(__name__)
+
+TENSORRT_EP = "TensorrtExecutionProvider"
+CUDA_EP = "CUDAExecutionProvider"
+CPU_EP = "CPUExecutionProvider"
+#: Default preference, fastest first; only those this onnxruntime build offers are used.
+PROVIDER_ORDER: tuple[str, ...] = (TENSORRT_EP, CUDA_EP, CPU_EP)
+#: Short names accepted in :attr:`OrtOptions.providers`.
+PROVIDER_ALIASES: dict[str, str] = {
+    "tensorrt": TENSORRT_EP,
+    "trt": TENSORRT_EP,
+    "cuda": CUDA_EP,
+    "cpu": CPU_EP,
+}
+
+
+#: Environment variable naming edgesr's cache root (shared with the ONNX and TensorRT caches).
+CACHE_ENV = "EDGESR_CACHE_DIR"
+
+
+def default_cache_dir() -> Path:
+    """The TensorRT EP's engine/timing cache: ``$EDGESR_CACHE_DIR/ort-tensorrt``, else
+    ``~/.cache/edgesr/ort-tensorrt`` (next to the exporter's ``onnx`` and trt's ``trt``)."""
+    root = os.environ.get(CACHE_ENV)
+    return (Path(root).expanduser() if root else Path.home() / ".cache" / "edgesr") / "ort-tensorrt"
+
+
+@dataclass(frozen=True, kw_only=True)
+class OrtOptions:
+    """Options of :class:`OrtEngine`.
+
+    ``providers``: execution providers to use, in order (full names or ``tensorrt``, ``cuda``,
+    ``cpu``); empty = the best available (TensorRT > CUDA > CPU).
+    ``intra_op_threads``: CPU threads per operator, 0 = ONNX Runtime's default.
+    ``precision``: None = whatever the graph is; ``"fp16"``/``"fp32"`` = require that graph.
+    ``device_id``: the GPU for the CUDA and TensorRT providers.
+    ``trt_cache_dir``: engine/timing cache of the TensorRT provider (default
+    :func:`default_cache_dir`).
+    ``log_severity``: ONNX Runtime's own log level (0 verbose ... 4 fatal; 3 = errors only).
+    """
+
+    providers: tuple[str, ...] = ()
+    intra_op_threads: int = 0
+    precision: str | None = None
+    device_id: int = 0
+    trt_cache_dir: Path | None = None
+    log_severity: int = 3
+
+    def __post_init__(self) -> None:
+        if isinstance(self.providers, str):
+            raise ConfigError(
+                f"OrtOptions(providers={self.providers!r}) is a string, expected a tuple of "
+                f"names; write providers=({self.providers!r},)"
+            )
+        for name, value, low in (("intra_op_threads", self.intra_op_threads, 0),
+                                 ("device_id", self.device_id, 0), ("log_severity", self.log_severity, 0)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ConfigError(f"OrtOptions({name}={value!r}), expected an integer >= {low}")
+        if self.precision is not None and self.precision not in PRECISIONS:
+            raise UnknownNameError("precision", str(self.precision), PRECISIONS)
+
+
+def resolve_providers(requested: Sequence[str], available: Sequence[str]) -> list[str]:
+    """The provider list to pass to ONNX Runtime (see the module notes)."""
+    if not requested:
+        return [p for p in PROVIDER_ORDER if p in available] or [CPU_EP]
+    chosen: list[str] = []
+    known = sorted(set(PROVIDER_ALIASES) | set(available) | set(PROVIDER_ORDER))
+    for name in requested:
+        full = PROVIDER_ALIASES.get(str(name).lower(), name)
+        if full not in available:
+            if full not in known:
+                raise UnknownNameError("execution provider", str(name), known)
+            raise EngineUnavailableError(
+                f"execution provider {name!r} ({full}) is not in this onnxruntime build, which "
+                f"offers {', '.join(available)}; install onnxruntime-gpu for CUDA/TensorRT, or "
+                "request one of those"
+            )
+        if full not in chosen:
+            chosen.append(full)
+    return chosen
+
+
+def _provider_options(provider: str, options: OrtOptions) -> dict[str, str]:
+    if provider == TENSORRT_EP:
+        cache = Path(options.trt_cache_dir or default_cache_dir())
+        try:
+            cache.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot create the TensorRT cache folder {str(cache)!r} ({exc.strerror or exc}); "
+                f"set {CACHE_ENV} or OrtOptions(trt_cache_dir=...) to a writable folder"
+            ) from None
+        return {
+            "device_id": str(options.device_id),
+            "trt_engine_cache_enable": "True",
+            "trt_engine_cache_path": str(cache),
+            "trt_timing_cache_enable": "True",
+            "trt_timing_cache_path": str(cache),
+        }
+    if provider == CUDA_EP:
+        return {"device_id": str(options.device_id)}
+    return {}
+
+
+def _precision_error(path: Path, spec: ModelSpec, wanted: str) -> ConfigError:
+    if wanted == "fp16":
+        return ConfigError(
+            f"{path.name} is an {spec.precision} model, but fp16 was requested (--fp16); FP16 "
+            f"needs an FP16 graph: export one with `edgesr-export --model {spec.arch} --fp16` "
+            "and pass that file"
+        )
+    return ConfigError(
+        f"{path.name} is an {spec.precision} model, but {wanted} was requested; pass the "
+        f"{wanted} export of the model, or drop the precision request"
+    )
+
+
+class OrtEngine:
+    """Runs an exported ONNX SR model with ONNX Runtime; see the module notes."""
+
+    def __init__(
+        self,
+        *,
+        model_path: str | os.PathLike[str],
+        spec: ModelSpec | None = None,
+        options: OrtOptions | None = None,
+    ) -> None:
+        if options is not None and not isinstance(options, OrtOptions):
+            raise ConfigError(
+                f"OrtEngine received options of type {type(options).__name__}, expected OrtOptions"
+            )
+        self.options = options or OrtOptions()
+        self.model_path = check_model_path(model_path)
+        if spec is None:
+            spec = inspect_onnx(self.model_path).spec
+        self.spec: ModelSpec = spec
+        if self.options.precision is not None and self.options.precision != spec.precision:
+            raise _precision_error(self.model_path, spec, self.options.precision)
+
+        ort = import_onnxruntime()
+        available = list(ort.get_available_providers())
+        self._requested = resolve_providers(self.options.providers, available)
+        session_options = ort.SessionOptions()
+        session_options.log_severity_level = self.options.log_severity
+        if self.options.intra_op_threads:
+            session_options.intra_op_num_threads = self.options.intra_op_threads
+        provider_list = [(p, _provider_options(p, self.options)) for p in self._requested]
+        try:
+            self._session: Any = ort.InferenceSession(
+                str(self.model_path), session_options, providers=provider_list
+            )
+        except Exception as exc:
+            raise ModelFileError(
+                f"ONNX Runtime cannot load {self.model_path.name} with {', '.join(self._requested)}: "
+                f"{first_line(exc)}; re-export it with edgesr-export, or try providers=('cpu',)"
+            ) from None
+        self._used: list[str] = list(self._session.get_providers())
+        if self._used and self._used[0] != self._requested[0]:
+            logger.warning(
+                "ONNX Runtime could not use %s for %s and fell back to %s (check the CUDA/TensorRT "
+                "libraries; -v shows ONNX Runtime's reason)",
+                self._requested[0], self.model_path.name, self._used[0],
+            )
+        inputs, outputs = self._session.get_inputs(), self._session.get_outputs()
+        if len(inputs) != 1 or len(outputs) != 1:
+            self.close()
+            raise ModelFileError(
+                f"{self.model_path.name} has {len(inputs)} inputs and {len(outputs)} outputs, "
+                "expected one of each (lr -> sr); it is not an SR model"
+            )
+        self._input_name: str = inputs[0].name
+        self._output_name: str = outputs[0].name
+        self._fp16_input = inputs[0].type == "tensor(float16)"
+        shape = list(inputs[0].shape) if isinstance(inputs[0].shape, (list, tuple)) else []
+        self._fixed_hw = (
+            (shape[2], shape[3]) if len(shape) == 4 and isinstance(shape[2], int)
+            and isinstance(shape[3], int) else None
+        )
+        logger.debug("ort: %s on %s", self.model_path.name, ", ".join(self._used))
+
+    # ------------------------------------------------------------------ protocol
+
+    @property
+    def providers(self) -> list[str]:
+        """The providers the session really uses, best first."""
+        return list(self._used)
+
+    def info(self) -> EngineInfo:
+        details = {"model": self.model_path.name}
+        if self.options.intra_op_threads:
+            details["threads"] = str(self.options.intra_op_threads)
+        if len(self._used) > 1:
+            details["providers"] = ">".join(p.removesuffix("ExecutionProvider") for p in self._used)
+        if self._used and self._requested and self._used[0] != self._requested[0]:
+            details["fallback_from"] = self._requested[0]
+        device = self._used[0] if self._used else "closed"
+        if device in (CUDA_EP, TENSORRT_EP):
+            device = f"{device} (GPU {self.options.device_id})"
+        return EngineInfo(name="ort", device=device, precision=self.spec.precision, details=details)
+
+    def run(self, lr: np.ndarray) -> np.ndarray:
+        """(N, 3, H, W) float32 in [0, 1] -> (N, 3, s·H, s·W) float32 (not clipped)."""
+        session = self._session
+        if session is None:
+            raise EngineUnavailableError("this OrtEngine was closed; open a new engine to run more images")
+        x = check_lr(lr, self.spec, engine="ort")
+        padded, height, width = pad_for_model(x, self.spec)
+        if self._fixed_hw is not None and tuple(padded.shape[2:]) != self._fixed_hw:
+            h, w = self._fixed_hw
+            raise ModelFileError(
+                f"{self.model_path.name} only accepts {w}x{h} inputs (fixed shape), received "
+                f"{padded.shape[3]}x{padded.shape[2]}; re-export it with dynamic H and W "
+                f"(edgesr-export does), or use --tile {min(h, w)} --overlap 0 with a matching size"
+            )
+        feed = padded.astype(np.float16) if self._fp16_input else padded
+        try:
+            (sr,) = session.run([self._output_name], {self._input_name: feed})
+        except MemoryError:
+            raise ConfigError(
+                f"out of memory running {self.model_path.name} on a {tuple(padded.shape)} input; "
+                "use smaller tiles (--tile 256 or a lower --memory-budget-mb)"
+            ) from None
+        except Exception as exc:
+            message = first_line(exc)
+            if "alloc" in message.lower() or "out of memory" in message.lower():
+                raise ConfigError(
+                    f"out of memory running {self.model_path.name} on a {tuple(padded.shape)} input "
+                    f"({message}); use smaller tiles (--tile 256 or a lower --memory-budget-mb)"
+                ) from None
+            raise ModelFileError(
+                f"ONNX Runtime failed running {self.model_path.name} on a {tuple(padded.shape)} "
+                f"input: {message}"
+            ) from None
+        sr = check_sr(sr, padded.shape, self.spec, source=self.model_path.name)
+        return crop_sr(sr, height, width, self.spec)
+
+    def close(self) -> None:
+        self._session = None
+
+    def __enter__(self) -> OrtEngine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+__all__ = [
+    "CPU_EP",
+    "CUDA_EP",
+    "OrtEngine",
+    "OrtOptions",
+    "PROVIDER_ALIASES",
+    "PROVIDER_ORDER",
+    "TENSORRT_EP",
+    "default_cache_dir",
+    "resolve_providers",
+]

@@ -1,0 +1,447 @@
+"""The ``edgesr-run`` pipeline: image file -> tiled inference through an engine -> image file.
+
+numpy + OpenCV only (never torch); any :class:`~edgesr.runtime.engine.Engine` works.
+
+Steps for one file (:func:`upscale_file`): check the output path first (supported extension,
+existing folder, never an input, no silent overwrite), read the image
+(:func:`~edgesr.runtime.imageio.read_image`: 8/16-bit, gray, alpha, palette, CMYK, EXIF
+orientation), plan the tiling, run the engine on the RGB (NCHW float32), upscale alpha
+separately (bicubic), write atomically with the input's bit depth and gray-ness.
+
+Tile size rule (:func:`plan_tiling`), in LR pixels:
+
+- ``tile_px=None`` (the default, no ``--tile``): ``min(advised, budget tile)``. ``advised`` is
+  the export's advice (``edgesr.tile_px``), adjusted when ``--overlap`` differs from the
+  advised overlap so that the engine input ``tile + 2 * overlap`` stays at the advised
+  ``tile_px + 2 * overlap_px``: never larger, because the TensorRT engine's optimisation
+  profile ends there (``TrtEngine`` refuses bigger inputs). The budget tile is
+  :func:`~edgesr.runtime.tiling.tile_px_from_budget` for the memory budget (default
+  :data:`DEFAULT_MEMORY_BUDGET_MB`), the model's scale and precision, and
+  :data:`PEAK_VALUES_PER_PIXEL`. An image no larger than one tile plus its context
+  (``tile + 2 * overlap`` per side) goes through in a single call, so tiling only happens
+  when it is needed.
+- ``tile_px > 0`` (``--tile PX``): that size, whatever the advice (a warning is logged when it
+  exceeds the memory budget).
+- ``tile_px == 0`` (``--tile 0``): the whole image in one call, refused with a
+  :class:`ConfigError` when its estimated memory exceeds the budget (the message says to drop
+  ``--tile 0`` so the image is tiled, or to raise the budget).
+- ``overlap_px`` defaults to the export's advice (``edgesr.overlap_px``).
+
+Memory estimate (:func:`estimate_inference_bytes`): ``bytes_per_value * H * W *
+(PEAK_VALUES_PER_PIXEL + 3 + 3 * scale²)`` for an H×W engine input. The constant was measured:
+full-size OSFFNet ×4 in ONNX Runtime's CPU provider peaks at about 1,900 float32 values per
+LR pixel (with its memory arena; 66 MiB at 96², 275 MiB at 192²), rounded up to 2,048. It is
+conservative for TensorRT, which reuses activation memory more aggressively, and for the
+smaller baselines. The full-size SR output (float32, 3·s²·H·W values) and the blend weights
+live in host memory in addition, whatever the tile size.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import struct
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from edgesr.errors import ConfigError, EdgeSRError, ImageError
+from edgesr.runtime.engine import Engine
+from edgesr.runtime.engines import padded_size
+from edgesr.runtime.imageio import (
+    MIN_SIDE_PX,
+    SUPPORTED_EXTENSIONS,
+    LoadedImage,
+    check_output_path,
+    list_images,
+    mirror_output_path,
+    nchw_from_rgb,
+    read_image,
+    rgb_from_nchw,
+    upscale_alpha,
+    write_image,
+)
+from edgesr.runtime.tiling import ProgressCallback, tile_px_from_budget, tile_spans, upscale_tiled
+from edgesr.spec import ModelSpec
+
+logger = logging.getLogger(__name__)
+
+MIB = 1024 * 1024
+#: Default memory budget for one engine call (``--memory-budget-mb``).
+DEFAULT_MEMORY_BUDGET_MB = 1024
+#: Peak live values per input pixel inside the engine (see the module notes).
+PEAK_VALUES_PER_PIXEL = 2048
+#: Show a tile progress bar from this many tiles on (the CLI's choice; exported for it).
+TILE_PROGRESS_MIN_TILES = 4
+
+#: ``tile_progress(total_tiles)`` returns a ``progress(done, total)`` callback or None.
+TileProgressFactory = Callable[[int], "ProgressCallback | None"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class TilingPlan:
+    """How one image goes through the engine."""
+
+    whole_image: bool  # one engine call on the whole image (``--tile 0``)
+    tile_px: int  # core size in LR px (the image's longer side for whole_image)
+    overlap_px: int
+    tiles: int
+    estimated_bytes: int  # engine memory per call (estimate)
+    rule: str  # why this tile size: "--tile", "--tile 0", "model advice", "memory budget"
+
+
+@dataclass(frozen=True, kw_only=True)
+class UpscaleResult:
+    """What :func:`upscale_file` did."""
+
+    input_path: Path
+    output_path: Path
+    width: int
+    height: int
+    out_width: int
+    out_height: int
+    plan: TilingPlan
+    inference_ms: float
+    total_ms: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class FolderItem:
+    """One file of a folder run: ``status`` is "done", "skipped" (output exists) or "failed"."""
+
+    input_path: Path
+    output_path: Path
+    status: str
+    error: str = ""
+    result: UpscaleResult | None = None
+
+
+@dataclass(kw_only=True)
+class FolderReport:
+    """Counts and items of :func:`upscale_folder`."""
+
+    items: list[FolderItem] = field(default_factory=list)
+
+    def _count(self, status: str) -> int:
+        return sum(1 for item in self.items if item.status == status)
+
+    @property
+    def done(self) -> int:
+        return self._count("done")
+
+    @property
+    def skipped(self) -> int:
+        return self._count("skipped")
+
+    @property
+    def failed(self) -> int:
+        return self._count("failed")
+
+
+# ----------------------------------------------------------------------- planning
+
+
+def _check_int(name: str, value: object, *, minimum: int, flag: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ConfigError(f"{name}={value!r}, expected an integer >= {minimum}; fix {flag}")
+    return int(value)
+
+
+def _bytes_per_value(spec: ModelSpec) -> int:
+    return 2 if spec.precision == "fp16" else 4
+
+
+def estimate_inference_bytes(*, height: int, width: int, spec: ModelSpec) -> int:
+    """Estimated engine memory for one call on an ``height`` × ``width`` input."""
+    h, w = padded_size(height, spec), padded_size(width, spec)
+    per_pixel = PEAK_VALUES_PER_PIXEL + 3 + 3 * spec.scale * spec.scale
+    return _bytes_per_value(spec) * h * w * per_pixel
+
+
+def plan_tiling(
+    *,
+    height: int,
+    width: int,
+    spec: ModelSpec,
+    tile_px: int | None = None,
+    overlap_px: int | None = None,
+    memory_budget_bytes: int = DEFAULT_MEMORY_BUDGET_MB * MIB,
+) -> TilingPlan:
+    """Choose the tiling of an image (rule in the module notes); ConfigError when refused."""
+    budget = _check_int("memory_budget_bytes", memory_budget_bytes, minimum=1, flag="--memory-budget-mb")
+    overlap = spec.overlap_px if overlap_px is None else _check_int(
+        "overlap_px", overlap_px, minimum=0, flag="--overlap")
+    if tile_px is not None:
+        _check_int("tile_px", tile_px, minimum=0, flag="--tile (0 = whole image)")
+    if tile_px == 0:
+        needed = estimate_inference_bytes(height=height, width=width, spec=spec)
+        if needed > budget:
+            raise ConfigError(
+                f"whole-image inference (--tile 0) of this {width}x{height} image needs about "
+                f"{needed / MIB:,.0f} MiB, more than the memory budget of {budget / MIB:,.0f} MiB; "
+                "drop --tile 0 so the image is tiled, or raise --memory-budget-mb"
+            )
+        return TilingPlan(whole_image=True, tile_px=max(height, width), overlap_px=0, tiles=1,
+                          estimated_bytes=needed, rule="--tile 0")
+    if tile_px is not None:
+        tile, rule = int(tile_px), "--tile"
+        side = tile + 2 * overlap
+        if estimate_inference_bytes(height=side, width=side, spec=spec) > budget:
+            logger.warning(
+                "--tile %d (+%d px context per side) may need more than the %.0f MiB memory "
+                "budget; lower --tile if the engine runs out of memory", tile, overlap, budget / MIB)
+    else:
+        budget_tile = tile_px_from_budget(
+            budget_bytes=budget, scale=spec.scale, channels_estimate=PEAK_VALUES_PER_PIXEL,
+            bytes_per_value=_bytes_per_value(spec), overlap_px=overlap,
+        )
+        advised = spec.tile_px + 2 * spec.overlap_px - 2 * overlap  # same engine input side
+        if advised <= budget_tile:
+            tile, rule = advised, "model advice"
+        else:
+            tile, rule = budget_tile, "memory budget"
+    if tile <= 2 * overlap:
+        raise ConfigError(
+            f"tile of {tile} px ({rule}) must exceed 2 * overlap ({2 * overlap} px); lower "
+            "--overlap or raise --tile"
+        )
+    tiles = len(tile_spans(height, tile_px=tile, overlap_px=overlap)) * len(
+        tile_spans(width, tile_px=tile, overlap_px=overlap))
+    side_h = min(height, tile + 2 * overlap)
+    side_w = min(width, tile + 2 * overlap)
+    return TilingPlan(
+        whole_image=False, tile_px=tile, overlap_px=overlap, tiles=tiles,
+        estimated_bytes=estimate_inference_bytes(height=side_h, width=side_w, spec=spec), rule=rule,
+    )
+
+
+# ----------------------------------------------------------------------- running
+
+
+def check_output(output_path: str | os.PathLike[str], *, input_path: str | os.PathLike[str],
+                 overwrite: bool) -> Path:
+    """Refuse a bad output before any work: extension, missing folder, an input, existing file."""
+    out = Path(output_path)
+    if out.is_dir():
+        raise ImageError(
+            f"cannot write {str(output_path)!r}: it is a folder, expected an image file path "
+            "(the input is a single image); add a file name such as out.png"
+        )
+    if out.suffix.lower() not in SUPPORTED_EXTENSIONS:
+        raise ImageError(
+            f"cannot write {str(output_path)!r}: the extension {out.suffix or '(none)'!r} is not an "
+            f"image format edgesr writes; use one of {' '.join(SUPPORTED_EXTENSIONS)}"
+        )
+    if not out.parent.is_dir():
+        raise ImageError(
+            f"cannot write {str(output_path)!r}: the folder {str(out.parent)!r} does not exist; "
+            "create it first (mkdir -p) or choose another output path"
+        )
+    return check_output_path(out, inputs=[input_path], overwrite=overwrite)
+
+
+def _png_declared_size(path: Path) -> tuple[int, int] | None:
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(24)
+    except OSError:
+        return None  # read_image reports it
+    if len(head) == 24 and head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
+        width, height = struct.unpack(">II", head[16:24])
+        return int(width), int(height)
+    return None
+
+
+def read_input(path: str | os.PathLike[str]) -> LoadedImage:
+    """:func:`~edgesr.runtime.imageio.read_image`, refusing PNGs that declare 0 pixels first.
+
+    libpng prints its own warnings for a zero width or height straight to the process's
+    stderr before OpenCV gives up; checking the header first keeps the error to one line.
+    """
+    p = Path(path)
+    size = _png_declared_size(p) if p.is_file() else None
+    if size is not None and min(size) == 0:
+        raise ImageError(
+            f"cannot use image {str(path)!s}: its PNG header says {size[0]}x{size[1]} pixels "
+            f"(width x height), the minimum is {MIN_SIDE_PX}x{MIN_SIDE_PX}; re-create the file"
+        )
+    return read_image(p)
+
+
+def upscale_image(
+    image: LoadedImage,
+    engine: Engine,
+    *,
+    plan: TilingPlan,
+    progress: ProgressCallback | None = None,
+) -> tuple[np.ndarray, np.ndarray | None, float]:
+    """(SR RGB H×W×3 float32, upscaled alpha or None, inference time in ms)."""
+    scale = engine.spec.scale
+    lr = nchw_from_rgb(image.rgb)
+    start = time.perf_counter()
+    if plan.whole_image:
+        sr = engine.run(lr)
+        expected = (1, 3, image.height * scale, image.width * scale)
+        if tuple(getattr(sr, "shape", ())) != expected:
+            raise ConfigError(
+                f"the engine returned shape {getattr(sr, 'shape', None)} for a {lr.shape} input, "
+                f"expected {expected}; the model's scale is not {scale}"
+            )
+        if progress is not None:
+            progress(1, 1)
+    else:
+        sr = upscale_tiled(lr, engine.run, scale=scale, tile_px=plan.tile_px,
+                           overlap_px=plan.overlap_px, progress=progress)
+    inference_ms = (time.perf_counter() - start) * 1000.0
+    alpha = upscale_alpha(image.alpha, scale=scale) if image.alpha is not None else None
+    return rgb_from_nchw(sr), alpha, inference_ms
+
+
+def upscale_file(
+    input_path: str | os.PathLike[str],
+    output_path: str | os.PathLike[str],
+    *,
+    engine: Engine,
+    tile_px: int | None = None,
+    overlap_px: int | None = None,
+    memory_budget_bytes: int = DEFAULT_MEMORY_BUDGET_MB * MIB,
+    overwrite: bool = False,
+    tile_progress: TileProgressFactory | None = None,
+) -> UpscaleResult:
+    """Upscale one image file into ``output_path`` (format from its extension)."""
+    start = time.perf_counter()
+    out = check_output(output_path, input_path=input_path, overwrite=overwrite)
+    image = read_input(input_path)
+    plan = plan_tiling(height=image.height, width=image.width, spec=engine.spec, tile_px=tile_px,
+                       overlap_px=overlap_px, memory_budget_bytes=memory_budget_bytes)
+    progress = tile_progress(plan.tiles) if tile_progress is not None else None
+    rgb, alpha, inference_ms = upscale_image(image, engine, plan=plan, progress=progress)
+    write_image(out, rgb=rgb, alpha=alpha, bit_depth=image.bit_depth, is_gray=image.is_gray,
+                inputs=[input_path])
+    return UpscaleResult(
+        input_path=Path(input_path), output_path=out, width=image.width, height=image.height,
+        out_width=rgb.shape[1], out_height=rgb.shape[0], plan=plan, inference_ms=inference_ms,
+        total_ms=(time.perf_counter() - start) * 1000.0,
+    )
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        path.relative_to(folder)
+    except ValueError:
+        return False
+    return True
+
+
+def folder_jobs(input_dir: str | os.PathLike[str], output_dir: str | os.PathLike[str]) -> list[tuple[Path, Path]]:
+    """(input file, mirrored output file) for every image under ``input_dir``.
+
+    Refuses an output folder that is the input folder, an existing file, and any layout in
+    which an output path is an input file (the input folder inside the output folder). Images
+    under the output folder (when it lies inside the input folder) are not inputs: they are
+    earlier outputs, so a resumed run never upscales its own outputs.
+    """
+    src, dst = Path(input_dir), Path(output_dir)
+    if dst.exists() and not dst.is_dir():
+        raise ImageError(
+            f"output {str(output_dir)!r} is a file, but the input {str(input_dir)!r} is a folder; "
+            "pass an output folder (it is created when missing)"
+        )
+    if not dst.exists() and dst.suffix.lower() in SUPPORTED_EXTENSIONS:
+        raise ImageError(
+            f"the input {str(input_dir)!r} is a folder, so the output must be a folder, but "
+            f"{str(output_dir)!r} looks like an image file name; pass a folder name"
+        )
+    src_abs, dst_abs = Path(os.path.abspath(src)), Path(os.path.abspath(dst))
+    if src_abs == dst_abs or (dst.exists() and os.path.samefile(src, dst)):
+        raise ImageError(
+            f"the output folder {str(output_dir)!r} is the input folder; edgesr never overwrites "
+            "inputs: choose another output folder"
+        )
+    files = list_images(src)
+    if _inside(dst_abs, src_abs):
+        files = [f for f in files if not _inside(Path(os.path.abspath(f)), dst_abs)]
+    if not files:
+        raise ImageError(
+            f"no images found in {str(input_dir)!r} (looked for {' '.join(SUPPORTED_EXTENSIONS)}, "
+            "in subfolders too); check the folder"
+        )
+    jobs = [(f, mirror_output_path(f, input_root=src, output_root=dst, suffix="")) for f in files]
+    inputs = {os.path.realpath(f): f for f in files}
+    for _, out in jobs:  # e.g. the input folder lies inside the output folder
+        clash = inputs.get(os.path.realpath(out))
+        if clash is not None:
+            raise ImageError(
+                f"the output folder {str(output_dir)!r} overlaps the input folder: {out} would "
+                f"replace the input {clash}, and edgesr never overwrites inputs; choose an output "
+                "folder outside the input tree"
+            )
+    return jobs
+
+
+def upscale_folder(
+    input_dir: str | os.PathLike[str],
+    output_dir: str | os.PathLike[str],
+    *,
+    engine: Engine,
+    tile_px: int | None = None,
+    overlap_px: int | None = None,
+    memory_budget_bytes: int = DEFAULT_MEMORY_BUDGET_MB * MIB,
+    overwrite: bool = False,
+    jobs: list[tuple[Path, Path]] | None = None,
+    on_item: Callable[[FolderItem], None] | None = None,
+    tile_progress: TileProgressFactory | None = None,
+) -> FolderReport:
+    """Upscale every image under ``input_dir`` into the mirrored tree under ``output_dir``.
+
+    The output folder (and subfolders) are created as needed. Existing outputs are skipped
+    unless ``overwrite`` (so an interrupted run resumes). A file that fails (an EdgeSRError, or
+    running out of memory) is recorded as "failed" and the run goes on; ``on_item`` is called
+    after every file.
+    """
+    jobs = folder_jobs(input_dir, output_dir) if jobs is None else jobs
+    report = FolderReport()
+    for src, dst in jobs:
+        if dst.exists() and not overwrite and not dst.is_dir():
+            item = FolderItem(input_path=src, output_path=dst, status="skipped")
+        else:
+            try:
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                result = upscale_file(
+                    src, dst, engine=engine, tile_px=tile_px, overlap_px=overlap_px,
+                    memory_budget_bytes=memory_budget_bytes, overwrite=overwrite,
+                    tile_progress=tile_progress,
+                )
+                item = FolderItem(input_path=src, output_path=dst, status="done", result=result)
+            except (EdgeSRError, MemoryError) as exc:
+                message = str(exc) if isinstance(exc, EdgeSRError) else "out of memory; use smaller tiles"
+                item = FolderItem(input_path=src, output_path=dst, status="failed", error=message)
+            except OSError as exc:  # e.g. mkdir refused
+                item = FolderItem(input_path=src, output_path=dst, status="failed",
+                                  error=f"{exc.strerror or exc}: {exc.filename or dst}")
+        report.items.append(item)
+        if on_item is not None:
+            on_item(item)
+    return report
+
+
+__all__ = [
+    "DEFAULT_MEMORY_BUDGET_MB",
+    "FolderItem",
+    "FolderReport",
+    "PEAK_VALUES_PER_PIXEL",
+    "TILE_PROGRESS_MIN_TILES",
+    "TilingPlan",
+    "UpscaleResult",
+    "check_output",
+    "estimate_inference_bytes",
+    "folder_jobs",
+    "plan_tiling",
+    "read_input",
+    "upscale_file",
+    "upscale_folder",
+    "upscale_image",
+]
