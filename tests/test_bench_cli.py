@@ -1,0 +1,48 @@
+"""edgesr-bench: the complexity table, the one-model report and the tiling report run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgesr.benchmarks.cli import main
+
+
+def test_complexity_json_reports_exact_osffnet_numbers(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["complexity", "--models", "osffnet_x4", "bsrn_x4", "--json"]) == 0
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rows["osffnet_x4"]["params"] == 536_504 and rows["osffnet_x4"]["params_match"]
+    assert rows["osffnet_x4"]["multi_adds_match"] and rows["bsrn_x4"]["multi_adds_match"]
+    assert rows["osffnet_x4"]["lr_size"] == "320x180"
+
+
+def test_complexity_unknown_model_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["complexity", "--models", "osfnet_x4"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "Did you mean 'osffnet_x4'" in err
+
+
+def test_model_report_times_ort_tiled_and_torch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("EDGESR_CACHE_DIR", str(tmp_path))
+    assert main(["--model", "osffnet-tiny", "--scale", "4", "--repeats", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "536,504" not in out and "osffnet-tiny_x4" in out
+    for label in ("ort-cpu", "ort-cpu tiled 128/16", "torch-cpu"):
+        assert label in out
+
+
+def test_tiling_report_measures_psnr_and_seams(tmp_path: Path) -> None:
+    from edgesr.benchmarks.tiling_report import format_rows, tiling_rows
+    from edgesr.export.cache import cached_onnx_for
+    from edgesr.runtime.engines import open_engine
+    from skimage import data
+
+    photo = data.coffee()[100:196, 200:328]  # a real 128x96 LR input
+    with open_engine("ort", model_path=cached_onnx_for("lmfn-tiny_x2", cache_dir=tmp_path)) as engine:
+        rows = tiling_rows(engine, model="lmfn-tiny_x2", photos=[("coffee", photo)], tile_px=48, overlap_px=8)
+    assert rows[0].psnr_db > 30 and np.isfinite(rows[0].seam_tiled)
+    assert "| lmfn-tiny_x2 | coffee (128x96) | 48 / 8 |" in format_rows(rows)
