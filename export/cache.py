@@ -1,0 +1,116 @@
+"""Export once, reuse after: ONNX files cached per model, weights, edgesr version, opset and
+precision. ``edgesr-run --model NAME`` reaches :func:`cached_onnx_for` through importlib (the
+runtime cannot import torch code itself).
+
+The cache folder is ``$EDGESR_CACHE_DIR/onnx`` when that variable is set, else
+``~/.cache/edgesr/onnx``. A file's name carries the model, precision, opset and a short hash of
+the whole key::
+
+    osffnet_x4_fp32_opset18_3f9a0c1b2d4e.onnx
+
+The key's weights part is the SHA-256 of the ``weights`` file's bytes; without a file it is
+``shipped-<sha256 of the shipped file>`` when edgesr ships weights for the model (hashing the
+shipped file too, so a development checkout whose shipped weights change without a version
+bump re-exports), else ``untrained`` (the seeded, reproducible initialization). Any change of
+the key gives a new file name, so a stale file is never reused; a file whose metadata does
+not match its key (e.g. a truncated write by another tool) is exported again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from pathlib import Path
+
+import onnx
+
+import edgesr
+from edgesr.errors import WeightsError
+from edgesr.export.onnx_export import export_model, resolve_model_name
+from edgesr.spec import DEFAULT_OPSET, META_ARCH, META_PRECISION, META_VERSION
+from edgesr.weights import shipped_weights
+
+__all__ = ["CACHE_ENV", "cache_key", "cached_onnx_for", "default_cache_dir"]
+
+logger = logging.getLogger(__name__)
+
+CACHE_ENV = "EDGESR_CACHE_DIR"
+_CHUNK = 1 << 20
+
+
+def default_cache_dir() -> Path:
+    """``$EDGESR_CACHE_DIR/onnx``, else ``~/.cache/edgesr/onnx``."""
+    root = os.environ.get(CACHE_ENV)
+    return (Path(root).expanduser() if root else Path.home() / ".cache" / "edgesr") / "onnx"
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _weights_tag(name: str, weights: str | Path | None) -> str:
+    if weights is not None:
+        path = Path(weights)
+        if not path.is_file():
+            raise WeightsError(f"weights file {str(path)!r} does not exist; check the path")
+        return f"file-{_file_sha256(path)}"
+    shipped = shipped_weights(name)
+    if shipped is not None:
+        return f"shipped-{_file_sha256(shipped)}"
+    return "untrained"
+
+
+def cache_key(name: str, *, weights: str | Path | None = None, fp16: bool = False,
+              opset: int = DEFAULT_OPSET) -> str:
+    """The cache key of an export, as one readable line."""
+    name = resolve_model_name(name)
+    precision = "fp16" if fp16 else "fp32"
+    return (f"model={name} weights={_weights_tag(name, weights)} "
+            f"edgesr={edgesr.__version__} opset={opset} precision={precision}")
+
+
+def _matches(path: Path, *, name: str, precision: str) -> bool:
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # protobuf decode errors have several types
+        logger.warning("cached %s is unreadable (%s); exporting again", path.name, exc)
+        return False
+    meta = {p.key: p.value for p in model.metadata_props}
+    expected = {META_ARCH: name, META_PRECISION: precision, META_VERSION: edgesr.__version__}
+    wrong = {k: meta.get(k) for k, v in expected.items() if meta.get(k) != v}
+    if wrong:
+        logger.warning("cached %s has metadata %s, expected %s; exporting again", path.name,
+                       wrong, expected)
+        return False
+    return True
+
+
+def cached_onnx_for(
+    name: str,
+    *,
+    weights: str | Path | None = None,
+    fp16: bool = False,
+    opset: int = DEFAULT_OPSET,
+    cache_dir: str | Path | None = None,
+) -> Path:
+    """The cached ONNX export of model ``name`` (e.g. ``osffnet_x4``), exporting it first
+    when the cache has no file for this key (module docstring). Exports are checked
+    (torch vs ONNX Runtime) before they enter the cache."""
+    name = resolve_model_name(name)
+    precision = "fp16" if fp16 else "fp32"
+    key = cache_key(name, weights=weights, fp16=fp16, opset=opset)
+    folder = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+    short = hashlib.sha256(key.encode()).hexdigest()[:12]
+    path = folder / f"{name}_{precision}_opset{opset}_{short}.onnx"
+    if path.is_file() and _matches(path, name=name, precision=precision):
+        logger.debug("reusing cached %s (%s)", path, key)
+        return path
+    folder.mkdir(parents=True, exist_ok=True)
+    logger.info("no cached export for %s; exporting into %s (once)", key, folder)
+    export_model(name, weights=weights, opset=opset, fp16=fp16, output=path, check=True)
+    return path

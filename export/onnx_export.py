@@ -1,0 +1,715 @@
+"""PyTorch -> simplified, checked ONNX with edgesr metadata (DESIGN sections 6 and 7).
+
+Two entry points:
+
+* :func:`onnx_from_model` lowers one ``nn.Module`` to an FP32 ``onnx.ModelProto``: the
+  TorchScript exporter (``dynamo=False``, the exporter that reads the DSConv ``symbolic``)
+  with every DSConv as one ``edgesr::DynamicSnakeConv`` node, its local function attached,
+  input ``lr`` [N,3,H,W] and output ``sr`` [N,3,sH,sW] with N, H, W dynamic, simplified by
+  onnxsim (onnxslim when onnxsim fails), checked by ``onnx.checker`` (full check), with the
+  :class:`~edgesr.spec.ModelSpec` in ``metadata_props``; written atomically when given a path.
+* :func:`export_model` does the whole job behind ``edgesr-export``: builds the named model,
+  loads weights (``--weights`` file, else edgesr's shipped weights, else the untrained
+  initialization with a WARNING), exports, optionally converts to FP16
+  (:func:`edgesr.export.fp16.fp16_from_onnx`), checks itself, writes the file and returns an
+  :class:`ExportReport`.
+
+Self-check (``check=True``), all on ONNX Runtime's CPUExecutionProvider:
+
+* FP32: torch vs ONNX on a random input of an odd size (1x3x37x29, larger when the model's
+  minimum input side is larger) and on a real photo (the centre 96x96 of scikit-image's
+  astronaut; skipped with a log line when scikit-image is not installed). Tolerance:
+  max abs error <= 1e-3 and PSNR >= 60 dB (data range 1).
+* FP16: the same inputs through the FP16 graph vs the FP32 ONNX graph: PSNR >= 45 dB and no
+  NaN/Inf. (On the CPU provider, ONNX Runtime computes FP16 ops that lack a CPU FP16 kernel
+  in float32, so this measures weight rounding and the graph's casts more than FP16
+  arithmetic; GPU runs measure the rest.)
+* ``sr`` must be ``scale`` x the input size. A failed check raises ExportError and writes
+  nothing.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import tempfile
+import warnings
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+from onnx import TensorProto
+from torch import nn
+
+import edgesr
+from edgesr.errors import ConfigError, EdgeSRError, ExportError
+from edgesr.export.dsconv_onnx import (
+    DSCONV_CUSTOM_OPSETS,
+    attach_dsconv_function,
+    dsconv_as_custom_op,
+    inline_dsconv_functions,
+)
+from edgesr.export.fp16 import fp16_from_onnx, fp32_op_counts
+from edgesr.metrics import psnr
+from edgesr.models.registry import MODEL_TABLE, count_params, create_model, model_entry, model_name
+from edgesr.ops.dsconv import DSConv
+from edgesr.spec import (
+    DEFAULT_OPSET,
+    INPUT_NAME,
+    METADATA_PREFIX,
+    OUTPUT_NAME,
+    ModelSpec,
+)
+from edgesr.weights import shipped_weights
+from edgesr.weights_io import load_weights, weights_sha256
+
+__all__ = [
+    "FP16_MIN_PSNR_DB",
+    "FP32_MAX_ABS_ERROR",
+    "FP32_MIN_PSNR_DB",
+    "ExportReport",
+    "ParityResult",
+    "check_fp16_parity",
+    "check_parity",
+    "default_output_name",
+    "export_model",
+    "float_param_count",
+    "onnx_from_model",
+    "onnx_session",
+    "photo_crop",
+    "resolve_model_name",
+    "run_onnx",
+    "simplify_onnx",
+    "spec_for",
+    "tiling_advice",
+]
+
+logger = logging.getLogger(__name__)
+
+# Self-check tolerances (printed by edgesr-export --help).
+FP32_MAX_ABS_ERROR = 1e-3
+FP32_MIN_PSNR_DB = 60.0
+FP16_MIN_PSNR_DB = 45.0
+ODD_HEIGHT_PX, ODD_WIDTH_PX = 37, 29  # odd, different from the trace size
+PHOTO_CROP_PX = 96
+TRACE_HEIGHT_PX, TRACE_WIDTH_PX = 32, 48  # raised to the model's min_input_px when larger
+_MIN_OPSET, _MAX_OPSET = 16, 20  # GridSample needs 16; 20 is the newest the exporter knows
+SIMPLIFIERS = ("onnxsim", "onnxslim")
+
+# Dim names of the dynamic axes.
+_IN_DIMS = {0: "batch", 2: "height", 3: "width"}
+_OUT_DIMS = {0: "batch", 2: "sr_height", 3: "sr_width"}
+
+# Families whose layers compute statistics over the whole image (or tile): tiles then differ
+# slightly from whole-image inference, so the advice is large tiles.
+_GLOBAL_STATISTICS = {
+    "osffnet": "CCA (per-channel mean and std) and ESA (pooled attention mask)",
+    "bsrn": "CCA (per-channel mean and std) and ESA (pooled attention mask)",
+    "imdn": "CCA (per-channel mean and std)",
+    "lmfn": "GroupNorm inside every DSConv, and max-pool branches down to 1/8 resolution",
+}
+DEFAULT_TILE_PX = 256
+DEFAULT_OVERLAP_PX = 16
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True, kw_only=True)
+class ParityResult:
+    """One comparison of the exported graph against a reference on one input."""
+
+    label: str  # "odd-size random", "photo crop"
+    input_shape: tuple[int, ...]
+    reference: str  # "torch" or "onnx fp32"
+    candidate: str  # "onnx fp32" or "onnx fp16"
+    max_abs_error: float
+    psnr_db: float
+    tolerance: str
+    passed: bool
+
+    def line(self) -> str:
+        shape = "x".join(str(d) for d in self.input_shape)
+        return (
+            f"{self.label} {shape}: {self.candidate} vs {self.reference} max abs "
+            f"{self.max_abs_error:.2e}, PSNR {self.psnr_db:.1f} dB "
+            f"({'ok' if self.passed else 'FAILED'}; {self.tolerance})"
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExportReport:
+    """What :func:`export_model` wrote and measured."""
+
+    model: str
+    path: Path
+    size_bytes: int
+    opset: int
+    precision: str
+    node_counts: dict[str, int]  # main-graph nodes by op_type, most frequent first
+    params: int  # float elements in the initializers
+    torch_params: int  # trainable parameters of the PyTorch model
+    simplifier: str  # "onnxsim 0.8.1", "onnxslim 0.1.98" or "none"
+    weights_source: str
+    spec: ModelSpec
+    parity: tuple[ParityResult, ...] = ()
+    fp32_nodes: tuple[str, ...] = ()  # FP16 export: "name (OpType)" of the nodes kept FP32
+    fp32_op_counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def node_total(self) -> int:
+        return sum(self.node_counts.values())
+
+
+# --------------------------------------------------------------------------- small helpers
+
+
+def resolve_model_name(name_or_family: str, *, scale: int | None = None) -> str:
+    """``osffnet`` + 4 -> ``osffnet_x4``; ``osffnet_x4`` alone; a contradicting scale raises
+    ConfigError; unknown names raise UnknownNameError with close matches."""
+    if scale is not None:
+        return model_name(name_or_family, scale=scale)
+    if name_or_family in MODEL_TABLE:
+        return name_or_family
+    variants = sorted(n for n in MODEL_TABLE if n.rsplit("_x", 1)[0] == name_or_family)
+    if variants:
+        raise ConfigError(
+            f"model {name_or_family!r} needs a scale: received none, expected one of "
+            f"{', '.join(variants)}. Pass --scale (e.g. --scale 4) or the full name."
+        )
+    model_entry(name_or_family)  # raises UnknownNameError with suggestions
+    return name_or_family
+
+
+def default_output_name(name: str, *, fp16: bool = False) -> str:
+    """``osffnet_x4.onnx`` / ``osffnet_x4_fp16.onnx``."""
+    return f"{name}_fp16.onnx" if fp16 else f"{name}.onnx"
+
+
+def tiling_advice(name: str) -> tuple[int, int, str]:
+    """Recommended ``(tile_px, overlap_px, reason)`` for the named model (LR pixels).
+
+    256 px tiles with a 16 px overlap for every family: the overlap covers the context the
+    convolutions near a tile border need for seam-free centre crops, and 256 px tiles keep
+    per-tile statistics close to whole-image ones in models that have them (CCA, ESA,
+    GroupNorm: OSFFNet, BSRN, IMDN, LMFN). The runtime measures and reports the remaining
+    tile-vs-whole difference (DESIGN section 7).
+    """
+    family = model_entry(name).family
+    stats = _GLOBAL_STATISTICS.get(family)
+    if stats:
+        reason = (
+            f"{family} has image-wide statistics ({stats}); large tiles keep per-tile "
+            "statistics close to whole-image inference"
+        )
+    else:
+        reason = f"{family} has only local operations; the overlap covers border context"
+    return DEFAULT_TILE_PX, DEFAULT_OVERLAP_PX, reason
+
+
+def spec_for(name: str, *, model: nn.Module | None = None, precision: str = "fp32") -> ModelSpec:
+    """The :class:`ModelSpec` written into the ONNX metadata of the named model."""
+    entry = model_entry(name)
+    tile_px, overlap_px, reason = tiling_advice(name)
+    logger.debug("tiling advice for %s: %d px tiles, %d px overlap (%s)", name, tile_px, overlap_px, reason)
+    return ModelSpec(
+        arch=name,
+        scale=entry.scale,
+        precision=precision,
+        input_range="0,1",
+        size_multiple=1,
+        min_size_px=entry.min_input_px,
+        tile_px=tile_px,
+        overlap_px=overlap_px,
+        edgesr_version=edgesr.__version__,
+        weights_sha256=weights_sha256(model) if model is not None else "",
+    )
+
+
+def float_param_count(model: onnx.ModelProto) -> int:
+    """Float elements (float32/float16/bfloat16/float64) in the main graph's initializers."""
+    floats = (TensorProto.FLOAT, TensorProto.FLOAT16, TensorProto.BFLOAT16, TensorProto.DOUBLE)
+    return sum(int(np.prod(t.dims, dtype=np.int64)) for t in model.graph.initializer if t.data_type in floats)
+
+
+def _node_counts(model: onnx.ModelProto) -> dict[str, int]:
+    counts = Counter(n.op_type for n in model.graph.node)
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def _check_opset(opset: int) -> None:
+    if isinstance(opset, bool) or not isinstance(opset, int) or not _MIN_OPSET <= opset <= _MAX_OPSET:
+        raise ConfigError(
+            f"opset must be an integer from {_MIN_OPSET} to {_MAX_OPSET}, received {opset!r}; "
+            f"use the default {DEFAULT_OPSET} (GridSample needs 16; TensorRT mis-executes "
+            "GridSample at opset 20)."
+        )
+
+
+def _write_atomic(model: onnx.ModelProto, path: Path) -> None:
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise ExportError(f"output folder {str(parent)!r} does not exist; create it first")
+    fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        onnx.save(model, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+_TOOL_METADATA_PREFIXES = ("onnxsim.", "onnxslim.")
+
+
+def _set_metadata(model: onnx.ModelProto, spec: ModelSpec, *, simplifier: str) -> None:
+    # onnxsim 0.8 records its own bookkeeping (assigned node names, ...): not for users
+    keep = [p for p in model.metadata_props
+            if not p.key.startswith((METADATA_PREFIX, *_TOOL_METADATA_PREFIXES))]
+    del model.metadata_props[:]
+    model.metadata_props.extend(keep)
+    onnx.helper.set_model_props(
+        model, {**{p.key: p.value for p in keep}, **spec.to_metadata()}
+    )
+    model.doc_string = (
+        f"{spec.arch} (x{spec.scale}, {spec.precision}) exported by edgesr {spec.edgesr_version}; "
+        f"simplifier: {simplifier}"
+    )
+
+
+def _constants_to_initializers(model: onnx.ModelProto) -> None:
+    """Main-graph ``Constant`` nodes holding a tensor of more than one element become
+    initializers (onnxsim leaves some folded weights as Constant nodes), so every weight
+    is an initializer. Scalar constants (GELU's 0.5, a norm's eps) stay Constant nodes."""
+    kept = []
+    for node in model.graph.node:
+        attrs = {a.name: a for a in node.attribute}
+        if (
+            node.op_type == "Constant"
+            and node.domain in ("", "ai.onnx")
+            and set(attrs) == {"value"}
+            and int(np.prod(attrs["value"].t.dims, dtype=np.int64)) > 1
+        ):
+            tensor = onnx.TensorProto()
+            tensor.CopyFrom(attrs["value"].t)
+            tensor.name = node.output[0]
+            model.graph.initializer.append(tensor)
+        else:
+            kept.append(node)
+    del model.graph.node[:]
+    model.graph.node.extend(kept)
+
+
+def _name_dynamic_dims(model: onnx.ModelProto) -> None:
+    """Give lr/sr's dynamic axes stable names; fail if any was frozen to a number."""
+    for values, names in ((model.graph.input, _IN_DIMS), (model.graph.output, _OUT_DIMS)):
+        for vi in values:
+            dims = vi.type.tensor_type.shape.dim
+            if len(dims) != 4:
+                raise ExportError(f"{vi.name!r} has rank {len(dims)}; expected 4 (NCHW)")
+            for axis, dim_name in names.items():
+                if dims[axis].HasField("dim_value"):
+                    raise ExportError(
+                        f"axis {axis} of {vi.name!r} became static ({dims[axis].dim_value}) "
+                        "during export; expected a dynamic axis. Export with --no-simplify "
+                        "and report the model name."
+                    )
+                dims[axis].dim_param = dim_name
+
+
+# --------------------------------------------------------------------------- simplify
+
+
+def _run_onnxsim(model: onnx.ModelProto) -> tuple[onnx.ModelProto, str]:
+    import onnxsim
+
+    simplified, ok = onnxsim.simplify(model)
+    if not ok:
+        raise ExportError("onnxsim's own check found the simplified graph differs")
+    return simplified, f"onnxsim {str(onnxsim.__version__).lstrip('v')}"
+
+
+def _run_onnxslim(model: onnx.ModelProto) -> tuple[onnx.ModelProto, str]:
+    import onnxslim
+
+    slimmed = onnxslim.slim(model)
+    if not isinstance(slimmed, onnx.ModelProto):
+        raise ExportError(f"onnxslim returned {type(slimmed).__name__}, expected a ModelProto")
+    return slimmed, f"onnxslim {onnxslim.__version__}"
+
+
+def simplify_onnx(
+    model: onnx.ModelProto, *, simplifiers: Sequence[str] = SIMPLIFIERS
+) -> tuple[onnx.ModelProto, str]:
+    """Simplify with the first of ``simplifiers`` that succeeds (onnxsim, then onnxslim);
+    return the model and which one ran ("onnxsim 0.8.1"). Dynamic axes stay dynamic."""
+    runners = {"onnxsim": _run_onnxsim, "onnxslim": _run_onnxslim}
+    failures = []
+    for name in simplifiers:
+        if name not in runners:
+            raise ConfigError(f"unknown simplifier {name!r}; expected one of {', '.join(runners)}")
+        try:
+            simplified, label = runners[name](model)
+            onnx.checker.check_model(simplified, full_check=True)
+        except Exception as exc:  # third-party simplifiers raise anything (C++ errors too)
+            reason = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+            failures.append(f"{name}: {reason}")
+            logger.warning("%s failed (%s); %s", name, reason,
+                           "trying the next simplifier" if name != simplifiers[-1] else "giving up")
+            continue
+        logger.info("simplified with %s", label)
+        return simplified, label
+    raise ExportError(
+        f"every simplifier failed ({'; '.join(failures)}); expected at least one to produce "
+        "a valid graph. Export without simplification (--no-simplify, simplify=False)."
+    )
+
+
+# --------------------------------------------------------------------------- export
+
+
+def _trace_size(spec: ModelSpec) -> tuple[int, int]:
+    return max(TRACE_HEIGHT_PX, spec.min_size_px), max(TRACE_WIDTH_PX, spec.min_size_px)
+
+
+def _torch_to_onnx(model: nn.Module, *, opset: int, height: int, width: int) -> onnx.ModelProto:
+    # the custom domain only when there is a DSConv (torch warns about an unused domain)
+    custom_opsets = DSCONV_CUSTOM_OPSETS if _dsconv_modules(model) else None
+    generator = torch.Generator().manual_seed(0)
+    lr = torch.rand(1, 3, height, width, generator=generator).to(_device(model))
+    buffer = io.BytesIO()
+    was_training = model.training
+    model.eval()
+    try:
+        with dsconv_as_custom_op(), torch.no_grad(), warnings.catch_warnings():
+            # the legacy-exporter notice, and the trace noting DSConv's constant snake matrix
+            warnings.simplefilter("ignore", DeprecationWarning)
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)
+            torch.onnx.export(
+                model, (lr,), buffer, dynamo=False, opset_version=opset,
+                custom_opsets=custom_opsets, input_names=[INPUT_NAME],
+                output_names=[OUTPUT_NAME],
+                dynamic_axes={INPUT_NAME: _IN_DIMS, OUTPUT_NAME: _OUT_DIMS},
+            )
+    except EdgeSRError:
+        raise
+    except Exception as exc:  # the exporter raises many types
+        raise ExportError(
+            f"torch.onnx.export failed for {type(model).__name__} at opset {opset}: {exc}"
+        ) from exc
+    finally:
+        model.train(was_training)
+    return attach_dsconv_function(onnx.load_from_string(buffer.getvalue()))
+
+
+def _check_graph(model: onnx.ModelProto, what: str) -> None:
+    try:
+        onnx.checker.check_model(model, full_check=True)
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
+        raise ExportError(f"the {what} graph fails the ONNX checker: {exc}") from None
+
+
+def _export_fp32(
+    model: nn.Module, *, spec: ModelSpec, opset: int, simplify: bool, inline_functions: bool
+) -> tuple[onnx.ModelProto, str]:
+    if spec.precision != "fp32":
+        raise ConfigError(
+            f"onnx_from_model writes FP32 graphs; received spec.precision={spec.precision!r}. "
+            "Convert the FP32 graph with fp16_from_onnx, or call export_model(fp16=True)."
+        )
+    _check_opset(opset)
+    if opset == 20 and _dsconv_modules(model):
+        logger.warning("opset 20: TensorRT mis-executes GridSample at opset 20; prefer 18")
+    spec = replace(
+        spec,
+        edgesr_version=spec.edgesr_version or edgesr.__version__,
+        weights_sha256=spec.weights_sha256 or weights_sha256(model),
+    )
+    height, width = _trace_size(spec)
+    logger.info("exporting %s (opset %d, traced at %dx%d)...", spec.arch, opset, height, width)
+    proto = _torch_to_onnx(model, opset=opset, height=height, width=width)
+    if inline_functions:
+        proto = inline_dsconv_functions(proto)
+    simplifier = "none"
+    if simplify:
+        logger.info("simplifying...")
+        proto, simplifier = simplify_onnx(proto)
+    _constants_to_initializers(proto)
+    _name_dynamic_dims(proto)
+    _set_metadata(proto, spec, simplifier=simplifier)
+    _check_graph(proto, "exported")
+    return proto, simplifier
+
+
+def _dsconv_modules(model: nn.Module) -> list[DSConv]:
+    return [m for m in model.modules() if isinstance(m, DSConv)]
+
+
+def _device(model: nn.Module) -> torch.device:
+    return next(iter(model.parameters()), torch.empty(0)).device
+
+
+def onnx_from_model(
+    model: nn.Module,
+    *,
+    spec: ModelSpec,
+    path: str | Path | None,
+    opset: int = DEFAULT_OPSET,
+    simplify: bool = True,
+    inline_functions: bool = False,
+) -> onnx.ModelProto:
+    """Export ``model`` to an FP32 ONNX graph (see the module docstring) and return it.
+
+    ``spec`` goes into ``metadata_props``; an empty ``edgesr_version`` / ``weights_sha256``
+    is filled from ``edgesr.__version__`` / the model's tensors. ``path`` (None: nothing
+    written) is written atomically. ``inline_functions=True`` replaces every
+    DynamicSnakeConv node by its standard-op body (for tools that cannot read local
+    functions; TensorRT then cannot use the fused plugin).
+    """
+    proto, _ = _export_fp32(model, spec=spec, opset=opset, simplify=simplify,
+                            inline_functions=inline_functions)
+    if path is not None:
+        _write_atomic(proto, Path(path))
+        logger.info("wrote %s", path)
+    return proto
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def onnx_session(model: onnx.ModelProto | str | Path):  # noqa: ANN201 (onnxruntime is optional)
+    """An ONNX Runtime CPU session for a ModelProto or file."""
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise ExportError(
+            "the export self-check needs onnxruntime, which is not installed; "
+            "pip install onnxruntime (edgesr[cpu]) or export with --no-check"
+        ) from None
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    source = model.SerializeToString() if isinstance(model, onnx.ModelProto) else str(model)
+    try:
+        return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
+        raise ExportError(f"ONNX Runtime cannot load the exported graph: {exc}") from None
+
+
+def run_onnx(session, lr: np.ndarray) -> np.ndarray:  # noqa: ANN001
+    """Run a session on an NCHW float32 batch and return ``sr``."""
+    return session.run([OUTPUT_NAME], {INPUT_NAME: np.ascontiguousarray(lr, dtype=np.float32)})[0]
+
+
+def _torch_sr(model: nn.Module, lr: np.ndarray) -> np.ndarray:
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            x = torch.from_numpy(np.ascontiguousarray(lr, dtype=np.float32)).to(_device(model))
+            return model(x).cpu().numpy()
+    finally:
+        model.train(was_training)
+
+
+def _expect_shape(sr: np.ndarray, lr: np.ndarray, scale: int, what: str) -> None:
+    n, c, h, w = lr.shape
+    expected = (n, 3, h * scale, w * scale)
+    if tuple(sr.shape) != expected:
+        raise ExportError(
+            f"{what} output for input {tuple(lr.shape)} has shape {tuple(sr.shape)}; expected "
+            f"{expected} (scale {scale}). The export is broken; report the model name."
+        )
+
+
+def _compare(
+    reference: np.ndarray, candidate: np.ndarray, *, label: str, lr: np.ndarray,
+    reference_name: str, candidate_name: str, fp16: bool,
+) -> ParityResult:
+    finite = bool(np.isfinite(candidate).all())
+    if finite:
+        max_abs = float(np.max(np.abs(candidate.astype(np.float64) - reference.astype(np.float64))))
+        db = psnr(candidate, reference, data_range=1.0)
+    else:
+        max_abs, db = float("inf"), float("-inf")
+    if fp16:
+        tolerance = f"PSNR >= {FP16_MIN_PSNR_DB:g} dB, no NaN/Inf"
+        passed = finite and db >= FP16_MIN_PSNR_DB
+    else:
+        tolerance = f"max abs <= {FP32_MAX_ABS_ERROR:g}, PSNR >= {FP32_MIN_PSNR_DB:g} dB"
+        passed = finite and max_abs <= FP32_MAX_ABS_ERROR and db >= FP32_MIN_PSNR_DB
+    return ParityResult(
+        label=label, input_shape=tuple(lr.shape), reference=reference_name,
+        candidate=candidate_name, max_abs_error=max_abs, psnr_db=db, tolerance=tolerance,
+        passed=passed,
+    )
+
+
+def _as_session(model_or_session):  # noqa: ANN001, ANN202
+    return model_or_session if hasattr(model_or_session, "run") else onnx_session(model_or_session)
+
+
+def check_parity(
+    model: nn.Module, onnx_model, *, lr: np.ndarray, scale: int,  # noqa: ANN001
+    label: str = "input",
+) -> ParityResult:
+    """Torch vs the FP32 ONNX graph (ModelProto, file or ONNX Runtime session; CPU) on
+    ``lr`` (NCHW float32 in [0, 1]). Raises ExportError on a wrong output shape; the
+    tolerance verdict is in ``passed``."""
+    reference = _torch_sr(model, lr)
+    candidate = run_onnx(_as_session(onnx_model), lr)
+    _expect_shape(reference, lr, scale, "torch")
+    _expect_shape(candidate, lr, scale, "ONNX")
+    return _compare(reference, candidate, label=label, lr=lr, reference_name="torch",
+                    candidate_name="onnx fp32", fp16=False)
+
+
+def check_fp16_parity(
+    fp32_model, fp16_model, *, lr: np.ndarray, scale: int, label: str = "input",  # noqa: ANN001
+) -> ParityResult:
+    """The FP16 graph vs the FP32 graph (ModelProtos, files or sessions; ONNX Runtime CPU)
+    on ``lr``."""
+    reference = run_onnx(_as_session(fp32_model), lr)
+    candidate = run_onnx(_as_session(fp16_model), lr)
+    _expect_shape(candidate, lr, scale, "FP16 ONNX")
+    if candidate.dtype != np.float32:
+        raise ExportError(f"the FP16 graph returns {candidate.dtype}; expected float32 output")
+    return _compare(reference, candidate, label=label, lr=lr, reference_name="onnx fp32",
+                    candidate_name="onnx fp16", fp16=True)
+
+
+def photo_crop(*, size_px: int = PHOTO_CROP_PX) -> np.ndarray | None:
+    """The centre ``size_px`` square of scikit-image's astronaut as 1x3xHxW float32 in
+    [0, 1], or None (logged) when scikit-image is not installed."""
+    try:
+        from skimage import data as skdata
+    except ImportError:
+        logger.info("scikit-image is not installed: skipping the photo parity check")
+        return None
+    image = skdata.astronaut()
+    h, w = image.shape[:2]
+    top, left = (h - size_px) // 2, (w - size_px) // 2
+    crop = image[top : top + size_px, left : left + size_px, :3]
+    return np.ascontiguousarray(crop.transpose(2, 0, 1)[None], dtype=np.float32) / 255.0
+
+
+def _check_inputs(spec: ModelSpec) -> list[tuple[str, np.ndarray]]:
+    rng = np.random.default_rng(0)
+    h, w = max(ODD_HEIGHT_PX, spec.min_size_px), max(ODD_WIDTH_PX, spec.min_size_px)
+    inputs = [("odd-size random", rng.random((1, 3, h, w), dtype=np.float32))]
+    photo = photo_crop(size_px=max(PHOTO_CROP_PX, spec.min_size_px))
+    if photo is not None:
+        inputs.append(("photo crop", photo))
+    return inputs
+
+
+def _fail_if_any(results: Sequence[ParityResult], name: str) -> None:
+    failed = [r for r in results if not r.passed]
+    if failed:
+        raise ExportError(
+            f"{name}: the exported graph does not match: "
+            + "; ".join(r.line() for r in failed)
+            + ". Nothing was written. Try --no-simplify (or without --fp16) and report the model name."
+        )
+
+
+# --------------------------------------------------------------------------- export_model
+
+
+def _model_with_weights(name: str, weights: str | Path | None) -> tuple[nn.Module, str]:
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)  # the untrained initialization is reproducible
+        model = create_model(name)
+    if weights is not None:
+        load_weights(model, weights)
+        return model, f"file {weights}"
+    shipped = shipped_weights(name)
+    if shipped is not None:
+        load_weights(model, shipped)
+        return model, f"shipped ({shipped.name})"
+    logger.warning(
+        "WARNING: edgesr ships no trained weights for %s and no --weights file was given: "
+        "exporting the UNTRAINED initialization (seeded random weights; its output is not a "
+        "useful upscale). Pass --weights FILE (e.g. a checkpoint from edgesr-train).", name,
+    )
+    return model, "untrained initialization"
+
+
+def export_model(
+    name_or_family: str,
+    *,
+    scale: int | None = None,
+    weights: str | Path | None = None,
+    opset: int = DEFAULT_OPSET,
+    fp16: bool = False,
+    output: str | Path | None = None,
+    check: bool = True,
+    simplify: bool = True,
+    inline_functions: bool = False,
+    overwrite: bool = True,
+) -> ExportReport:
+    """Export a named model to ONNX, check it, write it, and report (module docstring).
+
+    ``output`` defaults to ``<name>.onnx`` (``<name>_fp16.onnx``) in the current folder;
+    ``overwrite=False`` refuses an existing file. With ``fp16`` the FP32 graph is converted
+    before DynamicSnakeConv is inlined (``inline_functions``), so the inlined body keeps
+    its float32 computation.
+    """
+    name = resolve_model_name(name_or_family, scale=scale)
+    _check_opset(opset)
+    path = Path(output) if output is not None else Path(default_output_name(name, fp16=fp16))
+    if path.suffix != ".onnx":
+        raise ConfigError(f"output {str(path)!r} should end in .onnx; rename it")
+    if weights is not None and path.resolve() == Path(weights).resolve():
+        raise ConfigError(f"output {str(path)!r} is the weights file; choose another -o")
+    if path.exists() and not overwrite:
+        raise ConfigError(f"{str(path)!r} already exists; pass --overwrite or choose another -o")
+    if not path.parent.is_dir():
+        raise ConfigError(f"output folder {str(path.parent)!r} does not exist; create it first")
+
+    model, source = _model_with_weights(name, weights)
+    spec = spec_for(name, model=model, precision="fp32")
+    proto, simplifier = _export_fp32(
+        model, spec=spec, opset=opset, simplify=simplify,
+        inline_functions=inline_functions and not fp16,
+    )
+    parity: list[ParityResult] = []
+    inputs = _check_inputs(spec) if check else []
+    if check:
+        logger.info("checking torch vs ONNX Runtime...")
+        session = onnx_session(proto)
+        parity += [check_parity(model, session, lr=lr, scale=spec.scale, label=label)
+                   for label, lr in inputs]
+        _fail_if_any(parity, name)
+
+    final, fp32_nodes = proto, []
+    if fp16:
+        logger.info("converting to FP16...")
+        final, fp32_nodes = fp16_from_onnx(proto)
+        if inline_functions:
+            final = inline_dsconv_functions(final)
+        _set_metadata(final, replace(spec, precision="fp16"), simplifier=simplifier)
+        _check_graph(final, "FP16")
+        if check:
+            logger.info("checking FP16 vs FP32 ONNX...")
+            half = onnx_session(final)
+            results = [check_fp16_parity(session, half, lr=lr, scale=spec.scale, label=label)
+                       for label, lr in inputs]
+            parity += results
+            _fail_if_any(results, name)
+
+    _write_atomic(final, path)
+    logger.info("wrote %s", path)
+    return ExportReport(
+        model=name, path=path, size_bytes=path.stat().st_size, opset=opset,
+        precision="fp16" if fp16 else "fp32", node_counts=_node_counts(final),
+        params=float_param_count(final), torch_params=count_params(model),
+        simplifier=simplifier, weights_source=source,
+        spec=replace(spec, precision="fp16") if fp16 else spec, parity=tuple(parity),
+        fp32_nodes=tuple(fp32_nodes), fp32_op_counts=fp32_op_counts(fp32_nodes),
+    )

@@ -1,0 +1,312 @@
+"""PyTorch -> ONNX export: parity, dynamic axes, metadata, DSConv nodes, params, cache.
+
+Real exporter, onnxsim/onnxslim and ONNX Runtime throughout (no mocks). Tiny models for
+speed; the full-size OSFFNet x4 and LMFN x4 where the numbers matter (parameter count,
+FP32/FP16 parity on a real photo crop).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+
+from edgesr.errors import ConfigError, UnknownNameError  # noqa: E402
+from edgesr.export.cache import cache_key, cached_onnx_for, default_cache_dir  # noqa: E402
+from edgesr.export.dsconv_onnx import dsconv_nodes  # noqa: E402
+from edgesr.export.fp16 import fp16_from_onnx, mixed_precision_nodes  # noqa: E402
+from edgesr.export.onnx_export import (  # noqa: E402
+    FP16_MIN_PSNR_DB,
+    FP32_MAX_ABS_ERROR,
+    FP32_MIN_PSNR_DB,
+    check_fp16_parity,
+    check_parity,
+    export_model,
+    float_param_count,
+    onnx_from_model,
+    onnx_session,
+    photo_crop,
+    resolve_model_name,
+    run_onnx,
+    simplify_onnx,
+    spec_for,
+)
+from edgesr.metrics import psnr  # noqa: E402
+from edgesr.models.registry import count_params, create_model, model_entry  # noqa: E402
+from edgesr.ops.dsconv import DSConv  # noqa: E402
+from edgesr.spec import DSCONV_DOMAIN, ModelSpec  # noqa: E402
+from edgesr.weights_io import save_weights, weights_sha256  # noqa: E402
+
+TINY = ("osffnet-tiny_x4", "lmfn-tiny_x4")
+
+
+def _model(name: str, *, seed: int = 0) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    return create_model(name)
+
+
+def _perturbed(model: torch.nn.Module, *, seed: int) -> torch.nn.Module:
+    """Distinct values in every tensor (the exporter merges identical initializers, e.g. the
+    all-ones BatchNorm weights of an untrained model), close to the initialization."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for key, tensor in model.state_dict().items():
+            if tensor.is_floating_point():
+                noise = 1e-3 * torch.randn(tensor.shape, generator=g)
+                tensor.add_(noise.abs() if "running_var" in key else noise)
+    return model
+
+
+def _torch_sr(model: torch.nn.Module, lr: np.ndarray) -> np.ndarray:
+    with torch.no_grad():
+        return model(torch.from_numpy(lr)).numpy()
+
+
+@pytest.fixture(scope="module")
+def tiny_exports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple]:
+    """(model, proto, path) for each tiny model, exported once per module."""
+    folder = tmp_path_factory.mktemp("tiny")
+    out = {}
+    for name in TINY:
+        model = _model(name)
+        path = folder / f"{name}.onnx"
+        proto = onnx_from_model(model, spec=spec_for(name, model=model), path=path)
+        out[name] = (model, proto, path)
+    return out
+
+
+# --------------------------------------------------------------------------- tiny models
+
+
+@pytest.mark.parametrize("name", TINY)
+def test_parity_at_other_size_and_batch_2(tiny_exports, name: str) -> None:
+    model, _, path = tiny_exports[name]
+    session = onnx_session(path)
+    lr = np.random.default_rng(1).random((2, 3, 21, 27), dtype=np.float32)  # trace: 1x3x32x48
+    sr = run_onnx(session, lr)
+    ref = _torch_sr(model, lr)
+    assert sr.shape == (2, 3, 84, 108)
+    assert np.abs(sr - ref).max() <= FP32_MAX_ABS_ERROR
+    assert psnr(sr, ref, data_range=1.0) >= FP32_MIN_PSNR_DB
+    # the two batch items are independent: item 1 alone gives the same output
+    alone = run_onnx(session, lr[1:])
+    assert np.abs(alone[0] - sr[1]).max() < 1e-5
+
+
+@pytest.mark.parametrize("name", TINY)
+def test_io_names_and_dynamic_axes(tiny_exports, name: str) -> None:
+    _, proto, _ = tiny_exports[name]
+    (inp,), (out,) = proto.graph.input, proto.graph.output
+    assert (inp.name, out.name) == ("lr", "sr")
+    in_dims = [d.dim_param or d.dim_value for d in inp.type.tensor_type.shape.dim]
+    out_dims = [d.dim_param or d.dim_value for d in out.type.tensor_type.shape.dim]
+    assert in_dims == ["batch", 3, "height", "width"]
+    assert out_dims == ["batch", 3, "sr_height", "sr_width"]
+    assert inp.type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    assert {i.domain or "": i.version for i in proto.opset_import}[""] == 18
+
+
+def test_metadata_round_trip_through_onnx_and_onnxruntime(tiny_exports) -> None:
+    name = "osffnet-tiny_x4"
+    model, _, path = tiny_exports[name]
+    from_onnx = ModelSpec.from_metadata(
+        {p.key: p.value for p in onnx.load(str(path)).metadata_props}, source=str(path)
+    )
+    meta = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).get_modelmeta()
+    from_ort = ModelSpec.from_metadata(dict(meta.custom_metadata_map), source=str(path))
+    expected = spec_for(name, model=model)
+    assert from_onnx == from_ort == expected
+    import edgesr
+
+    assert from_onnx.scale == 4 and from_onnx.arch == name and from_onnx.precision == "fp32"
+    assert from_onnx.edgesr_version == edgesr.__version__
+    assert from_onnx.weights_sha256 == weights_sha256(model)
+    assert from_onnx.min_size_px == model_entry(name).min_input_px == 15
+    assert (from_onnx.tile_px, from_onnx.overlap_px) == (256, 16)
+
+
+def test_lmfn_one_custom_node_per_dsconv_runs_in_ort_and_reference(tiny_exports) -> None:
+    model, proto, _ = tiny_exports["lmfn-tiny_x4"]
+    modules = [m for m in model.modules() if isinstance(m, DSConv)]
+    nodes = dsconv_nodes(proto)
+    assert len(modules) > 0 and len(nodes) == len(modules)
+    assert all(n.domain == DSCONV_DOMAIN for n in nodes)
+    morphs = sorted(next(a.i for a in n.attribute if a.name == "morph") for n in nodes)
+    assert morphs == sorted(m.morph for m in modules)
+    assert [(f.domain, f.name) for f in proto.functions] == [(DSCONV_DOMAIN, "DynamicSnakeConv")]
+
+    lr = np.random.default_rng(2).random((1, 3, 9, 11), dtype=np.float32)
+    ref = _torch_sr(model, lr)
+    from onnx.reference import ReferenceEvaluator
+
+    by_reference = ReferenceEvaluator(proto).run(None, {"lr": lr})[0]
+    by_ort = run_onnx(onnx_session(proto), lr)
+    assert np.abs(by_reference - ref).max() < 1e-4
+    assert np.abs(by_ort - ref).max() < 1e-4
+
+
+def test_inline_functions_leaves_no_custom_nodes_and_still_matches() -> None:
+    name = "lmfn-tiny_x4"
+    model = _model(name)
+    proto = onnx_from_model(model, spec=spec_for(name, model=model), path=None,
+                            inline_functions=True)
+    assert not any(n.domain == DSCONV_DOMAIN for n in proto.graph.node)
+    assert not proto.functions
+    assert DSCONV_DOMAIN not in {i.domain for i in proto.opset_import}
+    assert any(n.op_type == "GridSample" for n in proto.graph.node)
+    lr = np.random.default_rng(3).random((2, 3, 13, 18), dtype=np.float32)
+    result = check_parity(model, proto, lr=lr, scale=4)
+    assert result.passed, result.line()
+
+
+def test_onnxslim_simplifier_handles_the_custom_node(tiny_exports) -> None:
+    """onnxslim (the fallback when onnxsim fails) on a graph with the custom node and its
+    local function: axes stay dynamic, one node per DSConv, same output."""
+    model, proto, _ = tiny_exports["lmfn-tiny_x4"]
+    slim, used = simplify_onnx(proto, simplifiers=("onnxslim",))
+    assert used.startswith("onnxslim ")
+    dims = slim.graph.input[0].type.tensor_type.shape.dim
+    assert not any(dims[a].HasField("dim_value") for a in (0, 2, 3))
+    assert len(dsconv_nodes(slim)) == len(dsconv_nodes(proto))
+    lr = np.random.default_rng(4).random((1, 3, 19, 14), dtype=np.float32)
+    assert np.abs(run_onnx(onnx_session(slim), lr) - _torch_sr(model, lr)).max() < 1e-4
+    with pytest.raises(ConfigError, match="unknown simplifier"):
+        simplify_onnx(proto, simplifiers=("onnxopt",))
+
+
+def test_export_model_report_and_untrained_warning(tmp_path, caplog) -> None:
+    out = tmp_path / "tiny.onnx"
+    with caplog.at_level(logging.WARNING):
+        report = export_model("osffnet-tiny", scale=4, output=out)
+    assert "UNTRAINED" in caplog.text
+    assert report.model == "osffnet-tiny_x4" and report.weights_source == "untrained initialization"
+    assert report.path == out and report.size_bytes == out.stat().st_size > 0
+    saved = onnx.load(str(out))
+    assert report.node_total == len(saved.graph.node)
+    assert report.node_counts["Conv"] == sum(n.op_type == "Conv" for n in saved.graph.node)
+    assert report.params == float_param_count(saved) > 0
+    assert report.simplifier.startswith("onnxsim ")
+    assert [r.label for r in report.parity] == ["odd-size random", "photo crop"]
+    assert [r.input_shape for r in report.parity] == [(1, 3, 37, 29), (1, 3, 96, 96)]
+    assert all(r.passed and r.reference == "torch" for r in report.parity)
+    assert report.fp32_nodes == () and report.precision == "fp32"
+    assert not list(tmp_path.glob(".*tmp"))  # the atomic write left no temp file
+
+
+def test_export_model_argument_errors(tmp_path) -> None:
+    with pytest.raises(ConfigError, match="needs a scale"):
+        resolve_model_name("osffnet")
+    with pytest.raises(ConfigError, match="x4 model but --scale 2"):
+        export_model("osffnet_x4", scale=2, output=tmp_path / "a.onnx")
+    with pytest.raises(UnknownNameError, match="osffnet_x4"):
+        export_model("osfnet_x4", output=tmp_path / "a.onnx")
+    with pytest.raises(ConfigError, match="opset"):
+        export_model("osffnet-tiny_x4", opset=11, output=tmp_path / "a.onnx")
+    with pytest.raises(ConfigError, match="does not exist"):
+        export_model("osffnet-tiny_x4", output=tmp_path / "missing" / "a.onnx")
+    existing = tmp_path / "keep.onnx"
+    existing.write_bytes(b"mine")
+    with pytest.raises(ConfigError, match="already exists"):
+        export_model("osffnet-tiny_x4", output=existing, overwrite=False)
+    assert existing.read_bytes() == b"mine"
+    with pytest.raises(ConfigError, match="FP32 graphs"):
+        onnx_from_model(_model("osffnet-tiny_x4"), path=None,
+                        spec=spec_for("osffnet-tiny_x4", precision="fp16"))
+
+
+# --------------------------------------------------------------------------- cache
+
+
+def test_cache_reuses_and_invalidates(tmp_path) -> None:
+    name = "osffnet-tiny_x4"
+    weights = tmp_path / "w.safetensors"
+    save_weights(_perturbed(_model(name), seed=1), weights)
+    cache = tmp_path / "cache"
+    first = cached_onnx_for(name, weights=weights, cache_dir=cache)
+    stamp = first.stat().st_mtime_ns
+    again = cached_onnx_for(name, weights=weights, cache_dir=cache)
+    assert again == first and again.stat().st_mtime_ns == stamp  # not exported again
+
+    save_weights(_perturbed(_model(name), seed=2), weights)  # new weights: new key, new file
+    changed = cached_onnx_for(name, weights=weights, cache_dir=cache)
+    assert changed != first and changed.is_file()
+    assert first.stat().st_mtime_ns == stamp
+    meta = {p.key: p.value for p in onnx.load(str(changed)).metadata_props}
+    assert meta["edgesr.weights_sha256"] != {
+        p.key: p.value for p in onnx.load(str(first)).metadata_props
+    }["edgesr.weights_sha256"]
+
+
+    keys = {cache_key(name, weights=weights), cache_key(name, weights=weights, opset=17),
+            cache_key(name, weights=weights, fp16=True), cache_key(name)}
+    assert len(keys) == 4 and "weights=untrained" in cache_key(name)
+
+
+def test_default_cache_dir_follows_environment(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("EDGESR_CACHE_DIR", str(tmp_path))
+    assert default_cache_dir() == tmp_path / "onnx"
+    monkeypatch.delenv("EDGESR_CACHE_DIR")
+    assert default_cache_dir() == Path.home() / ".cache" / "edgesr" / "onnx"
+
+
+# --------------------------------------------------------------------------- full size
+
+
+@pytest.fixture(scope="module")
+def photo64() -> np.ndarray:
+    crop = photo_crop(size_px=64)
+    if crop is None:
+        pytest.skip("scikit-image is not installed (no real photo)")
+    return crop
+
+
+@pytest.mark.slow
+def test_full_osffnet_x4_params_and_fp32_fp16_parity(tmp_path, photo64) -> None:
+    name = "osffnet_x4"
+    model = _perturbed(_model(name), seed=3)
+    weights = tmp_path / "osffnet_x4.safetensors"
+    save_weights(model, weights)
+    report = export_model(name, weights=weights, output=tmp_path / "o.onnx", check=False)
+    assert report.weights_source.startswith("file ")
+    proto = onnx.load(str(report.path))
+    # Initializers hold every trainable parameter but lambda_8 (OSFFNet's SFGC has 8 scalars,
+    # only lambda_1..7 scale an input: the exporter drops the unused one) plus the
+    # BatchNorm running mean and variance (2 x 64 x 8 buffers). Exact, after onnxsim too.
+    torch_params = count_params(model)
+    assert torch_params == 536_504 == report.torch_params
+    bn_buffers = sum(b.numel() for k, b in model.named_buffers() if "running_" in k)
+    assert bn_buffers == 1024
+    assert float_param_count(proto) == report.params == torch_params - 1 + bn_buffers
+
+    session = onnx_session(proto)
+    fp32 = check_parity(model, session, lr=photo64, scale=4, label="photo crop")
+    assert fp32.passed and fp32.psnr_db >= FP32_MIN_PSNR_DB, fp32.line()
+    fp16, kept = fp16_from_onnx(proto)
+    half = check_fp16_parity(session, fp16, lr=photo64, scale=4, label="photo crop")
+    assert half.passed and half.psnr_db >= FP16_MIN_PSNR_DB, half.line()
+    assert mixed_precision_nodes(fp16) == []
+    assert {"BatchNormalization", "LayerNormalization", "ReduceMean", "Pow", "Sqrt"} <= {
+        k.rsplit(" (", 1)[1].rstrip(")") for k in kept
+    }
+
+
+@pytest.mark.slow
+def test_full_lmfn_x4_fp32_and_fp16_parity(photo64) -> None:
+    name = "lmfn_x4"
+    model = _model(name)
+    proto = onnx_from_model(model, spec=spec_for(name, model=model), path=None)
+    assert len(dsconv_nodes(proto)) == sum(isinstance(m, DSConv) for m in model.modules())
+    session = onnx_session(proto)
+    fp32 = check_parity(model, session, lr=photo64, scale=4, label="photo crop")
+    assert fp32.passed and fp32.max_abs_error <= FP32_MAX_ABS_ERROR, fp32.line()
+    fp16, kept = fp16_from_onnx(proto)
+    half = check_fp16_parity(session, fp16, lr=photo64, scale=4, label="photo crop")
+    assert half.passed and np.isfinite(half.psnr_db), half.line()
+    assert any(k.endswith("(DynamicSnakeConv)") for k in kept)
+    assert any(k.endswith("(InstanceNormalization)") for k in kept)
