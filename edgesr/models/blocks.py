@@ -133,3 +133,21 @@ class PixelShuffleUpsampler(nn.Module):
 def stack_input(lr: torch.Tensor, copies: int) -> torch.Tensor:
     """Original-image stacking (OISI / BSRN's input trick): repeat the image along channels."""
     return lr.repeat(1, copies, 1, 1) if copies > 1 else lr
+
+
+class ConcatFusionSR(nn.Module):
+    """The reconstruction tail OSFFNet, BSRN and LKDN share (BSRN's design).
+
+    The per-block outputs are concatenated, fused by a 1x1 conv + GELU and a 3x3 BSConvU,
+    added to the shallow feature and upsampled. Attribute names (``fuse``, ``fuse_conv``,
+    ``upsampler``) are part of the weights files' keys.
+    """
+
+    def _build_fusion(self, *, channels: int, num_blocks: int, scale: int) -> None:
+        self.fuse = nn.Conv2d(channels * num_blocks, channels, 1)
+        self.fuse_conv = BSConvU(channels, channels, 3)
+        self.upsampler = PixelShuffleUpsampler(channels, scale=scale)
+
+    def reconstruct(self, stages: list[torch.Tensor], shallow: torch.Tensor) -> torch.Tensor:
+        fused = self.fuse_conv(F.gelu(self.fuse(torch.cat(stages, dim=1))))
+        return self.upsampler(fused + shallow)

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from edgesr.models.blocks import CCA, ESA, BSConvU, PixelShuffleUpsampler, stack_input
+from edgesr.models.blocks import CCA, ESA, BSConvU, ConcatFusionSR, stack_input
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -47,16 +47,14 @@ class ESDB(nn.Module):
         return self.cca(self.esa(out)) + x
 
 
-class BSRN(nn.Module):
+class BSRN(ConcatFusionSR):
     def __init__(self, *, config: BSRNConfig) -> None:
         super().__init__()
         self.config = config
         c = config.channels
         self.shallow = BSConvU(3 * config.stack_copies, c, 3)
         self.blocks = nn.ModuleList(ESDB(channels=c) for _ in range(config.num_blocks))
-        self.fuse = nn.Conv2d(c * config.num_blocks, c, 1)
-        self.fuse_conv = BSConvU(c, c, 3)
-        self.upsampler = PixelShuffleUpsampler(c, scale=config.scale)
+        self._build_fusion(channels=c, num_blocks=config.num_blocks, scale=config.scale)
 
     def forward(self, lr: torch.Tensor) -> torch.Tensor:
         shallow = self.shallow(stack_input(lr, self.config.stack_copies))
@@ -65,5 +63,4 @@ class BSRN(nn.Module):
         for block in self.blocks:
             feature = block(feature)
             stages.append(feature)
-        fused = self.fuse_conv(F.gelu(self.fuse(torch.cat(stages, dim=1))))
-        return self.upsampler(fused + shallow)
+        return self.reconstruct(stages, shallow)

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from edgesr.models.blocks import BSConvU, ChannelLayerNorm, PixelShuffleUpsampler, stack_input
+from edgesr.models.blocks import BSConvU, ChannelLayerNorm, ConcatFusionSR, stack_input
 
 CellFactory = Callable[[int], nn.Module]  # attention channels -> cell
 
@@ -66,7 +66,7 @@ class DistillationBlock(nn.Module):
         return self.norm(self.expand(out)) + x
 
 
-class LKDNBackbone(nn.Module):
+class LKDNBackbone(ConcatFusionSR):
     """Stacked input -> BSConvU -> blocks (one cell each) -> concat fusion -> upsampler."""
 
     def __init__(self, *, config: LKDNConfig, cells: list[CellFactory]) -> None:
@@ -80,9 +80,7 @@ class LKDNBackbone(nn.Module):
             DistillationBlock(channels=c, attention_channels=config.attention_channels, cell=cell)
             for cell in cells
         )
-        self.fuse = nn.Conv2d(c * config.num_blocks, c, 1)
-        self.fuse_conv = BSConvU(c, c, 3)
-        self.upsampler = PixelShuffleUpsampler(c, scale=config.scale)
+        self._build_fusion(channels=c, num_blocks=config.num_blocks, scale=config.scale)
 
     def forward(self, lr: torch.Tensor) -> torch.Tensor:
         shallow = self.shallow(stack_input(lr, self.config.stack_copies))
@@ -91,8 +89,7 @@ class LKDNBackbone(nn.Module):
         for block in self.blocks:
             feature = block(feature)
             stages.append(feature)
-        fused = self.fuse_conv(F.gelu(self.fuse(torch.cat(stages, dim=1))))
-        return self.upsampler(fused + shallow)
+        return self.reconstruct(stages, shallow)
 
 
 class LKDN(LKDNBackbone):

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from edgesr.models.blocks import CCA, ERB, ESA, BSConvU, PixelShuffleUpsampler, stack_input
+from edgesr.models.blocks import CCA, ERB, ESA, BSConvU, ConcatFusionSR, stack_input
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -86,7 +86,7 @@ class DRF(nn.Module):
         return self.erb(x) * self.cca(x)
 
 
-class OSFFNet(nn.Module):
+class OSFFNet(ConcatFusionSR):
     """OSFFNet with the paper's ablation switches (Table 2: OISI/SFGC/MFDF, Table 4: ESA/CCA)."""
 
     def __init__(self, *, config: OSFFNetConfig) -> None:
@@ -109,9 +109,7 @@ class OSFFNet(nn.Module):
             if config.mfdf
             else None
         )
-        self.fuse = nn.Conv2d(c * config.num_blocks, c, 1)
-        self.fuse_conv = BSConvU(c, c, 3)
-        self.upsampler = PixelShuffleUpsampler(c, scale=config.scale)
+        self._build_fusion(channels=c, num_blocks=config.num_blocks, scale=config.scale)
 
     def forward(self, lr: torch.Tensor) -> torch.Tensor:
         f_s = self.shallow(stack_input(lr, self.copies))
@@ -122,5 +120,4 @@ class OSFFNet(nn.Module):
                 feature = feature + self.sfgc_weights[k - 1] * f_s
             feature = block(feature)
             stages.append(self.drf[k](feature) if self.drf is not None else feature)
-        fused = self.fuse_conv(F.gelu(self.fuse(torch.cat(stages, dim=1))))
-        return self.upsampler(fused + f_s)
+        return self.reconstruct(stages, f_s)
