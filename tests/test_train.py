@@ -136,3 +136,13 @@ def test_eval_reports_model_and_bicubic(corpus: Path, tmp_path: Path) -> None:
     means = mean_scores(scores)
     assert set(means) == {"tiny", "bicubic"} and means["bicubic"][0] > 25
     assert "| **mean** |" in scores_markdown(scores)
+
+
+def test_init_from_starts_a_later_stage_from_earlier_weights(corpus: Path, tmp_path: Path) -> None:
+    first = Trainer(config=_config(corpus, tmp_path / "s1", iterations=2)).train()
+    second = Trainer(config=_config(corpus, tmp_path / "s2", iterations=1,
+                                    init_from=str(tmp_path / "s1" / "weights.safetensors")))
+    for (n, a), (_, b) in zip(first.state_dict().items(), second.model.state_dict().items()):
+        assert torch.equal(a, b), n
+    with pytest.raises(ConfigError, match="not both"):
+        _config(corpus, tmp_path / "x", init_from="a", finetune_from="b")

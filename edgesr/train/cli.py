@@ -41,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-workers", type=int, help="data loader worker processes")
     p.add_argument("--seed", type=int, help="random seed (data order, init)")
     p.add_argument("--finetune-from", help="x2 checkpoint: load everything but the upsampler")
+    p.add_argument("--init-from", help="weights of the same model to start from (e.g. an earlier stage)")
     p.add_argument("--restart", action="store_true", help="ignore existing checkpoints in --out-dir")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return p
@@ -58,6 +59,7 @@ def _main(argv: Sequence[str] | None) -> int:
         lr_patch_px=args.lr_patch_px, lr=args.lr, val_every=args.val_every,
         checkpoint_every=args.checkpoint_every, log_every=args.log_every,
         num_workers=args.num_workers, seed=args.seed, finetune_from=args.finetune_from,
+        init_from=args.init_from,
     )
     trainer = Trainer(config=config, resume=not args.restart)
     trainer.train()

@@ -43,6 +43,7 @@ class TrainConfig:
     seed: int = 0
     num_workers: int = 2
     finetune_from: str | None = None  # a x2 checkpoint: load all but the upsampler
+    init_from: str | None = None  # weights of the same model to start from (a later stage)
     cache_dir: str | None = None
 
     def __post_init__(self) -> None:
@@ -55,6 +56,9 @@ class TrainConfig:
         for name in ("iterations", "batch_size", "lr_patch_px", "val_every", "checkpoint_every", "log_every"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.finetune_from and self.init_from:
+            raise ConfigError("give finetune_from (another scale, upsampler skipped) or init_from "
+                              "(same model, all weights), not both")
         if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
             raise ConfigError(f"ema_decay must be in (0, 1), got {self.ema_decay}")
 

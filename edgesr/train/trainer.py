@@ -33,7 +33,7 @@ from edgesr.train.checkpoint import (
     TrainState, latest_checkpoint, load_checkpoint, restore_rng, rng_state, save_checkpoint,
 )
 from edgesr.train.config import TrainConfig
-from edgesr.weights_io import load_for_finetune, save_weights
+from edgesr.weights_io import load_for_finetune, load_weights, save_weights
 
 log = logging.getLogger(__name__)
 _MIN_BATCHES_PER_EPOCH = 20
@@ -130,6 +130,8 @@ class Trainer:
         self.model = create_model(config.model, eval_mode=False)
         if config.finetune_from:
             load_for_finetune(self.model, config.finetune_from)
+        if config.init_from:
+            load_weights(self.model, config.init_from)
         self.ema = (AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay), use_buffers=True)
                     if config.ema_decay else None)
         self.ddp_model: nn.Module = (nn.parallel.DistributedDataParallel(self.model)
