@@ -20,6 +20,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from edgesr.errors import WeightsError
+from edgesr.fileio import chmod_as_new_file
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,7 @@ def save_weights(model_or_state: nn.Module | Mapping[str, torch.Tensor], path: s
     os.close(fd)
     try:
         save_file(tensors, tmp, metadata=dict(metadata or {}))
+        chmod_as_new_file(tmp)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

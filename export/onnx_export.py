@@ -48,6 +48,7 @@ from torch import nn
 
 import edgesr
 from edgesr.errors import ConfigError, EdgeSRError, ExportError
+from edgesr.fileio import chmod_as_new_file
 from edgesr.export.dsconv_onnx import (
     DSCONV_CUSTOM_OPSETS,
     attach_dsconv_function,
@@ -259,6 +260,7 @@ def _write_atomic(model: onnx.ModelProto, path: Path) -> None:
     os.close(fd)
     try:
         onnx.save(model, tmp)
+        chmod_as_new_file(tmp)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

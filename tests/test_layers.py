@@ -55,6 +55,7 @@ FORBIDDEN = {
     "edgesr.spec": ("torch", "numpy", "onnx", "onnxruntime", "cv2"),
     "edgesr.errors": ("torch", "numpy", "onnx", "onnxruntime", "cv2"),
     "edgesr.cli_util": ("torch", "numpy", "onnx", "onnxruntime", "cv2"),
+    "edgesr.fileio": ("torch", "numpy", "onnx", "onnxruntime", "cv2"),
     "edgesr.models": ("edgesr.export", "edgesr.runtime", "edgesr.benchmarks", "onnxruntime"),
     "edgesr.ops": ("edgesr.export", "edgesr.runtime", "edgesr.benchmarks", "onnxruntime"),
 }

@@ -146,3 +146,15 @@ def test_init_from_starts_a_later_stage_from_earlier_weights(corpus: Path, tmp_p
         assert torch.equal(a, b), n
     with pytest.raises(ConfigError, match="not both"):
         _config(corpus, tmp_path / "x", init_from="a", finetune_from="b")
+
+
+def test_saved_weights_get_the_umask_mode_not_mkstemps_0600(tmp_path: Path) -> None:
+    from edgesr.models import create_model
+    from edgesr.weights_io import save_weights
+
+    old = os.umask(0o022)
+    try:
+        path = save_weights(create_model("osffnet-tiny_x2"), tmp_path / "w.safetensors")
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o644

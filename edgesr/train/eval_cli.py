@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from edgesr.cli_util import EXIT_OK, run_cli, setup_logging
+from edgesr.fileio import chmod_as_new_file
 
 PROG = "edgesr-eval"
 
@@ -40,6 +41,7 @@ def _write_atomic(path: str, text: str) -> None:
     fd, tmp = tempfile.mkstemp(dir=target.parent if str(target.parent) else ".", prefix=f".{target.name}.")
     with os.fdopen(fd, "w") as f:
         f.write(text)
+    chmod_as_new_file(tmp)
     os.replace(tmp, target)
 
 
