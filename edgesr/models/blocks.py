@@ -148,6 +148,16 @@ class ConcatFusionSR(nn.Module):
         self.fuse_conv = BSConvU(channels, channels, 3)
         self.upsampler = PixelShuffleUpsampler(channels, scale=scale)
 
+    def forward_stages(self, lr: torch.Tensor, *, copies: int) -> torch.Tensor:
+        """Stacked input -> ``self.shallow`` -> ``self.blocks`` in a chain -> reconstruct."""
+        shallow = self.shallow(stack_input(lr, copies))
+        stages = []
+        feature = shallow
+        for block in self.blocks:
+            feature = block(feature)
+            stages.append(feature)
+        return self.reconstruct(stages, shallow)
+
     def reconstruct(self, stages: list[torch.Tensor], shallow: torch.Tensor) -> torch.Tensor:
         fused = self.fuse_conv(F.gelu(self.fuse(torch.cat(stages, dim=1))))
         return self.upsampler(fused + shallow)

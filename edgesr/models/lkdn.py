@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from edgesr.models.blocks import BSConvU, ChannelLayerNorm, ConcatFusionSR, stack_input
+from edgesr.models.blocks import BSConvU, ChannelLayerNorm, ConcatFusionSR
 
 CellFactory = Callable[[int], nn.Module]  # attention channels -> cell
 
@@ -83,13 +83,7 @@ class LKDNBackbone(ConcatFusionSR):
         self._build_fusion(channels=c, num_blocks=config.num_blocks, scale=config.scale)
 
     def forward(self, lr: torch.Tensor) -> torch.Tensor:
-        shallow = self.shallow(stack_input(lr, self.config.stack_copies))
-        stages = []
-        feature = shallow
-        for block in self.blocks:
-            feature = block(feature)
-            stages.append(feature)
-        return self.reconstruct(stages, shallow)
+        return self.forward_stages(lr, copies=self.config.stack_copies)
 
 
 class LKDN(LKDNBackbone):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import platform
 import sys
@@ -113,10 +114,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--val-dir", required=True)
     p.add_argument("-o", "--output", required=True)
     args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
     stages = [Stage(recipe=r, run_dir=Path(d), wall_time_s=None if w == "-" else float(w)) for r, d, w in args.stage]
     text = card_text(model=args.model, stages=stages, val_dir=Path(args.val_dir))
     Path(args.output).write_text(text)
-    print(text)
+    logging.getLogger(__name__).info("wrote %s", args.output)
     return 0
 
 
