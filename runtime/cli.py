@@ -34,6 +34,7 @@ from edgesr.runtime.imageio import SUPPORTED_EXTENSIONS, write_image
 from edgesr.runtime.model_file import inspect_onnx
 from edgesr.runtime.ort_engine import OrtOptions
 from edgesr.runtime.tiling import ProgressCallback
+from edgesr.runtime.imageio import read_image
 from edgesr.runtime.upscale import (
     DEFAULT_MEMORY_BUDGET_MB,
     MIB,
@@ -42,17 +43,13 @@ from edgesr.runtime.upscale import (
     check_output,
     folder_jobs,
     plan_tiling,
-    read_input,
     upscale_folder,
     upscale_image,
 )
-from edgesr.spec import ModelSpec
+from edgesr.spec import DEFAULT_MODEL, ModelSpec
 from edgesr.weights import shipped_onnx
 
 PROG = "edgesr-run"
-#: The model used without --model. Same as edgesr.models.registry.DEFAULT_MODEL (a test keeps
-#: them equal); importing the registry would import torch.
-DEFAULT_MODEL = "osffnet_x4"
 #: Exit code of a folder run in which some files failed (the others were written).
 EXIT_SOME_FAILED = 1
 
@@ -307,7 +304,7 @@ def _check_numbers(args: argparse.Namespace) -> None:
 def _run_file(args: argparse.Namespace, src: Path) -> int:
     start = time.perf_counter()
     out = check_output(args.output, input_path=src, overwrite=args.overwrite)
-    image = read_input(src)
+    image = read_image(src)
     model = resolve_model(args)
     budget = args.memory_budget_mb * MIB
     plan = None

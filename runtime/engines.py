@@ -8,8 +8,7 @@ one clear :class:`EngineUnavailableError`.
 
 Constructor contract (keyword-only):
 
-- engines that run an ONNX file (``ort``, ``trt``): ``Engine(*, model_path, spec, options)``
-  (``onnx_path`` is accepted as the name of the file keyword too: ``TrtEngine`` uses it);
+- engines that run an ONNX file (``ort``, ``trt``): ``Engine(*, model_path, spec, options)``;
 - engines that run a registered PyTorch model (:data:`MODEL_ENGINES`, i.e. ``torch``):
   ``Engine(*, model_name, weights, spec, options)``.
 
@@ -28,7 +27,6 @@ errors), :func:`pad_for_model` / :func:`crop_sr` (replicate-pad inputs smaller t
 from __future__ import annotations
 
 import importlib
-import inspect
 import logging
 import os
 from dataclasses import dataclass
@@ -247,24 +245,12 @@ def open_engine(
             raise EngineUnavailableError(f"engine 'trt' is not available here: {why}; {_INSTALL_HINT['trt']}")
     try:
         cls = engine_class(choice.name)
-        return cls(**{_path_keyword(cls): Path(model_path)}, spec=spec, options=options_for(choice.name))
+        return cls(model_path=Path(model_path), spec=spec, options=options_for(choice.name))
     except EngineUnavailableError as exc:
         if name != "auto" or choice.name == "ort":
             raise
         logger.warning("engine auto: %s; falling back to ort", exc)
         return engine_class("ort")(model_path=Path(model_path), spec=spec, options=options_for("ort"))
-
-
-def _path_keyword(cls: type) -> str:
-    """The keyword an ONNX engine takes the file under: ``model_path`` or ``onnx_path``."""
-    try:
-        parameters = inspect.signature(cls).parameters
-    except (TypeError, ValueError):
-        return "model_path"
-    return "onnx_path" if "onnx_path" in parameters and "model_path" not in parameters else "model_path"
-
-
-# ------------------------------------------------------------------ shared by engines
 
 
 def _input_range(spec: ModelSpec) -> tuple[float, float]:

@@ -430,6 +430,18 @@ def _to_unit_float(raw: np.ndarray, received: PathLike) -> tuple[np.ndarray, int
 # ------------------------------------------------------------------------------ reading
 
 
+def _refuse_zero_size_png(data: bytes, path: PathLike) -> None:
+    # libpng prints its own warnings for a zero width or height straight to the process's
+    # stderr before OpenCV gives up; checking the IHDR first keeps the error to one line.
+    if len(data) >= 24 and data[12:16] == b"IHDR":
+        width, height = struct.unpack(">II", data[16:24])
+        if min(width, height) == 0:
+            raise ImageError(
+                f"cannot read image {path!s}: its PNG header says {width}x{height} pixels "
+                f"(width x height), the minimum is {MIN_SIDE_PX}x{MIN_SIDE_PX}; re-create the file"
+            )
+
+
 def read_image(path: PathLike) -> LoadedImage:
     """Read an image file into float32 RGB [0, 1] (+ separate alpha); see the module notes.
 
@@ -460,6 +472,7 @@ def read_image(path: PathLike) -> LoadedImage:
     color_type = -1
     exif: bytes | None = None
     if kind == "png":
+        _refuse_zero_size_png(data, path)
         color_type, complete, exif = _png_info(data)
         truncated = not complete
     elif kind == "jpeg":

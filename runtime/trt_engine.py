@@ -78,8 +78,6 @@ from edgesr.spec import (
 )
 
 if TYPE_CHECKING:
-    import tensorrt as trt
-
     from edgesr.runtime.cuda_memory import CudaApi, DeviceBuffer, DeviceInfo, Stream
 
 __all__ = [
@@ -677,7 +675,7 @@ class _Buffers:
 class TrtEngine:
     """Engine protocol over a TensorRT engine built (and cached) from an edgesr ONNX file.
 
-    Keyword-only: ``onnx_path``, ``options`` (:class:`TrtOptions`), ``spec`` (override the
+    Keyword-only: ``model_path``, ``options`` (:class:`TrtOptions`), ``spec`` (override the
     ONNX metadata), ``device`` (CUDA device index; only 0 is supported by the CUDA helper).
     Raises EngineUnavailableError at once where TensorRT or a CUDA GPU is missing.
     """
@@ -685,7 +683,7 @@ class TrtEngine:
     def __init__(
         self,
         *,
-        onnx_path: str | os.PathLike[str],
+        model_path: str | os.PathLike[str],
         options: TrtOptions | None = None,
         spec: ModelSpec | None = None,
         device: int = 0,
@@ -702,7 +700,7 @@ class TrtEngine:
 
         self._trt = trt
         self._options = options or TrtOptions()
-        self._source = Path(onnx_path)
+        self._source = Path(model_path)
         model = _read_onnx(self._source)
         self.spec = _spec_of(model, source=str(self._source), spec=spec)
         self._api = cuda_api()

@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import logging
 import os
-import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -52,7 +51,6 @@ from edgesr.errors import ConfigError, EdgeSRError, ImageError
 from edgesr.runtime.engine import Engine
 from edgesr.runtime.engines import padded_size
 from edgesr.runtime.imageio import (
-    MIN_SIDE_PX,
     SUPPORTED_EXTENSIONS,
     LoadedImage,
     check_output_path,
@@ -243,34 +241,6 @@ def check_output(output_path: str | os.PathLike[str], *, input_path: str | os.Pa
     return check_output_path(out, inputs=[input_path], overwrite=overwrite)
 
 
-def _png_declared_size(path: Path) -> tuple[int, int] | None:
-    try:
-        with open(path, "rb") as handle:
-            head = handle.read(24)
-    except OSError:
-        return None  # read_image reports it
-    if len(head) == 24 and head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
-        width, height = struct.unpack(">II", head[16:24])
-        return int(width), int(height)
-    return None
-
-
-def read_input(path: str | os.PathLike[str]) -> LoadedImage:
-    """:func:`~edgesr.runtime.imageio.read_image`, refusing PNGs that declare 0 pixels first.
-
-    libpng prints its own warnings for a zero width or height straight to the process's
-    stderr before OpenCV gives up; checking the header first keeps the error to one line.
-    """
-    p = Path(path)
-    size = _png_declared_size(p) if p.is_file() else None
-    if size is not None and min(size) == 0:
-        raise ImageError(
-            f"cannot use image {str(path)!s}: its PNG header says {size[0]}x{size[1]} pixels "
-            f"(width x height), the minimum is {MIN_SIDE_PX}x{MIN_SIDE_PX}; re-create the file"
-        )
-    return read_image(p)
-
-
 def upscale_image(
     image: LoadedImage,
     engine: Engine,
@@ -314,7 +284,7 @@ def upscale_file(
     """Upscale one image file into ``output_path`` (format from its extension)."""
     start = time.perf_counter()
     out = check_output(output_path, input_path=input_path, overwrite=overwrite)
-    image = read_input(input_path)
+    image = read_image(input_path)
     plan = plan_tiling(height=image.height, width=image.width, spec=engine.spec, tile_px=tile_px,
                        overlap_px=overlap_px, memory_budget_bytes=memory_budget_bytes)
     progress = tile_progress(plan.tiles) if tile_progress is not None else None
@@ -440,7 +410,6 @@ __all__ = [
     "estimate_inference_bytes",
     "folder_jobs",
     "plan_tiling",
-    "read_input",
     "upscale_file",
     "upscale_folder",
     "upscale_image",

@@ -273,14 +273,6 @@ def test_explicit_trt_without_tensorrt_is_a_clean_error(tiny) -> None:
     assert "--engine ort" in _one_line(exc)
 
 
-def test_onnx_engines_get_the_file_under_their_own_keyword() -> None:
-    from edgesr.runtime.engines import _path_keyword
-
-    assert _path_keyword(engine_class("ort")) == "model_path"
-    trt_engine = pytest.importorskip("edgesr.runtime.trt_engine")
-    assert _path_keyword(trt_engine.TrtEngine) == "onnx_path"
-
-
 def test_unknown_engine_names_suggest_close_matches() -> None:
     with pytest.raises(UnknownNameError, match="Did you mean 'trt'") as exc:
         open_engine("trtt", model_path="x.onnx")

@@ -335,14 +335,6 @@ def test_trt_engine_unavailable_is_one_line(models, photo, tmp_path: Path) -> No
 # ------------------------------------------------------------------------ default model
 
 
-def test_default_model_name_matches_the_registry() -> None:
-    pytest.importorskip("torch")
-    from edgesr.models.registry import DEFAULT_MODEL
-    from edgesr.runtime.cli import DEFAULT_MODEL as CLI_DEFAULT
-
-    assert CLI_DEFAULT == DEFAULT_MODEL
-
-
 def test_without_a_shipped_model_the_error_says_how_to_get_one(photo, tmp_path: Path) -> None:
     if shipped_onnx("osffnet_x4") is not None:
         pytest.skip("the default model is shipped")

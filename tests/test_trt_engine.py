@@ -144,7 +144,7 @@ def test_trt_engine_raises_one_line_error_here(tiny_fp32: Path) -> None:
     if TRT_OK:
         pytest.skip("TensorRT is usable here")
     with pytest.raises(EngineUnavailableError) as info:
-        TrtEngine(onnx_path=tiny_fp32, options=TrtOptions(cache_dir=tiny_fp32.parent / "cache"))
+        TrtEngine(model_path=tiny_fp32, options=TrtOptions(cache_dir=tiny_fp32.parent / "cache"))
     message = str(info.value)
     assert "\n" not in message
     assert message.startswith("the trt engine cannot run here:")
@@ -307,20 +307,20 @@ def test_trt_matches_onnxruntime_and_caches(tiny_fp32: Path, tmp_path: Path) -> 
     lr = np.random.default_rng(2).random((1, 3, 20, 27), dtype=np.float32)
     expected = ort_run(tiny_fp32, lr)
     options = TrtOptions(cache_dir=tmp_path)
-    with TrtEngine(onnx_path=tiny_fp32, options=options) as engine:
+    with TrtEngine(model_path=tiny_fp32, options=options) as engine:
         assert engine.info().details["engine_cache"] == "built"
         got = engine.run(lr)
         assert engine.info().name == "trt" and engine.spec.scale == SCALE
     assert got.shape == expected.shape and got.dtype == np.float32
     assert float(np.abs(got - expected).max()) < 1e-3
     assert list((tmp_path / "timing").glob("*.cache")), "the timing cache was not saved"
-    with TrtEngine(onnx_path=tiny_fp32, options=options) as engine:
+    with TrtEngine(model_path=tiny_fp32, options=options) as engine:
         assert engine.info().details["engine_cache"] == "hit"
         np.testing.assert_allclose(engine.run(lr), got, atol=1e-5)
         key = engine._key
     engine_file, _ = engine_paths(key, root=tmp_path)
     engine_file.write_bytes(engine_file.read_bytes()[:-16] + b"\0" * 16)  # tamper
-    with TrtEngine(onnx_path=tiny_fp32, options=options) as engine:
+    with TrtEngine(model_path=tiny_fp32, options=options) as engine:
         assert engine.info().details["engine_cache"] == "built"  # refused, rebuilt
 
 
@@ -328,10 +328,10 @@ def test_trt_matches_onnxruntime_and_caches(tiny_fp32: Path, tmp_path: Path) -> 
 @needs_trt
 def test_trt_plugin_matches_local_function(tiny_fp32: Path, tmp_path: Path) -> None:
     lr = np.random.default_rng(3).random((1, 3, 24, 19), dtype=np.float32)
-    with TrtEngine(onnx_path=tiny_fp32, options=TrtOptions(cache_dir=tmp_path, plugin=False)) as local:
+    with TrtEngine(model_path=tiny_fp32, options=TrtOptions(cache_dir=tmp_path, plugin=False)) as local:
         assert local.info().details["plugin"] == "off"
         by_function = local.run(lr)
-    with TrtEngine(onnx_path=tiny_fp32, options=TrtOptions(cache_dir=tmp_path, plugin=True)) as plug:
+    with TrtEngine(model_path=tiny_fp32, options=TrtOptions(cache_dir=tmp_path, plugin=True)) as plug:
         assert plug.info().details["plugin"] in ("aot", "jit")
         by_plugin = plug.run(lr)
     assert float(np.abs(by_plugin - by_function).max()) < 1e-3
@@ -344,7 +344,7 @@ def test_trt_jit_plugin(tiny_fp32: Path, tmp_path: Path) -> None:
     if not cuda_memory.binding_available()[1] == "cuda-python":
         pytest.skip("the JIT plugin launches through cuda-python, which is not installed")
     lr = np.random.default_rng(4).random((2, 3, 16, 16), dtype=np.float32)
-    with TrtEngine(onnx_path=tiny_fp32, options=TrtOptions(cache_dir=tmp_path, plugin_impl="jit")) as engine:
+    with TrtEngine(model_path=tiny_fp32, options=TrtOptions(cache_dir=tmp_path, plugin_impl="jit")) as engine:
         got = engine.run(lr)
     np.testing.assert_allclose(got, ort_run(tiny_fp32, lr), atol=1e-3)
 
@@ -356,19 +356,19 @@ def test_trt_fp16_graph_psnr(tmp_path: Path) -> None:
     fp16 = tiny_sr_onnx(tmp_path / "tiny16.onnx", precision="fp16", seed=5)
     lr = np.random.default_rng(5).random((1, 3, 30, 30), dtype=np.float32)
     reference = ort_run(fp32, lr)
-    with TrtEngine(onnx_path=fp16, options=TrtOptions(cache_dir=tmp_path, precision="fp16")) as engine:
+    with TrtEngine(model_path=fp16, options=TrtOptions(cache_dir=tmp_path, precision="fp16")) as engine:
         assert engine.info().precision == "fp16"
         got = engine.run(lr)
     assert np.isfinite(got).all(), "FP16 engine produced NaN/Inf"
     assert psnr_db(got, reference) > 40.0
     with pytest.raises(ConfigError, match="strongly typed"):
-        TrtEngine(onnx_path=fp32, options=TrtOptions(cache_dir=tmp_path, precision="fp16"))
+        TrtEngine(model_path=fp32, options=TrtOptions(cache_dir=tmp_path, precision="fp16"))
 
 
 @pytest.mark.tensorrt
 @needs_trt
 def test_trt_pads_small_inputs_and_rejects_large_ones(tiny_fp32: Path, tmp_path: Path) -> None:
-    with TrtEngine(onnx_path=tiny_fp32, options=TrtOptions(cache_dir=tmp_path)) as engine:
+    with TrtEngine(model_path=tiny_fp32, options=TrtOptions(cache_dir=tmp_path)) as engine:
         small = np.random.default_rng(6).random((1, 3, 5, 6), dtype=np.float32)  # min_size_px = 8
         out = engine.run(small)
         assert out.shape == (1, 3, 10, 12) and np.isfinite(out).all()
@@ -689,7 +689,7 @@ def test_build_cache_and_run_plumbing_with_fake_tensorrt(
     model = tiny_sr_onnx(tmp_path / "plain.onnx", dsconv=False)
     assert available() == (True, "TensorRT 10.99.0.1 on Fake GPU (sm_87)")
     options = TrtOptions(cache_dir=tmp_path / "cache", workspace_bytes=1 << 28)
-    with TrtEngine(onnx_path=model, options=options) as engine:
+    with TrtEngine(model_path=model, options=options) as engine:
         assert log["flags"] == 1 << 1  # STRONGLY_TYPED only
         assert log["workspace"] == 1 << 28
         assert log["shapes"] == ("lr", (1, 3, 8, 8), (1, 3, 40, 40), (1, 3, 40, 40))
@@ -716,14 +716,14 @@ def test_build_cache_and_run_plumbing_with_fake_tensorrt(
     assert len(timing) == 1 and timing[0].read_bytes() == b"timings"
 
     # second engine: cache hit, no build, and the timing cache was read back
-    with TrtEngine(onnx_path=model, options=options) as engine:
+    with TrtEngine(model_path=model, options=options) as engine:
         assert engine.info().details["engine_cache"] == "hit"
     assert log["builds"] == 1
 
     # a tampered cached engine is refused and rebuilt
     engine_file = next((tmp_path / "cache" / "engines").glob("*.engine"))
     engine_file.write_bytes(engine_file.read_bytes() + b"x")
-    with TrtEngine(onnx_path=model, options=options) as engine:
+    with TrtEngine(model_path=model, options=options) as engine:
         assert engine.info().details["engine_cache"] == "built"
     assert log["builds"] == 2 and log["timing_in"] == b"timings"
 

@@ -14,6 +14,7 @@ from typing import Any
 from torch import nn
 
 from edgesr.errors import UnknownNameError
+from edgesr.spec import DEFAULT_MODEL as DEFAULT_MODEL  # re-exported: the one definition is in spec
 
 SCALES = (2, 3, 4)
 
@@ -133,7 +134,6 @@ MODEL_TABLE: dict[str, ModelEntry] = {
     ]
 }
 
-DEFAULT_MODEL = "osffnet_x4"
 
 
 def model_entry(name: str) -> ModelEntry:
