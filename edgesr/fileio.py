@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
 
 
 def chmod_as_new_file(path: str | os.PathLike[str]) -> None:
@@ -14,3 +17,26 @@ def chmod_as_new_file(path: str | os.PathLike[str]) -> None:
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(path, 0o666 & ~umask)
+
+
+def write_atomically(path: str | os.PathLike[str], write: Callable[[str], None]) -> Path:
+    """Call ``write(temp_path)`` on a temp file beside ``path``, then rename it into place.
+
+    A crash or an exception leaves ``path`` as it was (and no temp file behind). The caller
+    checks that the folder exists, so its error can say what to do in its own terms.
+    """
+    target = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        chmod_as_new_file(tmp)
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return target
+
+
+def write_text_atomically(path: str | os.PathLike[str], text: str) -> Path:
+    return write_atomically(path, lambda tmp: Path(tmp).write_text(text))

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -20,7 +18,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from edgesr.errors import WeightsError
-from edgesr.fileio import chmod_as_new_file
+from edgesr.fileio import write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -44,16 +42,7 @@ def save_weights(model_or_state: nn.Module | Mapping[str, torch.Tensor], path: s
         raise WeightsError(f"folder {str(path.parent)!r} does not exist; create it first")
     state = model_or_state.state_dict() if isinstance(model_or_state, nn.Module) else model_or_state
     tensors = {k: v.detach().contiguous().cpu() for k, v in state.items()}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata=dict(metadata or {}))
-        chmod_as_new_file(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return write_atomically(path, lambda tmp: save_file(tensors, tmp, metadata=dict(metadata or {})))
 
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:

@@ -32,8 +32,6 @@ from __future__ import annotations
 
 import io
 import logging
-import os
-import tempfile
 import warnings
 from collections import Counter
 from collections.abc import Sequence
@@ -48,7 +46,7 @@ from torch import nn
 
 import edgesr
 from edgesr.errors import ConfigError, EdgeSRError, ExportError
-from edgesr.fileio import chmod_as_new_file
+from edgesr.fileio import write_atomically
 from edgesr.export.dsconv_onnx import (
     DSCONV_CUSTOM_OPSETS,
     attach_dsconv_function,
@@ -256,15 +254,7 @@ def _write_atomic(model: onnx.ModelProto, path: Path) -> None:
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
         raise ExportError(f"output folder {str(parent)!r} does not exist; create it first")
-    fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        onnx.save(model, tmp)
-        chmod_as_new_file(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    write_atomically(path, lambda tmp: onnx.save(model, tmp))
 
 
 _TOOL_METADATA_PREFIXES = ("onnxsim.", "onnxslim.")

@@ -158,3 +158,11 @@ def test_saved_weights_get_the_umask_mode_not_mkstemps_0600(tmp_path: Path) -> N
     finally:
         os.umask(old)
     assert path.stat().st_mode & 0o777 == 0o644
+
+
+def test_eval_cli_refuses_a_report_in_a_missing_folder_before_evaluating(corpus: Path, tmp_path: Path,
+                                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    from edgesr.train.eval_cli import main
+
+    code = main(["--model", "osffnet_x4", "--data", str(corpus), "--csv", str(tmp_path / "no" / "x.csv")])
+    assert code == 2 and "does not exist" in capsys.readouterr().err

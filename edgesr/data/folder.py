@@ -115,7 +115,7 @@ def find_images(root: str | os.PathLike[str]) -> list[Path]:
     return sorted(found, key=lambda p: p.relative_to(root_path).as_posix())
 
 
-def _read_rgb8(path: Path) -> np.ndarray:
+def read_rgb8(path: Path) -> np.ndarray:
     """Decode an image file to HxWx3 uint8 RGB (gray/palette/alpha/16-bit converted)."""
     from PIL import Image
 
@@ -229,7 +229,7 @@ def _save_atomic(path: Path, array: np.ndarray) -> None:
 
 
 def _make_pair(source: Path, scale: int, hr_path: Path, lr_path: Path) -> tuple[int, int]:
-    hr = _read_rgb8(source)
+    hr = read_rgb8(source)
     if hr.shape[0] < scale or hr.shape[1] < scale:
         return hr.shape[0] - hr.shape[0] % scale, hr.shape[1] - hr.shape[1] % scale
     hr_cropped, lr = lr_from_hr(hr, scale=scale)

@@ -10,14 +10,12 @@ border, SR rounded to 8 bits first, SSIM with an 11x11 Gaussian (sigma 1.5).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 from edgesr.cli_util import EXIT_OK, run_cli, setup_logging
-from edgesr.fileio import chmod_as_new_file
+from edgesr.fileio import write_text_atomically
 
 PROG = "edgesr-eval"
 
@@ -36,24 +34,18 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _write_atomic(path: str, text: str) -> None:
-    target = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=target.parent if str(target.parent) else ".", prefix=f".{target.name}.")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    chmod_as_new_file(tmp)
-    os.replace(tmp, target)
-
-
 def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(verbose=args.verbose)
-    from edgesr.errors import WeightsError
+    from edgesr.errors import DataError, WeightsError
     from edgesr.models import create_model, model_entry, model_name
     from edgesr.train.evaluate import evaluate, load_pairs, scores_csv, scores_markdown
     from edgesr.weights import shipped_weights
     from edgesr.weights_io import load_weights
 
+    for report in filter(None, (args.csv, args.markdown)):  # fail before the long evaluation
+        if not Path(report).resolve().parent.is_dir():
+            raise DataError(f"folder of {report!r} does not exist; create it or pick another path")
     name = model_name(args.model, scale=args.scale) if args.scale else args.model
     entry = model_entry(name)
     weights = args.weights or shipped_weights(name)
@@ -64,9 +56,9 @@ def _main(argv: Sequence[str] | None) -> int:
     table = scores_markdown(scores)
     print(table)
     if args.csv:
-        _write_atomic(args.csv, scores_csv(scores))
+        write_text_atomically(args.csv, scores_csv(scores))
     if args.markdown:
-        _write_atomic(args.markdown, table + "\n")
+        write_text_atomically(args.markdown, table + "\n")
     return EXIT_OK
 
 

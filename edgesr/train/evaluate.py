@@ -19,8 +19,8 @@ import torch
 from torch import nn
 
 from edgesr.data.degrade import imresize, lr_from_hr
-from edgesr.data.folder import find_images
-from edgesr.errors import DataError, ImageError
+from edgesr.data.folder import find_images, read_rgb8
+from edgesr.errors import DataError
 from edgesr.metrics import psnr_y, ssim_y
 
 log = logging.getLogger(__name__)
@@ -39,16 +39,6 @@ class EvalPair:
     name: str
     hr: np.ndarray  # HxWx3 uint8, cropped to a multiple of scale
     lr: np.ndarray  # (H/s)x(W/s)x3 uint8
-
-
-def _read_rgb8(path: Path) -> np.ndarray:
-    import cv2
-
-    data = np.fromfile(str(path), dtype=np.uint8)
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-    if image is None:
-        raise ImageError(f"cannot decode {str(path)!r} as an image; remove or replace it")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
 def _lr_folder(root: Path, scale: int) -> Path | None:
@@ -75,9 +65,9 @@ def load_pairs(root: str | Path, *, scale: int) -> list[EvalPair]:
     lr_by_key = {_pair_key(p, scale): p for p in find_images(lr_root)} if lr_root else {}
     pairs = []
     for hr_path in hr_paths:
-        hr = _read_rgb8(hr_path)
+        hr = read_rgb8(hr_path)
         if lr_root is not None and hr_path.stem in lr_by_key:
-            lr = _read_rgb8(lr_by_key[hr_path.stem])
+            lr = read_rgb8(lr_by_key[hr_path.stem])
             hr = hr[: lr.shape[0] * scale, : lr.shape[1] * scale]
             if hr.shape[:2] != (lr.shape[0] * scale, lr.shape[1] * scale):
                 raise DataError(f"{hr_path.name}: LR {lr.shape[1]}x{lr.shape[0]} x{scale} does not fit HR "

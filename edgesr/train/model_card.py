@@ -27,6 +27,7 @@ from pathlib import Path
 import torch
 
 from edgesr.data.folder import SKIMAGE_TRAIN, SKIMAGE_VAL
+from edgesr.fileio import write_text_atomically
 from edgesr.models import create_model, model_entry
 from edgesr.train.config import load_config
 from edgesr.train.evaluate import evaluate, load_pairs, mean_scores, scores_markdown
@@ -117,7 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     stages = [Stage(recipe=r, run_dir=Path(d), wall_time_s=None if w == "-" else float(w)) for r, d, w in args.stage]
     text = card_text(model=args.model, stages=stages, val_dir=Path(args.val_dir))
-    Path(args.output).write_text(text)
+    write_text_atomically(args.output, text)
     logging.getLogger(__name__).info("wrote %s", args.output)
     return 0
 
