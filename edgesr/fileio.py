@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from collections.abc import Callable
@@ -40,3 +41,29 @@ def write_atomically(path: str | os.PathLike[str], write: Callable[[str], None])
 
 def write_text_atomically(path: str | os.PathLike[str], text: str) -> Path:
     return write_atomically(path, lambda tmp: Path(tmp).write_text(text))
+
+
+CACHE_ENV = "EDGESR_CACHE_DIR"
+_CHUNK = 1 << 20
+
+
+def cache_dir(sub: str) -> Path:
+    """``$EDGESR_CACHE_DIR/<sub>``, else ``$XDG_CACHE_HOME/edgesr/<sub>``, else
+    ``~/.cache/edgesr/<sub>`` (not created here). Every cache of edgesr lives under one root:
+    ``pairs`` (training LR), ``onnx`` (exports), ``trt`` (TensorRT engines), ``ort-tensorrt``."""
+    env = os.environ.get(CACHE_ENV, "").strip()
+    if env:
+        root = Path(env).expanduser()
+    else:
+        base = os.environ.get("XDG_CACHE_HOME", "").strip()
+        root = (Path(base).expanduser() if base else Path.home() / ".cache") / "edgesr"
+    return root / sub
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """SHA-256 hex digest of a file, read in 1 MiB chunks (raises OSError as open does)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

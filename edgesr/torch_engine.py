@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from edgesr.errors import ConfigError, EngineUnavailableError, UnknownNameError, WeightsError
-from edgesr.models.registry import create_model, model_entry
+from edgesr.models.registry import create_model, model_spec
 from edgesr.runtime.engine import EngineInfo
 from edgesr.runtime.engines import check_lr, check_sr, crop_sr, pad_for_model
 from edgesr.spec import PRECISIONS, ModelSpec
@@ -82,12 +82,6 @@ def _device(options: TorchOptions) -> torch.device:
     return device
 
 
-def spec_for_entry(name: str, *, precision: str = "fp32") -> ModelSpec:
-    """The :class:`ModelSpec` of registered model ``name`` (as its export would carry)."""
-    entry = model_entry(name)
-    return ModelSpec(arch=entry.name, scale=entry.scale, precision=precision, min_size_px=entry.min_input_px)
-
-
 class TorchEngine:
     """Runs a registered PyTorch model; see the module notes."""
 
@@ -102,7 +96,7 @@ class TorchEngine:
         if options is not None and not isinstance(options, TorchOptions):
             raise ConfigError(f"TorchEngine received options of type {type(options).__name__}, expected TorchOptions")
         options = options or TorchOptions()
-        own_spec = spec_for_entry(model_name, precision=options.precision)  # unknown names suggest
+        own_spec = model_spec(model_name, precision=options.precision)  # unknown names suggest
         if spec is not None and spec.scale != own_spec.scale:
             raise ConfigError(
                 f"spec says scale {spec.scale} but {model_name} is an x{own_spec.scale} model; "
@@ -196,4 +190,4 @@ class TorchEngine:
         self.close()
 
 
-__all__ = ["TorchEngine", "TorchOptions", "spec_for_entry"]
+__all__ = ["TorchEngine", "TorchOptions"]

@@ -55,7 +55,7 @@ from edgesr.export.dsconv_onnx import (
 )
 from edgesr.export.fp16 import fp16_from_onnx, fp32_op_counts
 from edgesr.metrics import psnr
-from edgesr.models.registry import MODEL_TABLE, count_params, create_model, model_entry, model_name
+from edgesr.models.registry import MODEL_TABLE, count_params, create_model, model_entry, model_name, model_spec
 from edgesr.ops.dsconv import DSConv
 from edgesr.spec import (
     DEFAULT_OPSET,
@@ -85,7 +85,6 @@ __all__ = [
     "run_onnx",
     "simplify_onnx",
     "spec_for",
-    "tiling_advice",
 ]
 
 logger = logging.getLogger(__name__)
@@ -104,16 +103,6 @@ SIMPLIFIERS = ("onnxsim", "onnxslim")
 _IN_DIMS = {0: "batch", 2: "height", 3: "width"}
 _OUT_DIMS = {0: "batch", 2: "sr_height", 3: "sr_width"}
 
-# Families whose layers compute statistics over the whole image (or tile): tiles then differ
-# slightly from whole-image inference, so the advice is large tiles.
-_GLOBAL_STATISTICS = {
-    "osffnet": "CCA (per-channel mean and std) and ESA (pooled attention mask)",
-    "bsrn": "CCA (per-channel mean and std) and ESA (pooled attention mask)",
-    "imdn": "CCA (per-channel mean and std)",
-    "lmfn": "GroupNorm inside every DSConv, and max-pool branches down to 1/8 resolution",
-}
-DEFAULT_TILE_PX = 256
-DEFAULT_OVERLAP_PX = 16
 
 
 # --------------------------------------------------------------------------- results
@@ -190,44 +179,10 @@ def default_output_name(name: str, *, fp16: bool = False) -> str:
     return f"{name}_fp16.onnx" if fp16 else f"{name}.onnx"
 
 
-def tiling_advice(name: str) -> tuple[int, int, str]:
-    """Recommended ``(tile_px, overlap_px, reason)`` for the named model (LR pixels).
-
-    256 px tiles with a 16 px overlap for every family: the overlap covers the context the
-    convolutions near a tile border need for seam-free centre crops, and 256 px tiles keep
-    per-tile statistics close to whole-image ones in models that have them (CCA, ESA,
-    GroupNorm: OSFFNet, BSRN, IMDN, LMFN). The runtime measures and reports the remaining
-    tile-vs-whole difference (DESIGN section 7).
-    """
-    family = model_entry(name).family
-    stats = _GLOBAL_STATISTICS.get(family)
-    if stats:
-        reason = (
-            f"{family} has image-wide statistics ({stats}); large tiles keep per-tile "
-            "statistics close to whole-image inference"
-        )
-    else:
-        reason = f"{family} has only local operations; the overlap covers border context"
-    return DEFAULT_TILE_PX, DEFAULT_OVERLAP_PX, reason
-
-
 def spec_for(name: str, *, model: nn.Module | None = None, precision: str = "fp32") -> ModelSpec:
-    """The :class:`ModelSpec` written into the ONNX metadata of the named model."""
-    entry = model_entry(name)
-    tile_px, overlap_px, reason = tiling_advice(name)
-    logger.debug("tiling advice for %s: %d px tiles, %d px overlap (%s)", name, tile_px, overlap_px, reason)
-    return ModelSpec(
-        arch=name,
-        scale=entry.scale,
-        precision=precision,
-        input_range="0,1",
-        size_multiple=1,
-        min_size_px=entry.min_input_px,
-        tile_px=tile_px,
-        overlap_px=overlap_px,
-        edgesr_version=edgesr.__version__,
-        weights_sha256=weights_sha256(model) if model is not None else "",
-    )
+    """The :class:`ModelSpec` written into the ONNX metadata: the table's spec + version, hash."""
+    return replace(model_spec(name, precision=precision), edgesr_version=edgesr.__version__,
+                   weights_sha256=weights_sha256(model) if model is not None else "")
 
 
 def float_param_count(model: onnx.ModelProto) -> int:

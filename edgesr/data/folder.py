@@ -45,6 +45,7 @@ import torch
 from torch.utils.data import Dataset
 
 from edgesr.data.degrade import lr_from_hr
+from edgesr.fileio import cache_dir
 from edgesr.errors import ConfigError, DataError, ImageError
 
 __all__ = [
@@ -145,12 +146,8 @@ def read_rgb8(path: Path) -> np.ndarray:
 
 
 def default_cache_dir() -> Path:
-    """``$EDGESR_CACHE_DIR``, else ``$XDG_CACHE_HOME/edgesr/pairs``, else ``~/.cache/edgesr/pairs``."""
-    env = os.environ.get("EDGESR_CACHE_DIR")
-    if env:
-        return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "edgesr" / "pairs"
+    """The ``pairs`` folder under edgesr's cache root (:func:`edgesr.fileio.cache_dir`)."""
+    return cache_dir("pairs")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -8,9 +8,10 @@ from edgesr.models.registry import (
     create_model,
     model_entry,
     model_name,
+    model_spec,
 )
 
 __all__ = [
     "DEFAULT_MODEL", "MODEL_TABLE", "ModelEntry", "count_params", "create_model",
-    "model_entry", "model_name",
+    "model_entry", "model_name", "model_spec",
 ]

@@ -15,6 +15,7 @@ from torch import nn
 
 from edgesr.errors import UnknownNameError
 from edgesr.spec import DEFAULT_MODEL as DEFAULT_MODEL  # re-exported: the one definition is in spec
+from edgesr.spec import ModelSpec
 
 SCALES = (2, 3, 4)
 
@@ -156,6 +157,18 @@ def model_name(family: str, *, scale: int) -> str:
             f"use {family.split('_x')[0]}_x{scale} or drop --scale"
         )
     return name
+
+
+def model_spec(name: str, *, precision: str = "fp32") -> ModelSpec:
+    """What the runtime needs to know about the named model (written into its ONNX metadata).
+
+    Tiling advice is ModelSpec's default for every family (256 px tiles, 16 px overlap): the
+    overlap covers the border context of the convolutions, and large tiles keep the per-tile
+    statistics of CCA/ESA/GroupNorm close to whole-image ones (``edgesr-bench tiling``
+    measures the remaining difference).
+    """
+    entry = model_entry(name)
+    return ModelSpec(arch=entry.name, scale=entry.scale, precision=precision, min_size_px=entry.min_input_px)
 
 
 def create_model(name: str, *, eval_mode: bool = True) -> nn.Module:
