@@ -166,3 +166,22 @@ def test_eval_cli_refuses_a_report_in_a_missing_folder_before_evaluating(corpus:
 
     code = main(["--model", "osffnet_x4", "--data", str(corpus), "--csv", str(tmp_path / "no" / "x.csv")])
     assert code == 2 and "does not exist" in capsys.readouterr().err
+
+
+def test_validation_reads_a_benchmark_layout_like_edgesr_eval(corpus: Path, tmp_path: Path) -> None:
+    # Set5-style folder: HR/ plus LR_bicubic/X2/*x2.png; the LR images are not validation HR.
+    import shutil
+
+    import cv2
+
+    from edgesr.data.degrade import lr_from_hr
+
+    bench = tmp_path / "Set"
+    (bench / "HR").mkdir(parents=True)
+    (bench / "LR_bicubic" / "X2").mkdir(parents=True)
+    for photo in sorted(corpus.glob("*.png")):
+        shutil.copy(photo, bench / "HR" / photo.name)
+        _, lr = lr_from_hr(cv2.imread(str(photo)), scale=2)
+        cv2.imwrite(str(bench / "LR_bicubic" / "X2" / f"{photo.stem}x2.png"), lr)
+    trainer = Trainer(config=_config(corpus, tmp_path / "v", val_dir=str(bench)))
+    assert sorted(p.name for p in trainer.val) == sorted(p.stem for p in corpus.glob("*.png"))

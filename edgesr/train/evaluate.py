@@ -79,11 +79,12 @@ def load_pairs(root: str | Path, *, scale: int) -> list[EvalPair]:
     return pairs
 
 
-def _sr_with_model(model: nn.Module, lr: np.ndarray) -> np.ndarray:
-    tensor = torch.from_numpy(lr.astype(np.float32) / 255.0).permute(2, 0, 1)[None]
+def sr_from_model(model: nn.Module, lr: np.ndarray) -> np.ndarray:
+    """Upscale an HxWx3 uint8 image with ``model`` (on whatever device it lives) -> float [0, 1]."""
+    device = next(model.parameters()).device
+    tensor = torch.from_numpy(lr.astype(np.float32) / 255.0).permute(2, 0, 1)[None].to(device)
     with torch.no_grad():
-        sr = model(tensor).clamp(0, 1)[0].permute(1, 2, 0).numpy()
-    return sr
+        return model(tensor).clamp(0, 1)[0].permute(1, 2, 0).cpu().numpy()
 
 
 def evaluate(model: nn.Module, pairs: list[EvalPair], *, scale: int, method: str) -> list[ImageScore]:
@@ -91,7 +92,7 @@ def evaluate(model: nn.Module, pairs: list[EvalPair], *, scale: int, method: str
     model = model.eval()
     scores = []
     for pair in pairs:
-        for name, sr in ((method, _sr_with_model(model, pair.lr)),
+        for name, sr in ((method, sr_from_model(model, pair.lr)),
                          ("bicubic", imresize(pair.lr.astype(np.float64) / 255.0, scale=scale))):
             scores.append(ImageScore(name=pair.name, method=name,
                                      psnr_db=psnr_y(np.clip(sr, 0, 1), pair.hr, crop_border=scale),

@@ -25,9 +25,10 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader, Sampler
 from tqdm import tqdm
 
-from edgesr.data.folder import TrainPatchDataset, ValImageDataset
+from edgesr.data.folder import TrainPatchDataset
 from edgesr.errors import ConfigError
 from edgesr.metrics import psnr_y
+from edgesr.train.evaluate import EvalPair, load_pairs, sr_from_model
 from edgesr.models import create_model, model_entry
 from edgesr.train.checkpoint import (
     TrainState, latest_checkpoint, load_checkpoint, restore_rng, rng_state, save_checkpoint,
@@ -101,17 +102,19 @@ def _scheduler(config: TrainConfig, optimizer: torch.optim.Optimizer):
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
 
 
-def validate(model: nn.Module, dataset: ValImageDataset, *, scale: int) -> float:
-    """Mean Y-channel PSNR (border `scale` cropped, SR rounded to 8 bits) over whole images."""
+def validate(model: nn.Module, pairs: list[EvalPair], *, scale: int) -> float:
+    """Mean Y-channel PSNR over whole images, exactly as ``edgesr-eval`` scores them."""
     model.eval()
-    scores = []
-    with torch.no_grad():
-        for item in dataset:
-            sr = model(item["lr"][None]).clamp(0, 1)[0].permute(1, 2, 0).numpy()
-            hr = item["hr"].permute(1, 2, 0).numpy()
-            scores.append(psnr_y(sr, hr, crop_border=scale))
+    scores = [psnr_y(sr_from_model(model, pair.lr), pair.hr, crop_border=scale) for pair in pairs]
     model.train()
     return float(sum(scores) / len(scores))
+
+
+def training_device() -> torch.device:
+    """This process's GPU (``LOCAL_RANK`` under torchrun) when CUDA is there, else the CPU."""
+    if torch.cuda.is_available():
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    return torch.device("cpu")
 
 
 class Trainer:
@@ -132,9 +135,12 @@ class Trainer:
             load_for_finetune(self.model, config.finetune_from)
         if config.init_from:
             load_weights(self.model, config.init_from)
+        self.device = training_device()
+        self.model.to(self.device)  # before EMA and DDP, which copy / wrap the parameters
         self.ema = (AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay), use_buffers=True)
                     if config.ema_decay else None)
-        self.ddp_model: nn.Module = (nn.parallel.DistributedDataParallel(self.model)
+        device_ids = [self.device.index] if self.device.type == "cuda" else None
+        self.ddp_model: nn.Module = (nn.parallel.DistributedDataParallel(self.model, device_ids=device_ids)
                                      if self.dist.world_size > 1 else self.model)
         self.optimizer = _optimizer(config, self.model.parameters())
         self.scheduler = _scheduler(config, self.optimizer)
@@ -142,7 +148,9 @@ class Trainer:
                                          cache_dir=config.cache_dir, seed=config.seed)
         # Small corpora: visit each image often per epoch, so an epoch is >= 20 batches.
         self.dataset.repeat = max(1, math.ceil(config.batch_size * _MIN_BATCHES_PER_EPOCH / len(self.dataset.records)))
-        self.val = (ValImageDataset(root=config.val_dir, scale=self.scale, cache_dir=config.cache_dir)
+        # Validation reads folders as edgesr-eval does (HR only, or HR/ + LR_bicubic/X<s>/),
+        # so its numbers are the ones edgesr-eval reproduces.
+        self.val = (load_pairs(config.val_dir, scale=self.scale)
                     if config.val_dir and self.dist.is_main else None)
         self.sampler = ResumableSampler(length=len(self.dataset), seed=config.seed, rank=self.dist.rank,
                                         world_size=self.dist.world_size)
@@ -205,7 +213,9 @@ class Trainer:
         batches = self._batches()
         while self.iteration < end:
             batch = next(batches)
-            loss = F.l1_loss(self.ddp_model(batch["lr"]), batch["hr"])
+            lr_batch = batch["lr"].to(self.device, non_blocking=True)
+            hr_batch = batch["hr"].to(self.device, non_blocking=True)
+            loss = F.l1_loss(self.ddp_model(lr_batch), hr_batch)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
@@ -216,10 +226,12 @@ class Trainer:
             rate = (self.iteration - started_iter) / max(time.time() - started, 1e-9)
             lr = self.optimizer.param_groups[0]["lr"]
             bar.update(1)
-            bar.set_postfix(loss=f"{loss.item():.4f}", lr=f"{lr:.2e}", it_s=f"{rate:.2f}")
             record: dict[str, float | int | None] = {}
-            if self.iteration % config.log_every == 0 or self.iteration == config.iterations:
-                record = {"iteration": self.iteration, "loss": loss.item(), "lr": lr, "it_per_s": rate,
+            if self.iteration % config.log_every == 0 or self.iteration == end:
+                # loss.item() waits for the GPU: read it on logging steps only.
+                loss_value = loss.item()
+                bar.set_postfix(loss=f"{loss_value:.4f}", lr=f"{lr:.2e}", it_s=f"{rate:.2f}")
+                record = {"iteration": self.iteration, "loss": loss_value, "lr": lr, "it_per_s": rate,
                           "elapsed_s": round(time.time() - started, 1)}
             if self.val is not None and (self.iteration % config.val_every == 0 or self.iteration == config.iterations):
                 psnr_db = validate(self.eval_model(), self.val, scale=self.scale)
