@@ -422,6 +422,18 @@ class TrainPatchDataset(Dataset):
     def __len__(self) -> int:
         return len(self.records) * self.repeat
 
+    def _arrays(self, image_index: int) -> tuple[np.ndarray, np.ndarray]:
+        """The image's cached LR and HR, memory-mapped once per process (not per sample)."""
+        cache = self.__dict__.setdefault("_mapped", {})
+        if image_index not in cache:
+            record = self.records[image_index]
+            cache[image_index] = (np.load(record.lr_path, mmap_mode="r"), np.load(record.hr_path, mmap_mode="r"))
+        return cache[image_index]
+
+    def __getstate__(self) -> dict:
+        # Worker processes map the files themselves; memory maps are not sent along.
+        return {k: v for k, v in self.__dict__.items() if k != "_mapped"}
+
     def set_epoch(self, epoch: int) -> None:
         """Draw different patches in each epoch (call before creating the epoch's iterator)."""
         self.epoch = _integer_option(epoch, "epoch", minimum=0, example="0")
@@ -445,8 +457,7 @@ class TrainPatchDataset(Dataset):
         params = self.patch_params(index)
         record = self.records[params.image_index]
         p, s = self.lr_patch_px, self.scale
-        lr_full = np.load(record.lr_path, mmap_mode="r")
-        hr_full = np.load(record.hr_path, mmap_mode="r")
+        lr_full, hr_full = self._arrays(params.image_index)
         lr = lr_full[params.top : params.top + p, params.left : params.left + p]
         hr = hr_full[params.top * s : (params.top + p) * s, params.left * s : (params.left + p) * s]
         return {"lr": _to_tensor(_augment(lr, params)), "hr": _to_tensor(_augment(hr, params))}
