@@ -16,6 +16,7 @@ import sys
 from collections.abc import Sequence
 
 from edgesr.cli_util import EXIT_OK, run_cli, setup_logging
+from edgesr.models.registry import SCALES
 
 PROG = "edgesr-bench"
 
@@ -30,7 +31,7 @@ def _complexity_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--models", nargs="+", metavar="NAME",
                    help="model names (e.g. osffnet_x4 bsrn_x3); default: every family and scale "
                         "plus the OSFFNet ablations")
-    p.add_argument("--scales", nargs="+", type=int, default=[2, 3, 4], choices=[2, 3, 4],
+    p.add_argument("--scales", nargs="+", type=int, default=list(SCALES), choices=SCALES,
                    help="scales for the default model list (default: 2 3 4)")
     p.add_argument("--no-ablations", dest="ablations", action="store_false",
                    help="leave the OSFFNet ablation variants out of the default list")
@@ -40,7 +41,10 @@ def _complexity_parser(sub: argparse._SubParsersAction) -> None:
 
 def _run_complexity(args: argparse.Namespace) -> int:
     from edgesr.benchmarks.complexity_table import (
-        complexity_rows, default_names, format_table, rows_as_json,
+        complexity_rows,
+        default_names,
+        format_table,
+        rows_as_json,
     )
 
     names = args.models or default_names(scales=tuple(args.scales), ablations=args.ablations)
@@ -64,9 +68,10 @@ def _tiling_parser(sub: argparse._SubParsersAction) -> None:
 
 def _run_tiling(args: argparse.Namespace) -> int:
     from edgesr.benchmarks.tiling_report import format_rows, tiling_rows
-    from edgesr.data.folder import SKIMAGE_VAL, skimage_photos
     from edgesr.export.cache import cached_onnx_for
     from edgesr.runtime.engines import open_engine
+
+    from edgesr.data.folder import SKIMAGE_VAL, skimage_photos
 
     photos = [(name, image) for name, image in skimage_photos() if name in SKIMAGE_VAL]
     rows = []
@@ -81,11 +86,17 @@ def _run_tiling(args: argparse.Namespace) -> int:
 
 def _run_model_report(args: argparse.Namespace) -> int:
     from edgesr.benchmarks.complexity_table import complexity_rows, format_table
-    from edgesr.benchmarks.latency import format_timings, random_lr, tiled, time_round_robin
-    from edgesr.complexity import lr_size_for_hr
+    from edgesr.benchmarks.latency import (
+        format_timings,
+        random_lr,
+        tiled,
+        time_round_robin,
+    )
     from edgesr.export.cache import cached_onnx_for
-    from edgesr.models import model_name
     from edgesr.runtime.engines import open_engine
+
+    from edgesr.complexity import lr_size_for_hr
+    from edgesr.models import model_name
     from edgesr.torch_engine import TorchOptions
 
     name = model_name(args.model, scale=args.scale)
@@ -113,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     parser.add_argument("--model", help="model to report on: a family with --scale (osffnet) or a name (osffnet_x4)")
-    parser.add_argument("--scale", type=int, default=4, choices=[2, 3, 4], help="upscaling factor (default 4)")
+    parser.add_argument("--scale", type=int, default=4, choices=SCALES, help="upscaling factor (default 4)")
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per engine (default 5)")
     parser.add_argument("--tile", type=int, default=128, help="tile size of the tiled latency run (default 128)")
     parser.add_argument("--overlap", type=int, default=16, help="overlap of the tiled latency run (default 16)")

@@ -6,10 +6,8 @@ import json
 from dataclasses import dataclass
 
 from edgesr.complexity import measure
-from edgesr.models import MODEL_TABLE, model_entry
-from edgesr.models.registry import SCALES
-
-FAMILIES = ("osffnet", "lmfn", "lkdn", "bsrn", "imdn")
+from edgesr.models import model_entry
+from edgesr.models.registry import ABLATION_NAMES, FAMILIES, SCALES
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -23,6 +21,7 @@ class ComplexityRow:
     paper_nobias_g: float
     full_g: float
     published_g: float | None
+    published_counts_bias: bool
 
     @property
     def params_match(self) -> bool | None:
@@ -30,10 +29,10 @@ class ComplexityRow:
 
     @property
     def multi_adds_match(self) -> bool | None:
-        # Published figures have one decimal; LKDN's counts no biases.
+        # Published figures have one decimal, counted with or without biases (LKDN: without).
         if self.published_g is None:
             return None
-        ours = self.paper_nobias_g if self.name.startswith("lkdn_") else self.paper_g
+        ours = self.paper_g if self.published_counts_bias else self.paper_nobias_g
         return round(ours, 1) == self.published_g
 
 
@@ -41,8 +40,7 @@ def default_names(*, families: tuple[str, ...] = FAMILIES, scales: tuple[int, ..
                   ablations: bool = True) -> list[str]:
     names = [f"{family}_x{scale}" for family in families for scale in scales]
     if ablations:
-        names += [n for n, e in MODEL_TABLE.items()
-                  if e.description.startswith("OSFFNet ablation") and e.scale in scales]
+        names += [n for n in ABLATION_NAMES if model_entry(n).scale in scales]
     return names
 
 
@@ -54,8 +52,8 @@ def complexity_rows(names: list[str]) -> list[ComplexityRow]:
         rows.append(ComplexityRow(
             name=name, scale=entry.scale, lr_size=f"{c.lr_width}x{c.lr_height}", params=c.params,
             published_params=entry.paper_params, paper_g=c.paper_g,
-            paper_nobias_g=c.paper_nobias_multi_adds / 1e9, full_g=c.full_g,
-            published_g=entry.paper_multi_adds_g,
+            paper_nobias_g=c.paper_nobias_g, full_g=c.full_g,
+            published_g=entry.paper_multi_adds_g, published_counts_bias=entry.published_counts_bias,
         ))
     return rows
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
-from edgesr.metrics import psnr
 from edgesr.runtime.imageio import nchw_from_rgb
 from edgesr.runtime.tiling import seam_score, upscale_tiled
+
+from edgesr.metrics import psnr
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -29,6 +29,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from edgesr.errors import ConfigError
+from edgesr.models.registry import count_params
 
 HR_WIDTH, HR_HEIGHT = 1280, 720
 aten = torch.ops.aten
@@ -53,22 +54,26 @@ class Complexity:
         return self.paper_multi_adds / 1e9
 
     @property
+    def paper_nobias_g(self) -> float:
+        return self.paper_nobias_multi_adds / 1e9
+
+    @property
     def full_g(self) -> float:
         return self.full_multi_adds / 1e9
 
 
-def paper_multi_adds(model: nn.Module, lr: torch.Tensor, *, count_bias: bool = True) -> int:
-    """Multi-Adds under the paper convention: Conv2d layers only, bias counted as 1.
+def paper_multi_adds(model: nn.Module, lr: torch.Tensor) -> tuple[int, int]:
+    """Multi-Adds under the paper convention, ``(with bias, without bias)``, in one pass.
 
-    ``count_bias=False`` is the convention LKDN's paper used (18.3 G at x4).
+    Conv2d layers only; a bias counts 1 per output element. Without biases is the convention
+    LKDN's paper used (18.3 G at x4).
     """
-    total = 0
+    weights = biases = 0
 
     def hook(conv: nn.Conv2d, _inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
-        nonlocal total
-        per_element = (conv.in_channels // conv.groups) * math.prod(conv.kernel_size)
-        per_element += 1 if (count_bias and conv.bias is not None) else 0
-        total += output.numel() * per_element
+        nonlocal weights, biases
+        weights += output.numel() * (conv.in_channels // conv.groups) * math.prod(conv.kernel_size)
+        biases += output.numel() if conv.bias is not None else 0
 
     handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, nn.Conv2d)]
     try:
@@ -77,7 +82,7 @@ def paper_multi_adds(model: nn.Module, lr: torch.Tensor, *, count_bias: bool = T
     finally:
         for h in handles:
             h.remove()
-    return total
+    return weights + biases, weights
 
 
 def _per_output(macs_per_element: int):
@@ -119,14 +124,14 @@ def measure(model: nn.Module, *, scale: int, width: int = HR_WIDTH, height: int 
     if scale < 1:
         raise ConfigError(f"scale must be a positive integer, got {scale}")
     lr_h, lr_w = lr_size_for_hr(scale=scale, width=width, height=height)
-    params = sum(p.numel() for p in model.parameters() if p.requires_grad)
     # Counting needs shapes, not values: a copy on the meta device runs in milliseconds.
     meta_model = copy.deepcopy(model).to("meta").eval()
     lr = torch.zeros(1, 3, lr_h, lr_w, device="meta")
+    with_bias, without_bias = paper_multi_adds(meta_model, lr)
     return Complexity(
-        params=params,
-        paper_multi_adds=paper_multi_adds(meta_model, lr),
-        paper_nobias_multi_adds=paper_multi_adds(meta_model, lr, count_bias=False),
+        params=count_params(model),
+        paper_multi_adds=with_bias,
+        paper_nobias_multi_adds=without_bias,
         full_multi_adds=full_multi_adds(meta_model, lr),
         lr_height=lr_h,
         lr_width=lr_w,

@@ -6,7 +6,7 @@ The ONNX metadata keys, the DSConv custom-op identity, and the small
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Literal
 
 from edgesr.errors import ModelFileError
@@ -73,9 +73,6 @@ class ModelSpec:
             META_OVERLAP_PX: str(self.overlap_px),
             META_WEIGHTS_HASH: self.weights_sha256,
         }
-
-    def as_dict(self) -> dict[str, object]:
-        return asdict(self)
 
     @classmethod
     def from_metadata(cls, metadata: dict[str, str], *, source: str) -> ModelSpec:

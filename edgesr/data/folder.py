@@ -45,8 +45,8 @@ import torch
 from torch.utils.data import Dataset
 
 from edgesr.data.degrade import lr_from_hr
-from edgesr.fileio import cache_dir
 from edgesr.errors import ConfigError, DataError, ImageError
+from edgesr.fileio import cache_dir
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -455,7 +455,6 @@ class TrainPatchDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         params = self.patch_params(index)
-        record = self.records[params.image_index]
         p, s = self.lr_patch_px, self.scale
         lr_full, hr_full = self._arrays(params.image_index)
         lr = lr_full[params.top : params.top + p, params.left : params.left + p]

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from edgesr.errors import ConfigError
 from edgesr.models.blocks import BSConvU, ChannelLayerNorm, ConcatFusionSR
 
 CellFactory = Callable[[int], nn.Module]  # attention channels -> cell
@@ -72,7 +73,7 @@ class LKDNBackbone(ConcatFusionSR):
     def __init__(self, *, config: LKDNConfig, cells: list[CellFactory]) -> None:
         super().__init__()
         if len(cells) != config.num_blocks:
-            raise ValueError(f"got {len(cells)} cells, expected one per block ({config.num_blocks})")
+            raise ConfigError(f"got {len(cells)} cells, expected one per block ({config.num_blocks})")
         self.config = config
         c = config.channels
         self.shallow = BSConvU(3 * config.stack_copies, c, 3)

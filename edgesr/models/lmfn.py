@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from edgesr.errors import ConfigError
 from edgesr.models.blocks import ChannelLayerNorm
 from edgesr.models.lkdn import LKA, CellFactory, LKDNBackbone, LKDNConfig
 from edgesr.ops.dsconv import DSConv
@@ -58,7 +59,7 @@ class MSM(nn.Module):
     def __init__(self, channels: int, *, kernel_size: int = 3, extend_scope: float = 1.0) -> None:
         super().__init__()
         if channels % 4:
-            raise ValueError(f"MSM splits channels in 4; got {channels}, use a multiple of 4")
+            raise ConfigError(f"MSM splits channels in 4; got {channels}, use a multiple of 4")
         part = channels // 4
         self.branches = nn.ModuleList(
             DSConv(in_channels=part, out_channels=part, kernel_size=kernel_size,
@@ -123,7 +124,7 @@ def _cell_factory(name: str, config: LMFNConfig) -> CellFactory:
         "ifm": lambda channels: IFM(channels, **kwargs),
     }
     if name not in factories:
-        raise ValueError(f"unknown LMFN cell {name!r}; use one of {sorted(factories)}")
+        raise ConfigError(f"unknown LMFN cell {name!r}; use one of {sorted(factories)}")
     return factories[name]
 
 
@@ -135,4 +136,3 @@ class LMFN(LKDNBackbone):
             stack_copies=config.stack_copies,
         )
         super().__init__(config=backbone, cells=[_cell_factory(n, config) for n in config.cell_names()])
-        self.lmfn_config = config

@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from edgesr.errors import ConfigError
 from edgesr.models.blocks import CCA, ERB, ESA, BSConvU, ConcatFusionSR, stack_input
 
 
@@ -92,7 +93,7 @@ class OSFFNet(ConcatFusionSR):
     def __init__(self, *, config: OSFFNetConfig) -> None:
         super().__init__()
         if len(config.drf_kernel_sizes) != config.num_blocks:
-            raise ValueError(
+            raise ConfigError(
                 f"drf_kernel_sizes has {len(config.drf_kernel_sizes)} entries, "
                 f"expected one per block ({config.num_blocks})"
             )

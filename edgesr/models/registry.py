@@ -14,7 +14,9 @@ from typing import Any
 from torch import nn
 
 from edgesr.errors import UnknownNameError
-from edgesr.spec import DEFAULT_MODEL as DEFAULT_MODEL  # re-exported: the one definition is in spec
+from edgesr.spec import (
+    DEFAULT_MODEL as DEFAULT_MODEL,  # re-exported: the one definition is in spec
+)
 from edgesr.spec import ModelSpec
 
 SCALES = (2, 3, 4)
@@ -28,16 +30,20 @@ class ModelEntry:
     family: str
     module: str  # edgesr.models.<module>
     model_class: str
-    config_class: str
     config: dict[str, Any] = field(default_factory=dict)
     min_input_px: int = 1  # smallest LR side the model accepts (ESA's pooling needs 15)
     paper_params: int | None = None  # what the paper's table says, when it says
     paper_multi_adds_g: float | None = None  # published Multi-Adds at a 1280x720 output
+    published_counts_bias: bool = True  # False: the paper counted Multi-Adds without biases (LKDN)
     description: str = ""
 
     @property
     def scale(self) -> int:
         return int(self.config["scale"])
+
+    @property
+    def config_class(self) -> str:
+        return f"{self.model_class}Config"
 
     def build(self) -> nn.Module:
         mod = importlib.import_module(f"edgesr.models.{self.module}")
@@ -87,10 +93,12 @@ _TINY = {
 def _family(
     family: str, module: str, model_class: str, *, params: dict[int, int] | None,
     gmacs: dict[int, float] | None = None, min_input_px: int, description: str,
+    published_counts_bias: bool = True,
 ) -> list[ModelEntry]:
     base = ModelEntry(
         name="", family=family, module=module, model_class=model_class,
-        config_class=f"{model_class}Config", min_input_px=min_input_px, description=description,
+        published_counts_bias=published_counts_bias,
+        min_input_px=min_input_px, description=description,
     )
     entries = []
     for scale in SCALES:
@@ -109,7 +117,7 @@ def _osffnet_ablations() -> list[ModelEntry]:
     return [
         ModelEntry(
             name=f"{name}_x4", family="osffnet", module="osffnet", model_class="OSFFNet",
-            config_class="OSFFNetConfig", config={"scale": 4, **switches},
+            config={"scale": 4, **switches},
             min_input_px=_ESA_MIN_PX if switches.get("esa", True) else 1,
             paper_params=params, paper_multi_adds_g=gmacs,
             description="OSFFNet ablation (paper Tables 2 and 4)",
@@ -125,7 +133,7 @@ MODEL_TABLE: dict[str, ModelEntry] = {
                  min_input_px=_ESA_MIN_PX, description="OSFFNet (AAAI 2024)"),
         *_family("lmfn", "lmfn", "LMFN", params=None, min_input_px=1,
                  description="LMFN (ICASSP 2025) on the LKDN backbone, with DSConv"),
-        *_family("lkdn", "lkdn", "LKDN", params=_LKDN_PARAMS, gmacs=_LKDN_GMACS, min_input_px=1,
+        *_family("lkdn", "lkdn", "LKDN", params=_LKDN_PARAMS, gmacs=_LKDN_GMACS, min_input_px=1, published_counts_bias=False,
                  description="LKDN (CVPRW 2023) baseline"),
         *_family("bsrn", "bsrn", "BSRN", params=_BSRN_PARAMS, gmacs=_BSRN_GMACS, min_input_px=_ESA_MIN_PX,
                  description="BSRN (CVPRW 2022) baseline"),
@@ -135,6 +143,10 @@ MODEL_TABLE: dict[str, ModelEntry] = {
     ]
 }
 
+
+
+FAMILIES: tuple[str, ...] = tuple(dict.fromkeys(e.family for e in MODEL_TABLE.values()))
+ABLATION_NAMES: tuple[str, ...] = tuple(f"{name}_x4" for name in OSFFNET_ABLATIONS)
 
 
 def model_entry(name: str) -> ModelEntry:

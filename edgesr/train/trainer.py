@@ -28,12 +28,17 @@ from tqdm import tqdm
 from edgesr.data.folder import TrainPatchDataset
 from edgesr.errors import ConfigError
 from edgesr.metrics import psnr_y
-from edgesr.train.evaluate import EvalPair, load_pairs, sr_from_model
 from edgesr.models import create_model, model_entry
 from edgesr.train.checkpoint import (
-    TrainState, latest_checkpoint, load_checkpoint, restore_rng, rng_state, save_checkpoint,
+    TrainState,
+    latest_checkpoint,
+    load_checkpoint,
+    restore_rng,
+    rng_state,
+    save_checkpoint,
 )
 from edgesr.train.config import TrainConfig
+from edgesr.train.evaluate import EvalPair, load_pairs, sr_from_model
 from edgesr.weights_io import load_for_finetune, load_weights, save_weights
 
 log = logging.getLogger(__name__)
