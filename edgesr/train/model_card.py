@@ -15,6 +15,7 @@ so ``edgesr-eval --model NAME --data <val photos>`` reproduces the card's number
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import os
@@ -26,6 +27,7 @@ from pathlib import Path
 
 import torch
 
+from edgesr.cli_util import setup_logging
 from edgesr.data.folder import SKIMAGE_TRAIN, SKIMAGE_VAL
 from edgesr.fileio import write_text_atomically
 from edgesr.models import create_model, model_entry
@@ -45,16 +47,17 @@ class Stage:
     run_dir: Path
     wall_time_s: float | None  # None: read the last elapsed_s of the run's log
 
+    @functools.cached_property
     def records(self) -> list[dict]:
         return [json.loads(line) for line in (self.run_dir / "log.jsonl").read_text().splitlines()]
 
     def iterations(self) -> int:
-        return max(r["iteration"] for r in self.records())
+        return max(r["iteration"] for r in self.records)
 
     def wall_s(self) -> float | None:
         if self.wall_time_s is not None:
             return self.wall_time_s
-        elapsed = [r["elapsed_s"] for r in self.records() if "elapsed_s" in r]
+        elapsed = [r["elapsed_s"] for r in self.records if "elapsed_s" in r]
         return elapsed[-1] if elapsed else None
 
 
@@ -115,7 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--val-dir", required=True)
     p.add_argument("-o", "--output", required=True)
     args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    setup_logging(verbose=False)
     stages = [Stage(recipe=r, run_dir=Path(d), wall_time_s=None if w == "-" else float(w)) for r, d, w in args.stage]
     text = card_text(model=args.model, stages=stages, val_dir=Path(args.val_dir))
     write_text_atomically(args.output, text)
