@@ -2,8 +2,8 @@
 precision. ``edgesr-run --model NAME`` reaches :func:`cached_onnx_for` through importlib (the
 runtime cannot import torch code itself).
 
-The cache folder is ``$EDGESR_CACHE_DIR/onnx`` when that variable is set, else
-``~/.cache/edgesr/onnx``. A file's name carries the model, precision, opset and a short hash of
+The cache folder is ``edgesr.fileio.cache_dir("onnx")``: ``$EDGESR_CACHE_DIR/onnx`` when that
+variable is set, else ``$XDG_CACHE_HOME/edgesr/onnx``, else ``~/.cache/edgesr/onnx``. A file's name carries the model, precision, opset and a short hash of
 the whole key::
 
     osffnet_x4_fp32_opset18_3f9a0c1b2d4e.onnx
@@ -20,37 +20,21 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 from pathlib import Path
 
 import onnx
 
 import edgesr
 from edgesr.errors import WeightsError
+from edgesr.fileio import cache_dir as edgesr_cache_dir
+from edgesr.fileio import file_sha256
 from edgesr.export.onnx_export import export_model, resolve_model_name
 from edgesr.spec import DEFAULT_OPSET, META_ARCH, META_PRECISION, META_VERSION
 from edgesr.weights import shipped_weights
 
-__all__ = ["CACHE_ENV", "cache_key", "cached_onnx_for", "default_cache_dir"]
+__all__ = ["cache_key", "cached_onnx_for"]
 
 logger = logging.getLogger(__name__)
-
-CACHE_ENV = "EDGESR_CACHE_DIR"
-_CHUNK = 1 << 20
-
-
-def default_cache_dir() -> Path:
-    """``$EDGESR_CACHE_DIR/onnx``, else ``~/.cache/edgesr/onnx``."""
-    root = os.environ.get(CACHE_ENV)
-    return (Path(root).expanduser() if root else Path.home() / ".cache" / "edgesr") / "onnx"
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _weights_tag(name: str, weights: str | Path | None) -> str:
@@ -58,18 +42,26 @@ def _weights_tag(name: str, weights: str | Path | None) -> str:
         path = Path(weights)
         if not path.is_file():
             raise WeightsError(f"weights file {str(path)!r} does not exist; check the path")
-        return f"file-{_file_sha256(path)}"
+        return f"file-{file_sha256(path)}"
     shipped = shipped_weights(name)
     if shipped is not None:
-        return f"shipped-{_file_sha256(shipped)}"
+        return f"shipped-{file_sha256(shipped)}"
     return "untrained"
 
 
 def cache_key(name: str, *, weights: str | Path | None = None, fp16: bool = False,
               opset: int = DEFAULT_OPSET) -> str:
     """The cache key of an export, as one readable line."""
-    name = resolve_model_name(name)
-    precision = "fp16" if fp16 else "fp32"
+    return _key(resolve_model_name(name), weights=weights, precision=_precision(fp16),
+                opset=opset)
+
+
+def _precision(fp16: bool) -> str:
+    return "fp16" if fp16 else "fp32"
+
+
+def _key(name: str, *, weights: str | Path | None, precision: str, opset: int) -> str:
+    """:func:`cache_key` of a resolved model name."""
     return (f"model={name} weights={_weights_tag(name, weights)} "
             f"edgesr={edgesr.__version__} opset={opset} precision={precision}")
 
@@ -102,9 +94,9 @@ def cached_onnx_for(
     when the cache has no file for this key (module docstring). Exports are checked
     (torch vs ONNX Runtime) before they enter the cache."""
     name = resolve_model_name(name)
-    precision = "fp16" if fp16 else "fp32"
-    key = cache_key(name, weights=weights, fp16=fp16, opset=opset)
-    folder = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+    precision = _precision(fp16)
+    key = _key(name, weights=weights, precision=precision, opset=opset)
+    folder = Path(cache_dir).expanduser() if cache_dir is not None else edgesr_cache_dir("onnx")
     short = hashlib.sha256(key.encode()).hexdigest()[:12]
     path = folder / f"{name}_{precision}_opset{opset}_{short}.onnx"
     if path.is_file() and _matches(path, name=name, precision=precision):

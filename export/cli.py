@@ -9,10 +9,8 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 from edgesr.cli_util import EXIT_OK, run_cli, setup_logging
-from edgesr.errors import ConfigError
 from edgesr.spec import DEFAULT_OPSET
 
 PROG = "edgesr-export"
@@ -117,23 +115,12 @@ def format_summary(report) -> str:  # noqa: ANN001 (ExportReport, imported lazil
 def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(verbose=args.verbose)
-    from edgesr.export.onnx_export import (  # torch import: after argument parsing
-        default_output_name,
-        export_model,
-        resolve_model_name,
-    )
+    from edgesr.export.onnx_export import export_model  # torch import: after argument parsing
 
-    name = resolve_model_name(args.model, scale=args.scale)
-    output = Path(args.output) if args.output else Path(default_output_name(name, fp16=args.fp16))
-    if output.exists() and not args.overwrite:
-        raise ConfigError(
-            f"{str(output)!r} already exists; pass --overwrite to replace it or -o to write "
-            "elsewhere"
-        )
     report = export_model(
-        name, weights=args.weights, opset=args.opset, fp16=args.fp16, output=output,
-        check=args.check, simplify=args.simplify, inline_functions=args.inline_functions,
-        overwrite=args.overwrite,
+        args.model, scale=args.scale, weights=args.weights, opset=args.opset, fp16=args.fp16,
+        output=args.output, check=args.check, simplify=args.simplify,
+        inline_functions=args.inline_functions, overwrite=args.overwrite,
     )
     print(format_summary(report))
     return EXIT_OK

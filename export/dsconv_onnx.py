@@ -49,10 +49,11 @@ from torch import Tensor
 
 from edgesr.errors import ExportError
 from edgesr.ops.dsconv import dsconv_override, dynamic_snake_conv_eager
-from edgesr.spec import DSCONV_DOMAIN, DSCONV_OP_TYPE, DSCONV_OP_VERSION
+from edgesr.spec import DEFAULT_OPSET, DSCONV_DOMAIN, DSCONV_OP_TYPE, DSCONV_OP_VERSION
 
 __all__ = [
     "DSCONV_CUSTOM_OPSETS",
+    "MIN_OPSET",
     "dsconv_as_custom_op",
     "dsconv_function_proto",
     "attach_dsconv_function",
@@ -65,7 +66,7 @@ logger = logging.getLogger(__name__)
 # Pass as ``torch.onnx.export(..., custom_opsets=DSCONV_CUSTOM_OPSETS)``.
 DSCONV_CUSTOM_OPSETS: dict[str, int] = {DSCONV_DOMAIN: DSCONV_OP_VERSION}
 
-_MIN_OPSET = 16  # GridSample
+MIN_OPSET = 16  # the lowest ONNX opset with GridSample (the function body needs it)
 
 
 def _varying_sizes(value: object, rank: int) -> list[int | None]:
@@ -202,7 +203,7 @@ class _Body:
         return out
 
 
-def dsconv_function_proto(opset: int = 18) -> onnx.FunctionProto:
+def dsconv_function_proto(opset: int = DEFAULT_OPSET) -> onnx.FunctionProto:
     """The ``edgesr.DynamicSnakeConv`` local function for ONNX opset ``opset`` (>= 16).
 
     Inputs ``x`` [N,C,H,W], ``offset`` [N,2K,H,W], ``weight`` [O,C,K,1] or [O,C,1,K],
@@ -216,10 +217,10 @@ def dsconv_function_proto(opset: int = 18) -> onnx.FunctionProto:
     border, align_corners=1) on a [N, K·H, W, 2] grid -> Reshape to [N, C·K, H, W] -> Conv
     with the weight reshaped to [O, C·K, 1, 1] and the bias -> CastLike x.
     """
-    if opset < _MIN_OPSET:
+    if opset < MIN_OPSET:
         raise ExportError(
-            f"DynamicSnakeConv's function body needs ONNX opset >= {_MIN_OPSET} (GridSample), "
-            f"received opset {opset}; export with opset_version=18."
+            f"DynamicSnakeConv's function body needs ONNX opset >= {MIN_OPSET} (GridSample), "
+            f"received opset {opset}; export with opset_version={DEFAULT_OPSET}."
         )
     FLOAT = TensorProto.FLOAT
     b = _Body()
@@ -314,6 +315,17 @@ def dsconv_function_proto(opset: int = 18) -> onnx.FunctionProto:
 # --------------------------------------------------------------------------- model passes
 
 
+def _is_dsconv_function(function: onnx.FunctionProto) -> bool:
+    return function.domain == DSCONV_DOMAIN and function.name == DSCONV_OP_TYPE
+
+
+def _drop_dsconv_function(model: onnx.ModelProto) -> None:
+    """Remove the ``edgesr.DynamicSnakeConv`` function from ``model`` (in place)."""
+    kept = [f for f in model.functions if not _is_dsconv_function(f)]
+    del model.functions[:]
+    model.functions.extend(kept)
+
+
 def dsconv_nodes(model: onnx.ModelProto) -> list[onnx.NodeProto]:
     """The ``edgesr::DynamicSnakeConv`` nodes of the main graph."""
     return [
@@ -393,11 +405,7 @@ def attach_dsconv_function(model: onnx.ModelProto) -> onnx.ModelProto:
                 f"attributes {sorted(names)}; expected 4 inputs (x, offset, weight, bias) and "
                 "kernel_size, morph, extend_scope. Export through dsconv_as_custom_op()."
             )
-    kept = [
-        f for f in out.functions if not (f.domain == DSCONV_DOMAIN and f.name == DSCONV_OP_TYPE)
-    ]
-    del out.functions[:]
-    out.functions.extend(kept)
+    _drop_dsconv_function(out)
     out.functions.append(dsconv_function_proto(opset))
 
     versions = [imp for imp in out.opset_import if imp.domain == DSCONV_DOMAIN]
@@ -420,7 +428,7 @@ def inline_dsconv_functions(model: onnx.ModelProto) -> onnx.ModelProto:
     Other local functions are left alone. The ``edgesr`` opset import and the function are
     dropped when nothing uses them any more.
     """
-    if not any(f.domain == DSCONV_DOMAIN and f.name == DSCONV_OP_TYPE for f in model.functions):
+    if not any(_is_dsconv_function(f) for f in model.functions):
         if dsconv_nodes(model):
             raise ExportError(
                 "the model has DynamicSnakeConv nodes but no edgesr.DynamicSnakeConv function "
@@ -430,11 +438,7 @@ def inline_dsconv_functions(model: onnx.ModelProto) -> onnx.ModelProto:
         out.CopyFrom(model)
         return out
     out = onnx.inliner.inline_selected_functions(model, [(DSCONV_DOMAIN, DSCONV_OP_TYPE)])
-    kept = [
-        f for f in out.functions if not (f.domain == DSCONV_DOMAIN and f.name == DSCONV_OP_TYPE)
-    ]
-    del out.functions[:]
-    out.functions.extend(kept)
+    _drop_dsconv_function(out)
     used = any(n.domain == DSCONV_DOMAIN for n in out.graph.node) or any(
         n.domain == DSCONV_DOMAIN for f in out.functions for n in f.node
     )

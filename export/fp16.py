@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections import Counter
 from collections.abc import Iterable
 
 import onnx
@@ -49,9 +50,13 @@ from edgesr.spec import DSCONV_DOMAIN, DSCONV_OP_TYPE
 
 __all__ = [
     "FP32_OP_TYPES",
+    "convert_to_fp16",
     "fp16_from_onnx",
     "fp32_node_names",
     "mixed_precision_nodes",
+    "node_labels",
+    "sorted_counts",
+    "verify_fp16_graph",
 ]
 
 logger = logging.getLogger(__name__)
@@ -159,7 +164,7 @@ def fp32_node_names(model: onnx.ModelProto) -> list[str]:
     constants = {i.name for i in model.graph.initializer}
     constants.update(o for n in model.graph.node if n.op_type == "Constant" for o in n.output)
     producer = {o: n for n in model.graph.node for o in n.output}
-    types = _inferred_types(model)
+    types = _value_types(model)
 
     def is_float(value: str) -> bool:  # unknown types count as float (conservative)
         return types.get(value, TensorProto.FLOAT) in _FLOATS
@@ -207,12 +212,28 @@ def fp32_node_names(model: onnx.ModelProto) -> list[str]:
     return chosen
 
 
-def _inferred_types(model: onnx.ModelProto) -> dict[str, int]:
-    """Element types of the graph's values (lenient inference; unknown values are absent)."""
+def _value_types(model: onnx.ModelProto, *, strict: bool = False,
+                 checker: bool = False) -> dict[str, int]:
+    """Element types of the graph's values by onnx type inference (unknown values absent).
+
+    Lenient by default (a failed inference falls back to the types already recorded).
+    ``strict=True`` runs strict type inference and raises ExportError on failure;
+    ``checker=True`` also runs ``onnx.checker`` first: together they are exactly
+    ``onnx.checker.check_model(model, full_check=True)``, with the inferred types kept.
+    """
     try:
-        g = onnx.shape_inference.infer_shapes(model).graph
-    except (onnx.shape_inference.InferenceError, onnx.checker.ValidationError):
-        g = model.graph
+        if checker:
+            onnx.checker.check_model(model)
+        g = onnx.shape_inference.infer_shapes(model, check_type=strict, strict_mode=strict).graph
+    except (onnx.shape_inference.InferenceError, onnx.checker.ValidationError) as exc:
+        if not (strict or checker):
+            g = model.graph
+        else:
+            what = "the ONNX checker (full check)" if checker else "strict ONNX type inference"
+            raise ExportError(
+                f"the FP16 graph fails {what} ({exc}); expected a strongly typed graph. "
+                "Export FP32 (drop --fp16) and report the model name."
+            ) from None
     types = {
         vi.name: vi.type.tensor_type.elem_type for vi in [*g.input, *g.output, *g.value_info]
     }
@@ -220,26 +241,13 @@ def _inferred_types(model: onnx.ModelProto) -> dict[str, int]:
     return {k: v for k, v in types.items() if v != TensorProto.UNDEFINED}
 
 
-def _value_types(model: onnx.ModelProto) -> dict[str, int]:
-    try:
-        inferred = onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True)
-    except (onnx.shape_inference.InferenceError, onnx.checker.ValidationError) as exc:
-        raise ExportError(
-            f"the FP16 graph fails strict ONNX type inference ({exc}); expected a strongly "
-            "typed graph. Export FP32 (drop --fp16) and report the model name."
-        ) from None
-    g = inferred.graph
-    types = {
-        vi.name: vi.type.tensor_type.elem_type for vi in [*g.input, *g.output, *g.value_info]
-    }
-    types.update({i.name: i.data_type for i in g.initializer})
-    return types
-
-
 def mixed_precision_nodes(model: onnx.ModelProto) -> list[str]:
     """Main-graph nodes whose inputs mix float16 and float32 (empty for a strongly typed
     graph: what TensorRT's strongly-typed networks require). Runs strict type inference."""
-    types = _value_types(model)
+    return _mixed_nodes(model, _value_types(model, strict=True))
+
+
+def _mixed_nodes(model: onnx.ModelProto, types: dict[str, int]) -> list[str]:
     mixed = []
     for node in model.graph.node:
         if node.op_type in _MIXED_TYPES_OK:
@@ -265,6 +273,41 @@ def fp16_from_onnx(model: onnx.ModelProto) -> tuple[onnx.ModelProto, list[str]]:
     See the module docstring for what stays float32. Raises ExportError when the model is
     already float16, or when the result would not be strongly typed.
     """
+    out, kept = convert_to_fp16(model)
+    verify_fp16_graph(out)
+    return out, node_labels(kept)
+
+
+def node_labels(nodes: Iterable[tuple[str, str]]) -> list[str]:
+    """``(name, op_type)`` pairs as the ``"name (OpType)"`` strings edgesr-export prints."""
+    return [f"{name} ({op_type})" for name, op_type in nodes]
+
+
+def sorted_counts(values: Iterable[str]) -> dict[str, int]:
+    """``{value: count}``, most frequent first (ties by value): op-type tallies."""
+    counts = Counter(values)
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def verify_fp16_graph(model: onnx.ModelProto, *, full_check: bool = False) -> None:
+    """Raise ExportError unless the FP16 graph has float32 I/O and is strongly typed (strict
+    type inference; no node mixes float16 and float32 inputs). ``full_check=True`` runs the
+    ONNX checker too: the same work as ``check_model(full_check=True)``, done once."""
+    if _float_io(model):
+        raise ExportError(f"FP16 conversion changed the graph I/O types of {_float_io(model)}")
+    mixed = _mixed_nodes(model, _value_types(model, strict=True, checker=full_check))
+    if mixed:
+        raise ExportError(
+            f"the FP16 graph mixes float16 and float32 inputs at {len(mixed)} nodes "
+            f"({', '.join(mixed[:5])}); TensorRT's strongly-typed networks reject that. "
+            "Export FP32 (drop --fp16) and report the model name."
+        )
+
+
+def convert_to_fp16(model: onnx.ModelProto) -> tuple[onnx.ModelProto, list[tuple[str, str]]]:
+    """:func:`fp16_from_onnx` without the verification (:func:`verify_fp16_graph`), for a
+    caller that edits the graph further and verifies the final one; the float32 nodes as
+    ``(name, op_type)`` pairs."""
     try:
         from onnxconverter_common import float16
     except ImportError:
@@ -304,30 +347,12 @@ def fp16_from_onnx(model: onnx.ModelProto) -> tuple[onnx.ModelProto, list[str]]:
     if caught:  # "the float32 number 5e-08 will be truncated to 1e-07", one per value
         logger.debug("fp16: %d weights clamped to the float16-safe range [1e-7, 1e4] in "
                      "magnitude (e.g. %s)", len(caught), caught[0].message)
-    if _float_io(out):
-        raise ExportError(f"FP16 conversion changed the graph I/O types of {_float_io(out)}")
-    mixed = mixed_precision_nodes(out)
-    if mixed:
-        raise ExportError(
-            f"the FP16 graph mixes float16 and float32 inputs at {len(mixed)} nodes "
-            f"({', '.join(mixed[:5])}); TensorRT's strongly-typed networks reject that. "
-            "Export FP32 (drop --fp16) and report the model name."
-        )
     blocked = set(kept)
     listing = [  # computations only: Constant nodes kept float32 hold values
-        f"{n.name} ({n.op_type})"
+        (n.name, n.op_type)
         for n in out.graph.node
         if n.op_type != "Constant"
         and (n.name in blocked or (n.op_type in ops and n.domain in ("", "ai.onnx", DSCONV_DOMAIN)))
     ]
     logger.info("fp16: %d of %d nodes kept float32", len(listing), len(out.graph.node))
     return out, listing
-
-
-def fp32_op_counts(entries: Iterable[str]) -> dict[str, int]:
-    """``{"ReduceMean": 32, ...}`` from :func:`fp16_from_onnx`'s ``"name (OpType)"`` list."""
-    counts: dict[str, int] = {}
-    for entry in entries:
-        op = entry.rsplit(" (", 1)[-1].rstrip(")")
-        counts[op] = counts.get(op, 0) + 1
-    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))

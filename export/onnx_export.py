@@ -33,9 +33,8 @@ from __future__ import annotations
 import io
 import logging
 import warnings
-from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -49,11 +48,12 @@ from edgesr.errors import ConfigError, EdgeSRError, ExportError
 from edgesr.fileio import write_atomically
 from edgesr.export.dsconv_onnx import (
     DSCONV_CUSTOM_OPSETS,
+    MIN_OPSET,
     attach_dsconv_function,
     dsconv_as_custom_op,
     inline_dsconv_functions,
 )
-from edgesr.export.fp16 import fp16_from_onnx, fp32_op_counts
+from edgesr.export.fp16 import convert_to_fp16, node_labels, sorted_counts, verify_fp16_graph
 from edgesr.metrics import psnr
 from edgesr.models.registry import MODEL_TABLE, count_params, create_model, model_entry, model_name, model_spec
 from edgesr.ops.dsconv import DSConv
@@ -96,7 +96,7 @@ FP16_MIN_PSNR_DB = 45.0
 ODD_HEIGHT_PX, ODD_WIDTH_PX = 37, 29  # odd, different from the trace size
 PHOTO_CROP_PX = 96
 TRACE_HEIGHT_PX, TRACE_WIDTH_PX = 32, 48  # raised to the model's min_input_px when larger
-_MIN_OPSET, _MAX_OPSET = 16, 20  # GridSample needs 16; 20 is the newest the exporter knows
+_MAX_OPSET = 20  # the newest the exporter knows (MIN_OPSET: GridSample needs 16)
 SIMPLIFIERS = ("onnxsim", "onnxslim")
 
 # Dim names of the dynamic axes.
@@ -138,20 +138,32 @@ class ExportReport:
     path: Path
     size_bytes: int
     opset: int
-    precision: str
     node_counts: dict[str, int]  # main-graph nodes by op_type, most frequent first
     params: int  # float elements in the initializers
     torch_params: int  # trainable parameters of the PyTorch model
     simplifier: str  # "onnxsim 0.8.1", "onnxslim 0.1.98" or "none"
     weights_source: str
-    spec: ModelSpec
+    spec: ModelSpec  # as written into the file's metadata
     parity: tuple[ParityResult, ...] = ()
-    fp32_nodes: tuple[str, ...] = ()  # FP16 export: "name (OpType)" of the nodes kept FP32
-    fp32_op_counts: dict[str, int] = field(default_factory=dict)
+    fp32_kept: tuple[tuple[str, str], ...] = ()  # FP16 export: (name, op_type) kept FP32
+
+    @property
+    def precision(self) -> str:
+        return self.spec.precision
 
     @property
     def node_total(self) -> int:
         return sum(self.node_counts.values())
+
+    @property
+    def fp32_nodes(self) -> tuple[str, ...]:
+        """FP16 export: ``"name (OpType)"`` of the nodes kept float32."""
+        return tuple(node_labels(self.fp32_kept))
+
+    @property
+    def fp32_op_counts(self) -> dict[str, int]:
+        """FP16 export: the kept float32 nodes by op_type, most frequent first."""
+        return sorted_counts(op_type for _, op_type in self.fp32_kept)
 
 
 # --------------------------------------------------------------------------- small helpers
@@ -180,9 +192,18 @@ def default_output_name(name: str, *, fp16: bool = False) -> str:
 
 
 def spec_for(name: str, *, model: nn.Module | None = None, precision: str = "fp32") -> ModelSpec:
-    """The :class:`ModelSpec` written into the ONNX metadata: the table's spec + version, hash."""
-    return replace(model_spec(name, precision=precision), edgesr_version=edgesr.__version__,
-                   weights_sha256=weights_sha256(model) if model is not None else "")
+    """The :class:`ModelSpec` written into the ONNX metadata: the table's spec + version, hash
+    (of ``model``'s tensors; empty without a model)."""
+    return _with_provenance(model_spec(name, precision=precision), model)
+
+
+def _with_provenance(spec: ModelSpec, model: nn.Module | None) -> ModelSpec:
+    """Fill an empty ``edgesr_version`` / ``weights_sha256`` (the latter from ``model``)."""
+    return replace(
+        spec,
+        edgesr_version=spec.edgesr_version or edgesr.__version__,
+        weights_sha256=spec.weights_sha256 or (weights_sha256(model) if model is not None else ""),
+    )
 
 
 def float_param_count(model: onnx.ModelProto) -> int:
@@ -192,24 +213,27 @@ def float_param_count(model: onnx.ModelProto) -> int:
 
 
 def _node_counts(model: onnx.ModelProto) -> dict[str, int]:
-    counts = Counter(n.op_type for n in model.graph.node)
-    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+    return sorted_counts(n.op_type for n in model.graph.node)
 
 
 def _check_opset(opset: int) -> None:
-    if isinstance(opset, bool) or not isinstance(opset, int) or not _MIN_OPSET <= opset <= _MAX_OPSET:
+    if isinstance(opset, bool) or not isinstance(opset, int) or not MIN_OPSET <= opset <= _MAX_OPSET:
         raise ConfigError(
-            f"opset must be an integer from {_MIN_OPSET} to {_MAX_OPSET}, received {opset!r}; "
+            f"opset must be an integer from {MIN_OPSET} to {_MAX_OPSET}, received {opset!r}; "
             f"use the default {DEFAULT_OPSET} (GridSample needs 16; TensorRT mis-executes "
             "GridSample at opset 20)."
         )
 
 
+def _check_output_folder(path: Path) -> None:
+    if not path.parent.is_dir():
+        raise ConfigError(f"output folder {str(path.parent)!r} does not exist; create it first")
+
+
 def _write_atomic(model: onnx.ModelProto, path: Path) -> None:
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise ExportError(f"output folder {str(parent)!r} does not exist; create it first")
+    """Write ``model`` to ``path`` atomically (the caller checked the folder)."""
     write_atomically(path, lambda tmp: onnx.save(model, tmp))
+    logger.info("wrote %s", path)
 
 
 _TOOL_METADATA_PREFIXES = ("onnxsim.", "onnxslim.")
@@ -217,13 +241,9 @@ _TOOL_METADATA_PREFIXES = ("onnxsim.", "onnxslim.")
 
 def _set_metadata(model: onnx.ModelProto, spec: ModelSpec, *, simplifier: str) -> None:
     # onnxsim 0.8 records its own bookkeeping (assigned node names, ...): not for users
-    keep = [p for p in model.metadata_props
-            if not p.key.startswith((METADATA_PREFIX, *_TOOL_METADATA_PREFIXES))]
-    del model.metadata_props[:]
-    model.metadata_props.extend(keep)
-    onnx.helper.set_model_props(
-        model, {**{p.key: p.value for p in keep}, **spec.to_metadata()}
-    )
+    keep = {p.key: p.value for p in model.metadata_props
+            if not p.key.startswith((METADATA_PREFIX, *_TOOL_METADATA_PREFIXES))}
+    onnx.helper.set_model_props(model, {**keep, **spec.to_metadata()})  # replaces them all
     model.doc_string = (
         f"{spec.arch} (x{spec.scale}, {spec.precision}) exported by edgesr {spec.edgesr_version}; "
         f"simplifier: {simplifier}"
@@ -295,7 +315,10 @@ def simplify_onnx(
     model: onnx.ModelProto, *, simplifiers: Sequence[str] = SIMPLIFIERS
 ) -> tuple[onnx.ModelProto, str]:
     """Simplify with the first of ``simplifiers`` that succeeds (onnxsim, then onnxslim);
-    return the model and which one ran ("onnxsim 0.8.1"). Dynamic axes stay dynamic."""
+    return the model and which one ran ("onnxsim 0.8.1"). Dynamic axes stay dynamic.
+
+    A simplifier whose result fails ``onnx.checker`` (structure only: the export runs the
+    full check, with strict shape inference, once on the finished graph) counts as failed."""
     runners = {"onnxsim": _run_onnxsim, "onnxslim": _run_onnxslim}
     failures = []
     for name in simplifiers:
@@ -303,7 +326,7 @@ def simplify_onnx(
             raise ConfigError(f"unknown simplifier {name!r}; expected one of {', '.join(runners)}")
         try:
             simplified, label = runners[name](model)
-            onnx.checker.check_model(simplified, full_check=True)
+            onnx.checker.check_model(simplified)
         except Exception as exc:  # third-party simplifiers raise anything (C++ errors too)
             reason = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
             failures.append(f"{name}: {reason}")
@@ -364,20 +387,17 @@ def _check_graph(model: onnx.ModelProto, what: str) -> None:
 
 def _export_fp32(
     model: nn.Module, *, spec: ModelSpec, opset: int, simplify: bool, inline_functions: bool
-) -> tuple[onnx.ModelProto, str]:
+) -> tuple[onnx.ModelProto, ModelSpec, str]:
+    """The checked FP32 graph, the spec written into it (provenance filled in) and the
+    simplifier used. ``opset`` was checked by the public entry point."""
     if spec.precision != "fp32":
         raise ConfigError(
             f"onnx_from_model writes FP32 graphs; received spec.precision={spec.precision!r}. "
             "Convert the FP32 graph with fp16_from_onnx, or call export_model(fp16=True)."
         )
-    _check_opset(opset)
     if opset == 20 and _dsconv_modules(model):
         logger.warning("opset 20: TensorRT mis-executes GridSample at opset 20; prefer 18")
-    spec = replace(
-        spec,
-        edgesr_version=spec.edgesr_version or edgesr.__version__,
-        weights_sha256=spec.weights_sha256 or weights_sha256(model),
-    )
+    spec = _with_provenance(spec, model)
     height, width = _trace_size(spec)
     logger.info("exporting %s (opset %d, traced at %dx%d)...", spec.arch, opset, height, width)
     proto = _torch_to_onnx(model, opset=opset, height=height, width=width)
@@ -391,7 +411,7 @@ def _export_fp32(
     _name_dynamic_dims(proto)
     _set_metadata(proto, spec, simplifier=simplifier)
     _check_graph(proto, "exported")
-    return proto, simplifier
+    return proto, spec, simplifier
 
 
 def _dsconv_modules(model: nn.Module) -> list[DSConv]:
@@ -419,11 +439,13 @@ def onnx_from_model(
     DynamicSnakeConv node by its standard-op body (for tools that cannot read local
     functions; TensorRT then cannot use the fused plugin).
     """
-    proto, _ = _export_fp32(model, spec=spec, opset=opset, simplify=simplify,
-                            inline_functions=inline_functions)
+    _check_opset(opset)
+    if path is not None:
+        _check_output_folder(Path(path))
+    proto, _, _ = _export_fp32(model, spec=spec, opset=opset, simplify=simplify,
+                               inline_functions=inline_functions)
     if path is not None:
         _write_atomic(proto, Path(path))
-        logger.info("wrote %s", path)
     return proto
 
 
@@ -508,12 +530,20 @@ def check_parity(
     """Torch vs the FP32 ONNX graph (ModelProto, file or ONNX Runtime session; CPU) on
     ``lr`` (NCHW float32 in [0, 1]). Raises ExportError on a wrong output shape; the
     tolerance verdict is in ``passed``."""
+    return _fp32_parity(model, _as_session(onnx_model), lr=lr, scale=scale, label=label)[0]
+
+
+def _fp32_parity(
+    model: nn.Module, session, *, lr: np.ndarray, scale: int, label: str,  # noqa: ANN001
+) -> tuple[ParityResult, np.ndarray]:
+    """:func:`check_parity`, also returning the FP32 ONNX output (the FP16 check's reference)."""
     reference = _torch_sr(model, lr)
-    candidate = run_onnx(_as_session(onnx_model), lr)
+    candidate = run_onnx(session, lr)
     _expect_shape(reference, lr, scale, "torch")
     _expect_shape(candidate, lr, scale, "ONNX")
-    return _compare(reference, candidate, label=label, lr=lr, reference_name="torch",
-                    candidate_name="onnx fp32", fp16=False)
+    result = _compare(reference, candidate, label=label, lr=lr, reference_name="torch",
+                      candidate_name="onnx fp32", fp16=False)
+    return result, candidate
 
 
 def check_fp16_parity(
@@ -522,7 +552,14 @@ def check_fp16_parity(
     """The FP16 graph vs the FP32 graph (ModelProtos, files or sessions; ONNX Runtime CPU)
     on ``lr``."""
     reference = run_onnx(_as_session(fp32_model), lr)
-    candidate = run_onnx(_as_session(fp16_model), lr)
+    return _fp16_parity(reference, _as_session(fp16_model), lr=lr, scale=scale, label=label)
+
+
+def _fp16_parity(
+    reference: np.ndarray, fp16_session, *, lr: np.ndarray, scale: int, label: str,  # noqa: ANN001
+) -> ParityResult:
+    """:func:`check_fp16_parity` against an FP32 ONNX output already computed for ``lr``."""
+    candidate = run_onnx(fp16_session, lr)
     _expect_shape(candidate, lr, scale, "FP16 ONNX")
     if candidate.dtype != np.float32:
         raise ExportError(f"the FP16 graph returns {candidate.dtype}; expected float32 output")
@@ -615,48 +652,49 @@ def export_model(
     if weights is not None and path.resolve() == Path(weights).resolve():
         raise ConfigError(f"output {str(path)!r} is the weights file; choose another -o")
     if path.exists() and not overwrite:
-        raise ConfigError(f"{str(path)!r} already exists; pass --overwrite or choose another -o")
-    if not path.parent.is_dir():
-        raise ConfigError(f"output folder {str(path.parent)!r} does not exist; create it first")
+        raise ConfigError(
+            f"{str(path)!r} already exists; pass --overwrite to replace it or -o to write "
+            "elsewhere"
+        )
+    _check_output_folder(path)
 
     model, source = _model_with_weights(name, weights)
-    spec = spec_for(name, model=model, precision="fp32")
-    proto, simplifier = _export_fp32(
-        model, spec=spec, opset=opset, simplify=simplify,
+    proto, spec, simplifier = _export_fp32(
+        model, spec=model_spec(name), opset=opset, simplify=simplify,
         inline_functions=inline_functions and not fp16,
     )
     parity: list[ParityResult] = []
-    inputs = _check_inputs(spec) if check else []
+    fp32_outputs: list[tuple[str, np.ndarray, np.ndarray]] = []  # label, lr, FP32 ONNX sr
     if check:
         logger.info("checking torch vs ONNX Runtime...")
         session = onnx_session(proto)
-        parity += [check_parity(model, session, lr=lr, scale=spec.scale, label=label)
-                   for label, lr in inputs]
+        for label, lr in _check_inputs(spec):
+            result, sr = _fp32_parity(model, session, lr=lr, scale=spec.scale, label=label)
+            parity.append(result)
+            fp32_outputs.append((label, lr, sr))
         _fail_if_any(parity, name)
 
-    final, fp32_nodes = proto, []
+    final, fp32_kept = proto, []
     if fp16:
         logger.info("converting to FP16...")
-        final, fp32_nodes = fp16_from_onnx(proto)
+        final, fp32_kept = convert_to_fp16(proto)
         if inline_functions:
             final = inline_dsconv_functions(final)
-        _set_metadata(final, replace(spec, precision="fp16"), simplifier=simplifier)
-        _check_graph(final, "FP16")
+        spec = replace(spec, precision="fp16")
+        _set_metadata(final, spec, simplifier=simplifier)
+        verify_fp16_graph(final, full_check=True)
         if check:
             logger.info("checking FP16 vs FP32 ONNX...")
             half = onnx_session(final)
-            results = [check_fp16_parity(session, half, lr=lr, scale=spec.scale, label=label)
-                       for label, lr in inputs]
+            results = [_fp16_parity(sr, half, lr=lr, scale=spec.scale, label=label)
+                       for label, lr, sr in fp32_outputs]
             parity += results
             _fail_if_any(results, name)
 
     _write_atomic(final, path)
-    logger.info("wrote %s", path)
     return ExportReport(
         model=name, path=path, size_bytes=path.stat().st_size, opset=opset,
-        precision="fp16" if fp16 else "fp32", node_counts=_node_counts(final),
-        params=float_param_count(final), torch_params=count_params(model),
-        simplifier=simplifier, weights_source=source,
-        spec=replace(spec, precision="fp16") if fp16 else spec, parity=tuple(parity),
-        fp32_nodes=tuple(fp32_nodes), fp32_op_counts=fp32_op_counts(fp32_nodes),
+        node_counts=_node_counts(final), params=float_param_count(final),
+        torch_params=count_params(model), simplifier=simplifier, weights_source=source,
+        spec=spec, parity=tuple(parity), fp32_kept=tuple(fp32_kept),
     )

@@ -18,7 +18,7 @@ onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
 from edgesr.errors import ConfigError, UnknownNameError  # noqa: E402
-from edgesr.export.cache import cache_key, cached_onnx_for, default_cache_dir  # noqa: E402
+from edgesr.export.cache import cache_key, cached_onnx_for  # noqa: E402
 from edgesr.export.dsconv_onnx import dsconv_nodes  # noqa: E402
 from edgesr.export.fp16 import fp16_from_onnx, mixed_precision_nodes  # noqa: E402
 from edgesr.export.onnx_export import (  # noqa: E402
@@ -249,10 +249,20 @@ def test_cache_reuses_and_invalidates(tmp_path) -> None:
 
 
 def test_default_cache_dir_follows_environment(tmp_path, monkeypatch) -> None:
+    """Without cache_dir, exports go under edgesr's one cache root (edgesr.fileio.cache_dir):
+    $EDGESR_CACHE_DIR/onnx, else ~/.cache/edgesr/onnx."""
+    import edgesr.export.cache as cache_module
+
+    def fake_export(name: str, *, output: Path, **_: object) -> None:
+        Path(output).write_bytes(b"")
+
+    monkeypatch.setattr(cache_module, "export_model", fake_export)
     monkeypatch.setenv("EDGESR_CACHE_DIR", str(tmp_path))
-    assert default_cache_dir() == tmp_path / "onnx"
+    assert cached_onnx_for("osffnet-tiny_x4").parent == tmp_path / "onnx"
     monkeypatch.delenv("EDGESR_CACHE_DIR")
-    assert default_cache_dir() == Path.home() / ".cache" / "edgesr" / "onnx"
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert cached_onnx_for("osffnet-tiny_x4").parent == Path.home() / ".cache" / "edgesr" / "onnx"
 
 
 # --------------------------------------------------------------------------- full size

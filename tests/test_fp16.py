@@ -22,7 +22,7 @@ from edgesr.export.dsconv_onnx import (  # noqa: E402
     dsconv_nodes,
     inline_dsconv_functions,
 )
-from edgesr.export.fp16 import fp16_from_onnx, fp32_op_counts, mixed_precision_nodes  # noqa: E402
+from edgesr.export.fp16 import fp16_from_onnx, mixed_precision_nodes  # noqa: E402
 from edgesr.export.onnx_export import (  # noqa: E402
     FP16_MIN_PSNR_DB,
     check_fp16_parity,
@@ -48,7 +48,8 @@ def fp32_graphs() -> dict[str, onnx.ModelProto]:
 
 
 def _ops(kept: list[str]) -> set[str]:
-    return set(fp32_op_counts(kept))
+    """Op types of fp16_from_onnx's "name (OpType)" listing."""
+    return {k.rsplit(" (", 1)[1].removesuffix(")") for k in kept}
 
 
 def _types(model: onnx.ModelProto) -> dict[str, int]:
@@ -172,3 +173,23 @@ def test_export_model_fp16_inline_writes_checked_fp16_file(tmp_path) -> None:
     assert report.fp32_op_counts["DynamicSnakeConv"] == len(
         [k for k in report.fp32_nodes if k.endswith("(DynamicSnakeConv)")]
     ) > 0
+
+
+def test_export_model_fp16_check_runs_each_graph_once_per_input(tmp_path, monkeypatch) -> None:
+    """The FP16 check compares against the FP32 outputs of the torch-vs-ONNX check: per
+    check input one FP32 ONNX run and one FP16 run, not a second FP32 run."""
+    import edgesr.export.onnx_export as onnx_export
+
+    runs = []
+    real_run = onnx_export.run_onnx
+
+    def counting_run(session, lr):  # noqa: ANN001, ANN202
+        runs.append(lr.shape)
+        return real_run(session, lr)
+
+    monkeypatch.setattr(onnx_export, "run_onnx", counting_run)
+    report = export_model("osffnet-tiny_x4", fp16=True, output=tmp_path / "o.onnx")
+    assert [r.candidate for r in report.parity].count("onnx fp16") == len(report.parity) // 2 > 0
+    assert len(runs) == len(report.parity)
+    assert report.precision == report.spec.precision == "fp16"
+    assert sum(report.fp32_op_counts.values()) == len(report.fp32_nodes) > 0

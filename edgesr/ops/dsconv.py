@@ -84,12 +84,11 @@ def _check_morph(morph: object) -> int:
 
 
 def _check_extend_scope(extend_scope: object) -> float:
-    if isinstance(extend_scope, bool) or not isinstance(extend_scope, (int, float)):
-        raise ConfigError(
-            f"DSConv extend_scope must be a finite float, received {extend_scope!r}; "
-            "DSCNet uses 1.0."
-        )
-    if not math.isfinite(extend_scope):
+    if (
+        isinstance(extend_scope, bool)
+        or not isinstance(extend_scope, (int, float))
+        or not math.isfinite(extend_scope)
+    ):
         raise ConfigError(
             f"DSConv extend_scope must be a finite float, received {extend_scope!r}; "
             "DSCNet uses 1.0."
@@ -137,8 +136,17 @@ def snake_matrix(
 
     Row k sums Δ_j over c < j <= k (k > c) or k <= j < c (k < c); row c is zero.
     """
-    _check_kernel_size(kernel_size)
+    return _snake_tensor(_check_kernel_size(kernel_size), dtype=dtype, device=device)
+
+
+def _snake_tensor(kernel_size: int, *, dtype: torch.dtype, device: torch.device | None) -> Tensor:
+    # unchecked: the hot path (dynamic_snake_conv has validated kernel_size already)
     return torch.tensor(_snake_rows(kernel_size), dtype=dtype, device=device)
+
+
+def _collapse_kernel(kernel_size: int, morph: int) -> tuple[int, int]:
+    """The collapse conv's kernel (and stride): (K, 1) for morph 0, (1, K) for morph 1."""
+    return (kernel_size, 1) if morph == 0 else (1, kernel_size)
 
 
 def _check_inputs(
@@ -153,7 +161,7 @@ def _check_inputs(
             f"DSConv offset must be [N, 2K, H, W] = {expected_offset}, received "
             f"{tuple(offset.shape)}; pass the tanh output of the offset branch."
         )
-    expected_kernel = (kernel_size, 1) if morph == 0 else (1, kernel_size)
+    expected_kernel = _collapse_kernel(kernel_size, morph)
     if weight.dim() != 4 or weight.shape[1] != channels or tuple(weight.shape[2:]) != expected_kernel:
         raise ConfigError(
             f"DSConv collapse weight for morph {morph} must be [O, {channels}, "
@@ -186,7 +194,7 @@ def dynamic_snake_conv_eager(
     # 1. the offsets of the axis perpendicular to the kernel, accumulated from the centre
     delta = offset[:, k_len:] if morph else offset[:, :k_len]  # [N, K, H, W]
     acc = torch.einsum(
-        "kj,njhw->nkhw", snake_matrix(k_len, dtype=offset.dtype, device=offset.device), delta
+        "kj,njhw->nkhw", _snake_tensor(k_len, dtype=offset.dtype, device=offset.device), delta
     )
     disp = acc.to(dtype) * extend_scope
 
@@ -334,14 +342,8 @@ class DSConv(nn.Module):
 
         self.offset_conv = nn.Conv2d(in_channels, 2 * k_len, 3, padding=1, bias=True)
         self.offset_norm = nn.GroupNorm(k_len, 2 * k_len)
-        if self.morph == 0:
-            self.collapse = nn.Conv2d(
-                in_channels, out_channels, (k_len, 1), stride=(k_len, 1), bias=True
-            )
-        else:
-            self.collapse = nn.Conv2d(
-                in_channels, out_channels, (1, k_len), stride=(1, k_len), bias=True
-            )
+        kernel = _collapse_kernel(k_len, self.morph)
+        self.collapse = nn.Conv2d(in_channels, out_channels, kernel, stride=kernel, bias=True)
         self.norm = nn.GroupNorm(self.norm_groups, out_channels)
         self.act = nn.ReLU()
 
