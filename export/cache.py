@@ -23,12 +23,13 @@ import logging
 from pathlib import Path
 
 import onnx
+from edgesr.export.onnx_export import export_model
 
 import edgesr
 from edgesr.errors import WeightsError
 from edgesr.fileio import cache_dir as edgesr_cache_dir
 from edgesr.fileio import file_sha256
-from edgesr.export.onnx_export import export_model, resolve_model_name
+from edgesr.models.registry import model_name
 from edgesr.spec import DEFAULT_OPSET, META_ARCH, META_PRECISION, META_VERSION
 from edgesr.weights import shipped_weights
 
@@ -52,7 +53,7 @@ def _weights_tag(name: str, weights: str | Path | None) -> str:
 def cache_key(name: str, *, weights: str | Path | None = None, fp16: bool = False,
               opset: int = DEFAULT_OPSET) -> str:
     """The cache key of an export, as one readable line."""
-    return _key(resolve_model_name(name), weights=weights, precision=_precision(fp16),
+    return _key(model_name(name), weights=weights, precision=_precision(fp16),
                 opset=opset)
 
 
@@ -93,7 +94,7 @@ def cached_onnx_for(
     """The cached ONNX export of model ``name`` (e.g. ``osffnet_x4``), exporting it first
     when the cache has no file for this key (module docstring). Exports are checked
     (torch vs ONNX Runtime) before they enter the cache."""
-    name = resolve_model_name(name)
+    name = model_name(name)
     precision = _precision(fp16)
     key = _key(name, weights=weights, precision=precision, opset=opset)
     folder = Path(cache_dir).expanduser() if cache_dir is not None else edgesr_cache_dir("onnx")

@@ -40,12 +40,6 @@ from pathlib import Path
 import numpy as np
 import onnx
 import torch
-from onnx import TensorProto
-from torch import nn
-
-import edgesr
-from edgesr.errors import ConfigError, EdgeSRError, ExportError
-from edgesr.fileio import write_atomically
 from edgesr.export.dsconv_onnx import (
     DSCONV_CUSTOM_OPSETS,
     MIN_OPSET,
@@ -53,9 +47,25 @@ from edgesr.export.dsconv_onnx import (
     dsconv_as_custom_op,
     inline_dsconv_functions,
 )
-from edgesr.export.fp16 import convert_to_fp16, node_labels, sorted_counts, verify_fp16_graph
+from edgesr.export.fp16 import (
+    convert_to_fp16,
+    node_labels,
+    sorted_counts,
+    verify_fp16_graph,
+)
+from onnx import TensorProto
+from torch import nn
+
+import edgesr
+from edgesr.errors import ConfigError, EdgeSRError, ExportError
+from edgesr.fileio import write_atomically
 from edgesr.metrics import psnr
-from edgesr.models.registry import MODEL_TABLE, count_params, create_model, model_entry, model_name, model_spec
+from edgesr.models.registry import (
+    count_params,
+    create_model,
+    model_name,
+    model_spec,
+)
 from edgesr.ops.dsconv import DSConv
 from edgesr.spec import (
     DEFAULT_OPSET,
@@ -81,7 +91,6 @@ __all__ = [
     "onnx_from_model",
     "onnx_session",
     "photo_crop",
-    "resolve_model_name",
     "run_onnx",
     "simplify_onnx",
     "spec_for",
@@ -167,23 +176,6 @@ class ExportReport:
 
 
 # --------------------------------------------------------------------------- small helpers
-
-
-def resolve_model_name(name_or_family: str, *, scale: int | None = None) -> str:
-    """``osffnet`` + 4 -> ``osffnet_x4``; ``osffnet_x4`` alone; a contradicting scale raises
-    ConfigError; unknown names raise UnknownNameError with close matches."""
-    if scale is not None:
-        return model_name(name_or_family, scale=scale)
-    if name_or_family in MODEL_TABLE:
-        return name_or_family
-    variants = sorted(n for n in MODEL_TABLE if n.rsplit("_x", 1)[0] == name_or_family)
-    if variants:
-        raise ConfigError(
-            f"model {name_or_family!r} needs a scale: received none, expected one of "
-            f"{', '.join(variants)}. Pass --scale (e.g. --scale 4) or the full name."
-        )
-    model_entry(name_or_family)  # raises UnknownNameError with suggestions
-    return name_or_family
 
 
 def default_output_name(name: str, *, fp16: bool = False) -> str:
@@ -644,7 +636,7 @@ def export_model(
     before DynamicSnakeConv is inlined (``inline_functions``), so the inlined body keeps
     its float32 computation.
     """
-    name = resolve_model_name(name_or_family, scale=scale)
+    name = model_name(name_or_family, scale=scale)
     _check_opset(opset)
     path = Path(output) if output is not None else Path(default_output_name(name, fp16=fp16))
     if path.suffix != ".onnx":

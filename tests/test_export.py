@@ -17,7 +17,6 @@ torch = pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
-from edgesr.errors import ConfigError, UnknownNameError  # noqa: E402
 from edgesr.export.cache import cache_key, cached_onnx_for  # noqa: E402
 from edgesr.export.dsconv_onnx import dsconv_nodes  # noqa: E402
 from edgesr.export.fp16 import fp16_from_onnx, mixed_precision_nodes  # noqa: E402
@@ -32,13 +31,14 @@ from edgesr.export.onnx_export import (  # noqa: E402
     onnx_from_model,
     onnx_session,
     photo_crop,
-    resolve_model_name,
     run_onnx,
     simplify_onnx,
     spec_for,
 )
+
+from edgesr.errors import ConfigError, UnknownNameError  # noqa: E402
 from edgesr.metrics import psnr  # noqa: E402
-from edgesr.models.registry import count_params, create_model, model_entry  # noqa: E402
+from edgesr.models.registry import count_params, create_model, model_entry, model_name  # noqa: E402
 from edgesr.ops.dsconv import DSConv  # noqa: E402
 from edgesr.spec import DSCONV_DOMAIN, ModelSpec  # noqa: E402
 from edgesr.weights_io import save_weights, weights_sha256  # noqa: E402
@@ -201,7 +201,7 @@ def test_export_model_report_and_untrained_warning(tmp_path, caplog) -> None:
 
 def test_export_model_argument_errors(tmp_path) -> None:
     with pytest.raises(ConfigError, match="needs a scale"):
-        resolve_model_name("osffnet")
+        model_name("osffnet")
     with pytest.raises(ConfigError, match="x4 model but --scale 2"):
         export_model("osffnet_x4", scale=2, output=tmp_path / "a.onnx")
     with pytest.raises(UnknownNameError, match="osffnet_x4"):

@@ -108,3 +108,14 @@ def test_lmfn_runs_on_sizes_not_divisible_by_8() -> None:
     with torch.no_grad():
         for height, width in [(1, 1), (2, 3), (13, 5), (31, 17)]:
             assert model(torch.rand(1, 3, height, width)).shape == (1, 3, 2 * height, 2 * width)
+
+
+def test_model_name_resolves_families_full_names_and_contradictions() -> None:
+    from edgesr.errors import ConfigError
+    from edgesr.models import model_name
+
+    assert model_name("osffnet", scale=4) == "osffnet_x4" == model_name("osffnet_x4")
+    with pytest.raises(ConfigError, match="needs a scale"):
+        model_name("osffnet")
+    with pytest.raises(ConfigError, match="x4 model but --scale 2"):
+        model_name("osffnet_x4", scale=2)

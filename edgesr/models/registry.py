@@ -13,7 +13,7 @@ from typing import Any
 
 from torch import nn
 
-from edgesr.errors import UnknownNameError
+from edgesr.errors import ConfigError, UnknownNameError
 from edgesr.spec import (
     DEFAULT_MODEL as DEFAULT_MODEL,  # re-exported: the one definition is in spec
 )
@@ -157,16 +157,26 @@ def model_entry(name: str) -> ModelEntry:
         raise UnknownNameError("model", name, MODEL_TABLE) from None
 
 
-def model_name(family: str, *, scale: int) -> str:
-    """``osffnet`` + 4 -> ``osffnet_x4`` (accepts a full name unchanged when scale agrees)."""
-    name = family if "_x" in family else f"{family}_x{scale}"
+def model_name(name_or_family: str, *, scale: int | None = None) -> str:
+    """The table name for what a user typed: ``osffnet`` + 4 -> ``osffnet_x4``; a full name
+    passes when ``scale`` is None or agrees. A bare family without a scale, or a contradicting
+    scale, raises ConfigError; unknown names raise UnknownNameError with close matches."""
+    if scale is None:
+        if name_or_family in MODEL_TABLE:
+            return name_or_family
+        variants = sorted(n for n in MODEL_TABLE if n.rsplit("_x", 1)[0] == name_or_family)
+        if variants:
+            raise ConfigError(
+                f"model {name_or_family!r} needs a scale: received none, expected one of "
+                f"{', '.join(variants)}. Pass --scale (e.g. --scale 4) or the full name."
+            )
+        return model_entry(name_or_family).name  # raises UnknownNameError with suggestions
+    name = name_or_family if "_x" in name_or_family else f"{name_or_family}_x{scale}"
     entry = model_entry(name)
     if entry.scale != scale:
-        from edgesr.errors import ConfigError
-
         raise ConfigError(
             f"model {name!r} is a x{entry.scale} model but --scale {scale} was given; "
-            f"use {family.split('_x')[0]}_x{scale} or drop --scale"
+            f"use {name_or_family.split('_x')[0]}_x{scale} or drop --scale"
         )
     return name
 

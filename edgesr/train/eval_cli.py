@@ -46,7 +46,7 @@ def _main(argv: Sequence[str] | None) -> int:
     for report in filter(None, (args.csv, args.markdown)):  # fail before the long evaluation
         if not Path(report).resolve().parent.is_dir():
             raise DataError(f"folder of {report!r} does not exist; create it or pick another path")
-    name = model_name(args.model, scale=args.scale) if args.scale else args.model
+    name = model_name(args.model, scale=args.scale)
     entry = model_entry(name)
     weights = args.weights or shipped_weights(name)
     if weights is None:
