@@ -20,7 +20,7 @@ def chmod_as_new_file(path: str | os.PathLike[str]) -> None:
     os.chmod(path, 0o666 & ~umask)
 
 
-def write_atomically(path: str | os.PathLike[str], write: Callable[[str], None]) -> Path:
+def write_atomically(path: str | os.PathLike[str], write: Callable[[str], object]) -> Path:
     """Call ``write(temp_path)`` on a temp file beside ``path``, then rename it into place.
 
     A crash or an exception leaves ``path`` as it was (and no temp file behind). The caller

@@ -20,7 +20,6 @@ import logging
 import os
 import re
 import sys
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,21 +29,21 @@ from edgesr.cli_util import EXIT_OK, run_cli, setup_logging
 from edgesr.errors import ConfigError, ImageError, ModelFileError
 from edgesr.runtime.engine import Engine
 from edgesr.runtime.engines import ENGINE_CHOICES, MODEL_ENGINES, choose_engine, open_engine
-from edgesr.runtime.imageio import SUPPORTED_EXTENSIONS, write_image
+from edgesr.runtime.imageio import SUPPORTED_EXTENSIONS, check_output_path, read_image
 from edgesr.runtime.model_file import inspect_onnx
 from edgesr.runtime.ort_engine import OrtOptions
 from edgesr.runtime.tiling import ProgressCallback
-from edgesr.runtime.imageio import read_image
+from edgesr.runtime.trt_engine import TrtOptions
 from edgesr.runtime.upscale import (
     DEFAULT_MEMORY_BUDGET_MB,
     MIB,
     TILE_PROGRESS_MIN_TILES,
     FolderItem,
-    check_output,
+    UpscaleResult,
     folder_jobs,
     plan_tiling,
+    upscale_file,
     upscale_folder,
-    upscale_image,
 )
 from edgesr.spec import DEFAULT_MODEL, ModelSpec
 from edgesr.weights import shipped_onnx
@@ -180,14 +179,7 @@ def resolve_model(args: argparse.Namespace) -> ResolvedModel:
                 "model with edgesr-export and pass the .onnx"
             )
         info = inspect_onnx(value, scale=args.scale)
-        spec = info.spec
-        if args.fp16 and spec.precision != "fp16":
-            arch = spec.arch if spec.arch != "unknown" else "<name>"
-            raise ConfigError(
-                f"--fp16 needs an FP16 ONNX, but {Path(value).name} is {spec.precision}; export one "
-                f"with `edgesr-export --model {arch} --fp16` and pass that file (or drop --fp16)"
-            )
-        return ResolvedModel(engine=engine, model_path=info.path, spec=spec)
+        return ResolvedModel(engine=engine, model_path=info.path, spec=info.spec)
 
     if value is None:
         name = DEFAULT_MODEL
@@ -221,9 +213,13 @@ def resolve_model(args: argparse.Namespace) -> ResolvedModel:
 
 
 def _engine_options(args: argparse.Namespace, model: ResolvedModel) -> dict[str, Any]:
+    """Options per engine; ``--fp16`` is a precision request each ONNX engine checks against
+    the graph (``engines.check_precision``: an fp32 file is refused, saying how to export)."""
+    precision = "fp16" if args.fp16 else None
     options: dict[str, Any] = {
-        "ort": OrtOptions(intra_op_threads=args.threads, precision="fp16" if args.fp16 else None,
+        "ort": OrtOptions(intra_op_threads=args.threads, precision=precision,
                           log_severity=2 if args.verbose else 3),
+        "trt": TrtOptions(precision=precision),
     }
     if model.engine in MODEL_ENGINES and (args.fp16 or args.threads):
         try:
@@ -286,11 +282,10 @@ def _say(line: str) -> None:
     tqdm.write(line, file=sys.stdout)
 
 
-def _describe(src: Path, dst: Path, *, width: int, height: int, out_width: int, out_height: int,
-              tiles: int, total_ms: float, inference_ms: float) -> str:
-    tiles_text = "whole image" if tiles == 1 else f"{tiles} tiles"
-    return (f"{src} -> {dst}: {width}x{height} -> {out_width}x{out_height}, {tiles_text}, "
-            f"{total_ms:.0f} ms (inference {inference_ms:.0f} ms)")
+def _describe(r: UpscaleResult) -> str:
+    tiles_text = "whole image" if r.plan.tiles == 1 else f"{r.plan.tiles} tiles"
+    return (f"{r.input_path} -> {r.output_path}: {r.width}x{r.height} -> {r.out_width}x{r.out_height}, "
+            f"{tiles_text}, {r.total_ms:.0f} ms (inference {r.inference_ms:.0f} ms)")
 
 
 def _check_numbers(args: argparse.Namespace) -> None:
@@ -302,8 +297,8 @@ def _check_numbers(args: argparse.Namespace) -> None:
 
 
 def _run_file(args: argparse.Namespace, src: Path) -> int:
-    start = time.perf_counter()
-    out = check_output(args.output, input_path=src, overwrite=args.overwrite)
+    # Cheap refusals first (output path, image, model, tiling), then the engine is loaded.
+    out = check_output_path(args.output, inputs=[src], overwrite=args.overwrite)
     image = read_image(src)
     model = resolve_model(args)
     budget = args.memory_budget_mb * MIB
@@ -314,17 +309,13 @@ def _run_file(args: argparse.Namespace, src: Path) -> int:
     bars = _TileBars()
     with _open(args, model) as engine:
         print(f"engine: {engine.info().describe()}")
-        if plan is None:
-            plan = plan_tiling(height=image.height, width=image.width, spec=engine.spec, tile_px=args.tile,
-                               overlap_px=args.overlap, memory_budget_bytes=budget)
         try:
-            rgb, alpha, inference_ms = upscale_image(image, engine, plan=plan, progress=bars(plan.tiles))
+            result = upscale_file(src, out, engine=engine, image=image, plan=plan, tile_px=args.tile,
+                                  overlap_px=args.overlap, memory_budget_bytes=budget,
+                                  overwrite=args.overwrite, tile_progress=bars)
         finally:
             bars.close()
-    write_image(out, rgb=rgb, alpha=alpha, bit_depth=image.bit_depth, is_gray=image.is_gray, inputs=[src])
-    total_ms = (time.perf_counter() - start) * 1000.0
-    print(_describe(src, out, width=image.width, height=image.height, out_width=rgb.shape[1],
-                    out_height=rgb.shape[0], tiles=plan.tiles, total_ms=total_ms, inference_ms=inference_ms))
+    print(_describe(result))
     return EXIT_OK
 
 
@@ -349,10 +340,7 @@ def _run_folder(args: argparse.Namespace, src: Path) -> int:
                 if item.status == "failed":
                     tqdm.write(f"{PROG}: error: {item.input_path}: {item.error}", file=sys.stderr)
                 elif item.status == "done" and item.result is not None:
-                    r = item.result
-                    _say(_describe(r.input_path, r.output_path, width=r.width, height=r.height,
-                                   out_width=r.out_width, out_height=r.out_height, tiles=r.plan.tiles,
-                                   total_ms=r.total_ms, inference_ms=r.inference_ms))
+                    _say(_describe(item.result))
                 else:
                     logger.debug("skipping %s: %s exists", item.input_path, item.output_path)
 

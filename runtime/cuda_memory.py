@@ -114,7 +114,9 @@ class CudaApi(Protocol):
 
     def device_count(self) -> int: ...
 
-    def device_info(self, index: int = 0) -> DeviceInfo: ...
+    def device_info(self, index: int = 0) -> DeviceInfo:
+        """The GPU's name, compute capability, memory and driver (queried once per index)."""
+        ...
 
     def alloc(self, nbytes: int) -> DeviceBuffer: ...
 
@@ -123,6 +125,24 @@ class CudaApi(Protocol):
     def copy_htod_async(self, dst_ptr: int, src: np.ndarray, stream: Stream) -> None: ...
 
     def copy_dtoh_async(self, dst: np.ndarray, src_ptr: int, stream: Stream) -> None: ...
+
+
+class _DeviceInfoCache:
+    """``device_info`` asked once per device index: the name, compute capability, memory and
+    driver of a GPU do not change while the process runs, and the engine, its cache key and
+    the DSConv plugin's JIT path (at every inference) all ask."""
+
+    def __init__(self) -> None:
+        self._devices: dict[int, DeviceInfo] = {}
+
+    def device_info(self, index: int = 0) -> DeviceInfo:
+        info = self._devices.get(index)
+        if info is None:
+            info = self._devices[index] = self._query_device_info(index)
+        return info
+
+    def _query_device_info(self, index: int) -> DeviceInfo:
+        raise NotImplementedError
 
 
 # --------------------------------------------------------------------------- cuda-python
@@ -190,12 +210,13 @@ class _CudartBuffer:
         self.free()
 
 
-class _CudaPythonApi:
+class _CudaPythonApi(_DeviceInfoCache):
     """cuda-python: every call returns ``(error, *values)``."""
 
     name = "cuda-python"
 
     def __init__(self) -> None:
+        super().__init__()
         self._rt = _import_cudart()
 
     def _call(self, func: str, *args: object) -> Any:
@@ -212,7 +233,7 @@ class _CudaPythonApi:
     def device_count(self) -> int:
         return int(self._call("cudaGetDeviceCount"))
 
-    def device_info(self, index: int = 0) -> DeviceInfo:
+    def _query_device_info(self, index: int) -> DeviceInfo:
         prop = self._call("cudaGetDeviceProperties", index)
         name = prop.name.decode(errors="replace") if isinstance(prop.name, bytes) else str(prop.name)
         return DeviceInfo(
@@ -307,12 +328,13 @@ class _PyCudaBuffer:
         self.free()
 
 
-class _PyCudaApi:
+class _PyCudaApi(_DeviceInfoCache):
     """pycuda on the primary context of device 0 (shared with TensorRT)."""
 
     name = "pycuda"
 
     def __init__(self) -> None:
+        super().__init__()
         self._drv: Any = importlib.import_module("pycuda.driver")
         self._drv.init()
         self._context: Any = None
@@ -325,7 +347,7 @@ class _PyCudaApi:
     def device_count(self) -> int:
         return int(self._drv.Device.count())
 
-    def device_info(self, index: int = 0) -> DeviceInfo:
+    def _query_device_info(self, index: int) -> DeviceInfo:
         dev = self._drv.Device(index)
         major, minor = dev.compute_capability()
         return DeviceInfo(

@@ -21,7 +21,8 @@ CPU one; see :mod:`edgesr.runtime.ort_engine`). ``torch`` is the reference, neve
 Shared helpers for engine implementations: :func:`check_lr` (input validation, one-line
 errors), :func:`pad_for_model` / :func:`crop_sr` (replicate-pad inputs smaller than
 ``spec.min_size_px`` or not a multiple of ``spec.size_multiple``, then crop the output) and
-:func:`check_sr` (the output has the shape the spec promises).
+:func:`check_sr` (the output has the shape the spec promises), :func:`check_precision`
+(the graph's precision against a requested one).
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ from edgesr.errors import (
     UnknownNameError,
 )
 from edgesr.runtime.engine import Engine
-from edgesr.spec import ModelSpec
+from edgesr.spec import PRECISIONS, ModelSpec
 
 logger = logging.getLogger(__name__)
 
@@ -134,18 +135,7 @@ def engine_available(name: str) -> tuple[bool, str]:
             module = importlib.import_module(module_name)
         except ImportError as exc:
             return False, _missing_dependency(exc, module_name)
-        check = getattr(module, "available", None)
-        if check is None:
-            return False, f"{module_name} has no available() check"
-        try:
-            result = check()
-        except Exception as exc:  # a probe of drivers and libraries: any failure means "no"
-            return False, f"TensorRT check failed ({type(exc).__name__}: {exc})"
-        if isinstance(result, tuple):
-            ok, why = bool(result[0]), str(result[1]) if len(result) > 1 else ""
-        else:
-            ok, why = bool(result), ""
-        return ok, why or ("TensorRT and a GPU are usable" if ok else "TensorRT or a GPU is missing")
+        return module.available()  # (usable, why); it never raises
     if name == "torch":
         try:
             torch = importlib.import_module("torch")
@@ -211,8 +201,6 @@ def open_engine(
             f"options {type(options).__name__} were given with engine 'auto', which may pick "
             "any engine; pass a mapping such as {'ort': OrtOptions(...)} or name the engine"
         )
-    if name == "auto":
-        logger.info("engine auto -> %s: %s", choice.name, choice.reason)
 
     def options_for(engine: str) -> Any:
         if isinstance(options, Mapping):
@@ -245,12 +233,40 @@ def open_engine(
             raise EngineUnavailableError(f"engine 'trt' is not available here: {why}; {_INSTALL_HINT['trt']}")
     try:
         cls = engine_class(choice.name)
-        return cls(model_path=Path(model_path), spec=spec, options=options_for(choice.name))
+        engine = cls(model_path=Path(model_path), spec=spec, options=options_for(choice.name))
     except EngineUnavailableError as exc:
         if name != "auto" or choice.name == "ort":
             raise
         logger.warning("engine auto: %s; falling back to ort", exc)
         return engine_class("ort")(model_path=Path(model_path), spec=spec, options=options_for("ort"))
+    if name == "auto":  # logged once it is open: a refused model (say --fp16) gives one error line
+        logger.info("engine auto -> %s: %s", choice.name, choice.reason)
+    return engine
+
+
+def check_precision(spec: ModelSpec, wanted: str | None, *, source: str) -> str:
+    """The precision of the model's graph (``spec.precision``; fp32 when the metadata names
+    none edgesr knows), checked against ``wanted`` (None = whatever the graph is).
+
+    Precision is fixed by the ONNX graph's types: no engine converts it (ONNX Runtime runs the
+    graph as typed, TensorRT builds strongly typed networks), so a mismatch is a ConfigError
+    that says which export to use.
+    """
+    graph = spec.precision if spec.precision in PRECISIONS else "fp32"
+    if wanted is None or wanted == graph:
+        return graph
+    arch = spec.arch if spec.arch != "unknown" else "<name>"
+    if wanted == "fp16":
+        fix = f"export an FP16 graph with `edgesr-export --model {arch} --fp16` and pass that file"
+    else:
+        fix = (f"pass the {wanted} export of the model (`edgesr-export --model {arch}` without "
+               "--fp16), or drop the precision request")
+    request = " (--fp16)" if wanted == "fp16" else ""
+    raise ConfigError(
+        f"{source} is an {graph} model, but {wanted} was requested{request}; precision is fixed "
+        f"by the ONNX graph's types (engines run it strongly typed, with no switch to convert "
+        f"it), so {fix}"
+    )
 
 
 def _input_range(spec: ModelSpec) -> tuple[float, float]:
@@ -348,6 +364,7 @@ __all__ = [
     "EngineChoice",
     "check_engine_name",
     "check_lr",
+    "check_precision",
     "check_sr",
     "choose_engine",
     "crop_sr",

@@ -567,7 +567,9 @@ def read_image(path: PathLike) -> LoadedImage:
 def check_output_path(
     output: PathLike, *, inputs: Iterable[PathLike], overwrite: bool
 ) -> Path:
-    """Refuse an output that is one of ``inputs`` or that exists while ``overwrite`` is False.
+    """Refuse an output edgesr cannot or must not write, before any work: a folder, an
+    extension that is not in :data:`SUPPORTED_EXTENSIONS`, a missing parent folder, one of
+    ``inputs``, or an existing file while ``overwrite`` is False.
 
     "Is an input" means the same file by ``os.path.samefile``, so symlinks, hard links,
     relative spellings and case-insensitive file systems are all caught. Overwriting an input
@@ -581,6 +583,16 @@ def check_output_path(
         raise ImageError(
             f"cannot write to {output!s}: it is a folder, expected an image file path; "
             "add a file name such as out.png"
+        )
+    if not _is_supported(out.suffix):
+        raise ImageError(
+            f"cannot write {output!s}: extension {out.suffix or '(none)'!r} is not supported, "
+            f"expected one of {_SUPPORTED_LIST}; change the output file name"
+        )
+    if not out.parent.is_dir():
+        raise ImageError(
+            f"cannot write {output!s}: the folder {out.parent!s} does not exist; create it first "
+            "(mkdir -p) or choose another output path"
         )
     out_exists = out.exists()
     for inp in inputs if out_exists else ():
@@ -649,30 +661,17 @@ def write_image(
     for PNG/TIFF; JPEG/WebP/BMP get 8 bits and a logged warning. ``is_gray`` writes one
     channel (OpenCV RGB2GRAY weights; with alpha, RGBA with equal colour channels). Values are
     clipped to [0, 1] and rounded. WebP is written lossless, JPEG at quality 95.
-    ``inputs``: paths this write must never replace (see :func:`check_output_path`; callers
-    should also call that before inference, to fail before spending time on the model).
+    ``inputs``: paths this write must never replace. The path is checked with
+    :func:`check_output_path` (extension, folder, inputs; callers should also call that before
+    inference, to fail before spending time on the model).
     """
-    p = Path(path)
+    p = check_output_path(path, inputs=inputs, overwrite=True)
     ext = p.suffix.lower()
-    if not _is_supported(ext):
-        raise ImageError(
-            f"cannot write {path!s}: extension {p.suffix or '(none)'!r} is not supported, "
-            f"expected one of {_SUPPORTED_LIST}; change the output file name"
-        )
-    folder = p.parent
-    if not folder.is_dir():
-        raise ImageError(
-            f"cannot write {path!s}: the folder {folder!s} does not exist; create it first "
-            "(mkdir -p) or choose another output path"
-        )
     if bit_depth not in (8, 16) or isinstance(bit_depth, bool):
         raise ImageError(
             f"cannot write {path!s}: bit_depth={bit_depth!r}, expected 8 or 16; pass the "
             "LoadedImage's bit_depth"
         )
-    inputs = list(inputs)
-    if inputs:
-        check_output_path(p, inputs=inputs, overwrite=True)
     rgb = _check_array(
         "rgb", rgb, 3, "of shape (height, width, 3)",
         "turn NCHW model output into H×W×3 with rgb_from_nchw first", path,

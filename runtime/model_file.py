@@ -1,8 +1,10 @@
 """Reading an ONNX model file into a :class:`ModelSpec` (ONNX Runtime only; no onnx, no torch).
 
 ``spec_from_onnx(path, scale=None)`` opens the file with an ONNX Runtime CPU session (graph
-optimisations off, so it is quick), reads the ``edgesr.*`` entries of ``metadata_props``
-(``custom_metadata_map``) and checks the graph looks like an SR model:
+optimisations off, so it is quick), checks the graph looks like an SR model
+(:func:`check_io`) and reads the ``edgesr.*`` entries of ``metadata_props``
+(``custom_metadata_map``) with :func:`spec_from_session`, which the ``ort`` engine also calls
+on its own session (one session per engine):
 
 - one float input of rank 4 with 3 channels (where the channel dim is fixed), one output of
   rank 4 with 3 channels;
@@ -122,20 +124,22 @@ def _not_sr(p: Path, what: str) -> ModelFileError:
     )
 
 
-def _check_io(p: Path, session: Any) -> tuple[Any, Any]:
+def check_io(session: Any, *, source: Path) -> tuple[Any, Any]:
+    """(input, output) of an ONNX Runtime session that looks like an SR model: one float
+    input [N,3,H,W] and one float output [N,3,s*H,s*W]; else ModelFileError naming ``source``."""
     inputs, outputs = session.get_inputs(), session.get_outputs()
     if len(inputs) != 1 or len(outputs) != 1:
-        raise _not_sr(p, f"it has {len(inputs)} inputs and {len(outputs)} outputs, expected 1 and 1")
+        raise _not_sr(source, f"it has {len(inputs)} inputs and {len(outputs)} outputs, expected 1 and 1")
     inp, out = inputs[0], outputs[0]
     if inp.type not in _FLOAT_TYPES:
-        raise _not_sr(p, f"its input {inp.name!r} is {inp.type}, expected tensor(float)")
+        raise _not_sr(source, f"its input {inp.name!r} is {inp.type}, expected tensor(float)")
     in_shape, out_shape = _dims(inp.shape), _dims(out.shape)
     if len(in_shape) != 4 or (isinstance(in_shape[1], int) and in_shape[1] != 3):
-        raise _not_sr(p, f"its input {inp.name!r} has shape {list(in_shape)}, expected [N,3,H,W]")
+        raise _not_sr(source, f"its input {inp.name!r} has shape {list(in_shape)}, expected [N,3,H,W]")
     if out.type not in _FLOAT_TYPES:
-        raise _not_sr(p, f"its output {out.name!r} is {out.type}, expected tensor(float)")
+        raise _not_sr(source, f"its output {out.name!r} is {out.type}, expected tensor(float)")
     if len(out_shape) != 4 or (isinstance(out_shape[1], int) and out_shape[1] != 3):
-        raise _not_sr(p, f"its output {out.name!r} has shape {list(out_shape)}, expected [N,3,s*H,s*W]")
+        raise _not_sr(source, f"its output {out.name!r} has shape {list(out_shape)}, expected [N,3,s*H,s*W]")
     return inp, out
 
 
@@ -164,17 +168,22 @@ def _probe(p: Path, session: Any, inp: Any, scale: int) -> None:
     raise _not_sr(p, f"it maps a 1x3x{h}x{w} input to {got}, expected (1, 3, {h * scale}, {w * scale})")
 
 
-def inspect_onnx(path: str | os.PathLike[str], *, scale: int | None = None) -> OnnxModelInfo:
-    """Open ``path`` with ONNX Runtime and return its spec and I/O (see the module notes)."""
+def _check_scale(scale: int | None) -> None:
     if scale is not None and (isinstance(scale, bool) or not isinstance(scale, int) or scale < 1):
         raise ModelFileError(f"scale={scale!r}, expected a positive integer such as 4; fix --scale")
-    p = check_model_path(path)
-    ort = import_onnxruntime()
-    session = _session(p, ort)
-    inp, out = _check_io(p, session)
+
+
+def spec_from_session(session: Any, *, source: Path, scale: int | None = None) -> ModelSpec:
+    """The :class:`ModelSpec` of the model an ONNX Runtime ``session`` runs (see the module
+    notes): its edgesr metadata, or ``scale`` plus a probe run for files without.
+
+    The session's I/O must have passed :func:`check_io`; ``source`` (the file) names it in
+    errors. The ``ort`` engine passes its own session, so one file opens one session.
+    """
+    _check_scale(scale)
+    p = Path(source)
     meta = dict(session.get_modelmeta().custom_metadata_map)
-    has_metadata = META_SCALE in meta
-    if has_metadata:
+    if META_SCALE in meta:
         spec = ModelSpec.from_metadata(meta, source=repr(str(p)))
         if spec.scale < 1:
             raise ModelFileError(
@@ -190,15 +199,25 @@ def inspect_onnx(path: str | os.PathLike[str], *, scale: int | None = None) -> O
         if scale is None:
             ModelSpec.from_metadata(meta, source=repr(str(p)))  # raises, asking for --scale
             raise ModelFileError(f"{str(p)!r} has no edgesr metadata: pass --scale")
-        _probe(p, session, inp, scale)
+        _probe(p, session, session.get_inputs()[0], scale)
         spec = ModelSpec(arch="unknown", scale=scale, min_size_px=UNKNOWN_MODEL_MIN_PX, extra=meta)
         logger.debug("%s has no edgesr metadata; using scale %d from --scale", p, scale)
     if spec.min_size_px < 1 or spec.size_multiple < 1:
         spec = replace(spec, min_size_px=max(1, spec.min_size_px), size_multiple=max(1, spec.size_multiple))
+    return spec
+
+
+def inspect_onnx(path: str | os.PathLike[str], *, scale: int | None = None) -> OnnxModelInfo:
+    """Open ``path`` with ONNX Runtime and return its spec and I/O (see the module notes)."""
+    _check_scale(scale)
+    p = check_model_path(path)
+    session = _session(p, import_onnxruntime())
+    inp, out = check_io(session, source=p)
+    spec = spec_from_session(session, source=p, scale=scale)
     return OnnxModelInfo(
         path=p,
         spec=spec,
-        has_metadata=has_metadata,
+        has_metadata=META_SCALE in session.get_modelmeta().custom_metadata_map,
         input_name=inp.name,
         output_name=out.name,
         input_shape=_dims(inp.shape),
@@ -216,9 +235,11 @@ __all__ = [
     "OnnxModelInfo",
     "PROBE_PX",
     "UNKNOWN_MODEL_MIN_PX",
+    "check_io",
     "check_model_path",
     "first_line",
     "import_onnxruntime",
     "inspect_onnx",
     "spec_from_onnx",
+    "spec_from_session",
 ]

@@ -30,9 +30,16 @@ from typing import Any
 import numpy as np
 
 from edgesr.errors import ConfigError, EngineUnavailableError, ModelFileError, UnknownNameError
+from edgesr.fileio import CACHE_ENV, cache_dir
 from edgesr.runtime.engine import EngineInfo
-from edgesr.runtime.engines import check_lr, check_sr, crop_sr, pad_for_model
-from edgesr.runtime.model_file import check_model_path, first_line, import_onnxruntime, inspect_onnx
+from edgesr.runtime.engines import check_lr, check_precision, check_sr, crop_sr, pad_for_model
+from edgesr.runtime.model_file import (
+    check_io,
+    check_model_path,
+    first_line,
+    import_onnxruntime,
+    spec_from_session,
+)
 from edgesr.spec import PRECISIONS, ModelSpec
 
 logger = logging.getLogger(__name__)
@@ -50,16 +57,8 @@ PROVIDER_ALIASES: dict[str, str] = {
     "cpu": CPU_EP,
 }
 
-
-#: Environment variable naming edgesr's cache root (shared with the ONNX and TensorRT caches).
-CACHE_ENV = "EDGESR_CACHE_DIR"
-
-
-def default_cache_dir() -> Path:
-    """The TensorRT EP's engine/timing cache: ``$EDGESR_CACHE_DIR/ort-tensorrt``, else
-    ``~/.cache/edgesr/ort-tensorrt`` (next to the exporter's ``onnx`` and trt's ``trt``)."""
-    root = os.environ.get(CACHE_ENV)
-    return (Path(root).expanduser() if root else Path.home() / ".cache" / "edgesr") / "ort-tensorrt"
+#: Sub-folder of edgesr's cache root (``edgesr.fileio.cache_dir``) for the TensorRT EP's caches.
+TRT_CACHE_SUBDIR = "ort-tensorrt"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -72,7 +71,8 @@ class OrtOptions:
     ``precision``: None = whatever the graph is; ``"fp16"``/``"fp32"`` = require that graph.
     ``device_id``: the GPU for the CUDA and TensorRT providers.
     ``trt_cache_dir``: engine/timing cache of the TensorRT provider (default
-    :func:`default_cache_dir`).
+    ``edgesr.fileio.cache_dir("ort-tensorrt")``: ``$EDGESR_CACHE_DIR/ort-tensorrt``, else
+    ``$XDG_CACHE_HOME/edgesr/ort-tensorrt``, else ``~/.cache/edgesr/ort-tensorrt``).
     ``log_severity``: ONNX Runtime's own log level (0 verbose ... 4 fatal; 3 = errors only).
     """
 
@@ -120,7 +120,7 @@ def resolve_providers(requested: Sequence[str], available: Sequence[str]) -> lis
 
 def _provider_options(provider: str, options: OrtOptions) -> dict[str, str]:
     if provider == TENSORRT_EP:
-        cache = Path(options.trt_cache_dir or default_cache_dir())
+        cache = Path(options.trt_cache_dir or cache_dir(TRT_CACHE_SUBDIR))
         try:
             cache.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -140,19 +140,6 @@ def _provider_options(provider: str, options: OrtOptions) -> dict[str, str]:
     return {}
 
 
-def _precision_error(path: Path, spec: ModelSpec, wanted: str) -> ConfigError:
-    if wanted == "fp16":
-        return ConfigError(
-            f"{path.name} is an {spec.precision} model, but fp16 was requested (--fp16); FP16 "
-            f"needs an FP16 graph: export one with `edgesr-export --model {spec.arch} --fp16` "
-            "and pass that file"
-        )
-    return ConfigError(
-        f"{path.name} is an {spec.precision} model, but {wanted} was requested; pass the "
-        f"{wanted} export of the model, or drop the precision request"
-    )
-
-
 class OrtEngine:
     """Runs an exported ONNX SR model with ONNX Runtime; see the module notes."""
 
@@ -169,11 +156,8 @@ class OrtEngine:
             )
         self.options = options or OrtOptions()
         self.model_path = check_model_path(model_path)
-        if spec is None:
-            spec = inspect_onnx(self.model_path).spec
-        self.spec: ModelSpec = spec
-        if self.options.precision is not None and self.options.precision != spec.precision:
-            raise _precision_error(self.model_path, spec, self.options.precision)
+        if spec is not None:  # known: refuse a precision mismatch before building a session
+            check_precision(spec, self.options.precision, source=self.model_path.name)
 
         ort = import_onnxruntime()
         available = list(ort.get_available_providers())
@@ -199,17 +183,19 @@ class OrtEngine:
                 "libraries; -v shows ONNX Runtime's reason)",
                 self._requested[0], self.model_path.name, self._used[0],
             )
-        inputs, outputs = self._session.get_inputs(), self._session.get_outputs()
-        if len(inputs) != 1 or len(outputs) != 1:
+        try:
+            inp, out = check_io(self._session, source=self.model_path)
+            if spec is None:  # read from this session: one session per engine
+                spec = spec_from_session(self._session, source=self.model_path)
+                check_precision(spec, self.options.precision, source=self.model_path.name)
+        except Exception:
             self.close()
-            raise ModelFileError(
-                f"{self.model_path.name} has {len(inputs)} inputs and {len(outputs)} outputs, "
-                "expected one of each (lr -> sr); it is not an SR model"
-            )
-        self._input_name: str = inputs[0].name
-        self._output_name: str = outputs[0].name
-        self._fp16_input = inputs[0].type == "tensor(float16)"
-        shape = list(inputs[0].shape) if isinstance(inputs[0].shape, (list, tuple)) else []
+            raise
+        self.spec: ModelSpec = spec
+        self._input_name: str = inp.name
+        self._output_name: str = out.name
+        self._fp16_input = inp.type == "tensor(float16)"
+        shape = list(inp.shape) if isinstance(inp.shape, (list, tuple)) else []
         self._fixed_hw = (
             (shape[2], shape[3]) if len(shape) == 4 and isinstance(shape[2], int)
             and isinstance(shape[3], int) else None
@@ -290,6 +276,6 @@ __all__ = [
     "PROVIDER_ALIASES",
     "PROVIDER_ORDER",
     "TENSORRT_EP",
-    "default_cache_dir",
+    "TRT_CACHE_SUBDIR",
     "resolve_providers",
 ]

@@ -8,10 +8,13 @@ never receives more than ``tile_px + 2 * overlap_px`` pixels per side. An axis t
 that bound is not split at all, so images up to one maximal tile go through in one call.
 
 Blending: each tile's SR output is weighted with a separable raised-cosine ramp of total
-width ``blend_px`` (LR pixels, default ``overlap_px``) centred on every core boundary, then
-the weighted sum is normalised. Across a boundary the two ramps add up to exactly 1, and every
-weight that is not zero lies at least ``overlap_px - blend_px / 2`` pixels inside the tile's
-real context. Consequences:
+width ``blend_px`` (LR pixels, default ``overlap_px``) centred on every core boundary, and the
+weighted outputs are summed. Across a boundary the two ramps add up to exactly 1, so the
+weights of all tiles sum to 1 everywhere (:func:`blend_weights`; no normalisation pass), as
+long as no two ramps of one tile overlap: the ramp is narrowed to the narrowest core where a
+core is thinner than ``blend_px`` (possible only with an explicit ``blend_px`` above
+``overlap_px``). Every weight that is not zero lies at least ``overlap_px - blend_px / 2``
+pixels inside the tile's real context. Consequences:
 
 - for a purely local model whose receptive-field radius is at most
   ``overlap_px - blend_px / 2`` (``overlap_px / 2`` by default) tiled output equals
@@ -59,7 +62,9 @@ class TileSpan:
         return self.in_end - self.in_start
 
 
-def _check_int(name: str, value: object, *, minimum: int, hint: str) -> int:
+def check_int(name: str, value: object, *, minimum: int, hint: str) -> int:
+    """``value`` as an int when it is an integer (not a bool) >= ``minimum``; else a one-line
+    ConfigError naming ``name`` and ending with ``hint`` (what to do)."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise ConfigError(
             f"{name}={value!r} ({type(value).__name__}), expected an integer >= {minimum}; {hint}"
@@ -72,8 +77,8 @@ def _check_int(name: str, value: object, *, minimum: int, hint: str) -> int:
 def _check_tiling(
     tile_px: object, overlap_px: object, blend_px: object | None
 ) -> tuple[int, int, int]:
-    tile = _check_int("tile_px", tile_px, minimum=1, hint="pass a tile side in pixels such as 256")
-    overlap = _check_int(
+    tile = check_int("tile_px", tile_px, minimum=1, hint="pass a tile side in pixels such as 256")
+    overlap = check_int(
         "overlap_px", overlap_px, minimum=0, hint="pass the context in pixels such as 16"
     )
     if tile <= 2 * overlap:
@@ -84,7 +89,7 @@ def _check_tiling(
     if blend_px is None:
         blend = overlap
     else:
-        blend = _check_int(
+        blend = check_int(
             "blend_px", blend_px, minimum=0, hint="pass 0 (centre crop) up to 2*overlap_px"
         )
         if blend > 2 * overlap:
@@ -102,7 +107,7 @@ def tile_spans(length: int, *, tile_px: int, overlap_px: int) -> list[TileSpan]:
     axis fits, two (cores up to ``tile_px + overlap_px``) when that fits, else
     ``ceil(length / tile_px)`` evenly sized cores.
     """
-    length = _check_int("length", length, minimum=1, hint="pass the image height or width")
+    length = check_int("length", length, minimum=1, hint="pass the image height or width")
     tile, overlap, _ = _check_tiling(tile_px, overlap_px, None)
     if length <= tile + 2 * overlap:
         return [TileSpan(0, length, 0, length)]
@@ -134,6 +139,17 @@ def _weights(span: TileSpan, *, length: int, scale: int, blend: int) -> np.ndarr
             t = np.clip((u - (span.core_end - blend / 2)) / blend, 0.0, 1.0)
             w *= 0.5 + 0.5 * np.cos(np.pi * t)
     return w
+
+
+def blend_weights(spans: list[TileSpan], *, length: int, scale: int, blend: int) -> list[np.ndarray]:
+    """The 1-D blend weights of each tile of one axis (see the module notes): ``scale *
+    span.in_size`` values per span, which add up to 1 at every output pixel of the axis.
+
+    ``blend`` is narrowed to the narrowest core, so the ramps at the two ends of one tile never
+    overlap (overlapping ramps would not sum to 1)."""
+    if len(spans) > 1:
+        blend = min(blend, min(s.core_end - s.core_start for s in spans))
+    return [_weights(s, length=length, scale=scale, blend=blend) for s in spans]
 
 
 def _nonzero_range(w: np.ndarray) -> tuple[int, int]:
@@ -198,7 +214,7 @@ def upscale_tiled(
     (LR pixels, default ``overlap_px``, 0 = centre crop, at most ``2 * overlap_px``).
     Returns float32 (N, C, scale*H, scale*W).
     """
-    scale = _check_int("scale", scale, minimum=1, hint="pass the model's spec.scale, e.g. 4")
+    scale = check_int("scale", scale, minimum=1, hint="pass the model's spec.scale, e.g. 4")
     tile, overlap, blend = _check_tiling(tile_px, overlap_px, blend_px)
     lr = _check_lr(lr)
     n, c, height, width = lr.shape
@@ -216,9 +232,8 @@ def upscale_tiled(
         width, height, len(xs), len(ys), tile, overlap, blend,
     )
     sr = np.zeros((n, c, height * scale, width * scale), dtype=np.float32)
-    weight_sum = np.zeros((height * scale, width * scale), dtype=np.float32)
-    wy_all = [_weights(s, length=height, scale=scale, blend=blend) for s in ys]
-    wx_all = [_weights(s, length=width, scale=scale, blend=blend) for s in xs]
+    wy_all = blend_weights(ys, length=height, scale=scale, blend=blend)
+    wx_all = blend_weights(xs, length=width, scale=scale, blend=blend)
     done = 0
     for sy, wy in zip(ys, wy_all):
         y0, y1 = _nonzero_range(wy)
@@ -230,12 +245,19 @@ def upscale_tiled(
             w2 = (wy[y0:y1, None] * wx[None, x0:x1]).astype(np.float32)
             oy, ox = sy.in_start * scale, sx.in_start * scale
             sr[:, :, oy + y0 : oy + y1, ox + x0 : ox + x1] += out[:, :, y0:y1, x0:x1] * w2
-            weight_sum[oy + y0 : oy + y1, ox + x0 : ox + x1] += w2
             done += 1
             if progress is not None:
                 progress(done, total)
-    sr /= weight_sum  # every pixel has weight > 0: the ramps of neighbours add up to 1
-    return sr
+    return sr  # the weights of every pixel sum to 1 (blend_weights)
+
+
+def inference_bytes(
+    *, height: int, width: int, scale: int, channels_estimate: int, bytes_per_value: int
+) -> int:
+    """Engine memory for one call on a ``height`` × ``width`` input (the model of
+    :func:`tile_px_from_budget`): ``bytes_per_value * height * width * (channels_estimate + 3
+    + 3 * scale²)``, i.e. the live activations plus the input and the output tile."""
+    return bytes_per_value * height * width * (channels_estimate + 3 + 3 * scale * scale)
 
 
 def tile_px_from_budget(
@@ -255,21 +277,23 @@ def tile_px_from_budget(
     tile. Solved for t, minus the overlap, rounded down to a multiple of 8 and clamped to
     [64, 2048] (a budget too small for 64 logs a warning and returns 64).
     """
-    budget = _check_int(
+    budget = check_int(
         "budget_bytes", budget_bytes, minimum=1, hint="pass free device memory, e.g. 2 * 1024**3"
     )
-    scale = _check_int("scale", scale, minimum=1, hint="pass the model's spec.scale, e.g. 4")
-    channels = _check_int(
+    scale = check_int("scale", scale, minimum=1, hint="pass the model's spec.scale, e.g. 4")
+    channels = check_int(
         "channels_estimate", channels_estimate, minimum=1,
         hint="pass the peak number of live feature channels, e.g. 256",
     )
-    width = _check_int(
+    width = check_int(
         "bytes_per_value", bytes_per_value, minimum=1, hint="pass 4 for fp32 or 2 for fp16"
     )
-    overlap = _check_int(
+    overlap = check_int(
         "overlap_px", overlap_px, minimum=0, hint="pass the context in pixels such as 16"
     )
-    per_pixel = width * (channels + 3 + 3 * scale * scale)
+    per_pixel = inference_bytes(
+        height=1, width=1, scale=scale, channels_estimate=channels, bytes_per_value=width
+    )
     side = math.isqrt(budget // per_pixel) if budget >= per_pixel else 0
     tile = (side - 2 * overlap) // TILE_MULTIPLE * TILE_MULTIPLE
     if tile < MIN_TILE_PX:
@@ -293,7 +317,7 @@ def seam_score(sr: np.ndarray, *, tile_px: int, overlap_px: int, scale: int) -> 
     gradients sit only at LR pixel boundaries, from reading as seams. Accepts (N, C, H, W),
     (C, H, W) or (H, W). Returns 1.0 for a single tile and inf when only the seams vary.
     """
-    scale = _check_int("scale", scale, minimum=1, hint="pass the model's spec.scale, e.g. 4")
+    scale = check_int("scale", scale, minimum=1, hint="pass the model's spec.scale, e.g. 4")
     tile, overlap, _ = _check_tiling(tile_px, overlap_px, None)
     if not isinstance(sr, np.ndarray) or sr.ndim not in (2, 3, 4):
         shape = getattr(sr, "shape", type(sr).__name__)
@@ -336,6 +360,9 @@ __all__ = [
     "MAX_TILE_PX",
     "MIN_TILE_PX",
     "TileSpan",
+    "blend_weights",
+    "check_int",
+    "inference_bytes",
     "seam_score",
     "tile_px_from_budget",
     "tile_spans",

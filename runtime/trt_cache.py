@@ -17,8 +17,8 @@ one by hash before handing it to TensorRT:
 - Files are written atomically (temporary file in the same folder, fsync, ``os.replace``),
   the engine before its manifest, so an interrupted write never leaves a loadable pair.
 
-The cache folder is ``$EDGESR_CACHE_DIR/trt`` or ``~/.cache/edgesr/trt`` (created with mode
-0o700). The hash check catches corruption, truncation and files swapped or edited by
+The cache folder is ``edgesr.fileio.cache_dir("trt")`` (``$EDGESR_CACHE_DIR/trt``, else
+``$XDG_CACHE_HOME/edgesr/trt``, else ``~/.cache/edgesr/trt``; created with mode 0o700). The hash check catches corruption, truncation and files swapped or edited by
 mistake; it cannot stop someone who can write to the cache folder from writing a matching
 engine and manifest, so keep that folder private.
 
@@ -39,16 +39,16 @@ import os
 import re
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgesr import __version__ as EDGESR_VERSION
+from edgesr import fileio
 from edgesr.errors import ConfigError, ModelFileError
 from edgesr.spec import PRECISIONS
 
 __all__ = [
-    "CACHE_ENV",
     "MANIFEST_FORMAT",
     "EngineKey",
     "OptimizationProfile",
@@ -67,9 +67,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-CACHE_ENV = "EDGESR_CACHE_DIR"
 MANIFEST_FORMAT = 1
-_CHUNK = 1 << 20
 
 Shape4 = tuple[int, int, int, int]
 
@@ -223,13 +221,11 @@ class EngineKey:
 
 
 def cache_root(cache_dir: str | os.PathLike[str] | None = None) -> Path:
-    """The TensorRT cache folder: ``cache_dir`` if given, else ``$EDGESR_CACHE_DIR/trt``,
-    else ``~/.cache/edgesr/trt``. Not created here."""
+    """The TensorRT cache folder: ``cache_dir`` if given, else edgesr's ``trt`` cache
+    (``edgesr.fileio.cache_dir("trt")``). Not created here."""
     if cache_dir is not None:
         return Path(cache_dir).expanduser()
-    env = os.environ.get(CACHE_ENV, "").strip()
-    base = Path(env).expanduser() if env else Path.home() / ".cache" / "edgesr"
-    return base / "trt"
+    return fileio.cache_dir("trt")
 
 
 def _ensure_dir(path: Path) -> None:
@@ -237,7 +233,7 @@ def _ensure_dir(path: Path) -> None:
         path.mkdir(parents=True, exist_ok=True, mode=0o700)
     except OSError as exc:
         raise ConfigError(
-            f"cannot create the TensorRT cache folder {path}: {exc}; set {CACHE_ENV} to a "
+            f"cannot create the TensorRT cache folder {path}: {exc}; set {fileio.CACHE_ENV} to a "
             "writable folder"
         ) from exc
 
@@ -263,15 +259,12 @@ def timing_cache_path(*, root: Path, trt_version: str, gpu_name: str, compute_ca
 
 
 def file_sha256(path: str | os.PathLike[str]) -> str:
-    """sha256 hex digest of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
+    """sha256 hex digest of a file (``edgesr.fileio.file_sha256``); ModelFileError when it
+    cannot be read."""
     try:
-        with open(path, "rb") as handle:
-            for chunk in iter(lambda: handle.read(_CHUNK), b""):
-                digest.update(chunk)
+        return fileio.file_sha256(path)
     except OSError as exc:
         raise ModelFileError(f"cannot read {path}: {exc}; check the path") from exc
-    return digest.hexdigest()
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
@@ -404,8 +397,3 @@ def save_timing_cache_bytes(path: Path, data: bytes) -> None:
     """Store the timing cache atomically (builds running at once keep the last one)."""
     if data:
         atomic_write_bytes(path, data)
-
-
-@contextlib.contextmanager
-def _noop() -> Iterator[None]:  # pragma: no cover - kept for symmetry in callers
-    yield

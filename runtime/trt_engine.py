@@ -56,6 +56,7 @@ import numpy as np
 from edgesr import __version__ as EDGESR_VERSION
 from edgesr.errors import ConfigError, EngineUnavailableError, ModelFileError
 from edgesr.runtime.engine import EngineInfo
+from edgesr.runtime.engines import check_lr, check_precision, check_sr, crop_sr, pad_for_model
 from edgesr.runtime.trt_cache import (
     EngineKey,
     OptimizationProfile,
@@ -94,6 +95,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+#: DSConv plugin implementations an engine can bake in: "aot" (PTX in the engine, no Python
+#: at run time) or "jit" (a Python callback at every inference; ``runtime/trt_plugin.py``).
 PLUGIN_IMPLS: tuple[str, ...] = ("aot", "jit")
 _BUILD_HINT = "first builds on a Jetson take minutes"
 
@@ -428,18 +431,6 @@ def _spec_of(model: bytes, *, source: str, spec: ModelSpec | None) -> ModelSpec:
     return ModelSpec.from_metadata(read_onnx_metadata(model), source=source)
 
 
-def _resolve_precision(options: TrtOptions, spec: ModelSpec, *, source: str) -> str:
-    graph_precision = spec.precision if spec.precision in PRECISIONS else "fp32"
-    if options.precision is not None and options.precision != graph_precision:
-        raise ConfigError(
-            f"{source} is an {graph_precision} ONNX graph but precision={options.precision!r} "
-            "was requested; TensorRT builds strongly typed networks (TensorRT 11 has no FP16 "
-            f"builder flag), so export an {options.precision} ONNX with edgesr-export and "
-            "build from that file"
-        )
-    return graph_precision
-
-
 def _resolve_profile(options: TrtOptions, spec: ModelSpec) -> OptimizationProfile:
     if options.profile is not None:
         return options.profile
@@ -501,7 +492,7 @@ def engine_key(
         trt_version=trt_version,
         gpu_name=device.name,
         compute_capability=f"{major}.{minor}",
-        precision=_resolve_precision(options, spec, source=source),
+        precision=check_precision(spec, options.precision, source=source),
         profile=_resolve_profile(options, spec),
         plugin_version=plugin_version,
         edgesr_version=EDGESR_VERSION,
@@ -629,7 +620,7 @@ def engine_from_onnx(
     source = Path(onnx_path)
     model = _read_onnx(source)
     spec = _spec_of(model, source=str(source), spec=spec)
-    _resolve_precision(options, spec, source=str(source))
+    check_precision(spec, options.precision, source=str(source))
     profile = _resolve_profile(options, spec)
     plugin_impl = _plugin_impl(options, model)
     timing = None
@@ -790,35 +781,36 @@ class TrtEngine:
     # ----------------------------------------------------------------- protocol
 
     def run(self, lr: np.ndarray) -> np.ndarray:
-        """Upscale an NCHW float batch in [0, 1]; returns float32 [N, 3, s·H, s·W]."""
+        """(N, 3, H, W) float32 in [0, 1] -> (N, 3, s·H, s·W) float32 (not clipped).
+
+        The checks, padding and cropping every engine shares (``runtime/engines.py``), plus
+        what the TensorRT profile adds: inputs larger than its max are refused, batches
+        larger than its max N run in chunks, and anything below its min is edge-padded.
+        """
         if self._closed:
             raise EngineUnavailableError("this TrtEngine is closed; create a new one")
-        if not isinstance(lr, np.ndarray) or lr.ndim != 4:
-            raise ConfigError(
-                f"lr must be a 4-D NCHW numpy array, received {type(lr).__name__} "
-                f"{getattr(lr, 'shape', '')}; add a batch axis with lr[None]"
-            )
-        n_batch, channels, height, width = lr.shape
-        if channels != self._min_shape[1]:
-            raise ConfigError(f"lr has {channels} channels, the engine expects {self._min_shape[1]} (RGB)")
-        max_h, max_w = self._max_shape[2], self._max_shape[3]
-        if height > max_h or width > max_w:
+        x = check_lr(lr, self.spec, engine="trt")
+        padded, height, width = pad_for_model(x, self.spec)
+        max_n, _, max_h, max_w = self._max_shape
+        if padded.shape[2] > max_h or padded.shape[3] > max_w:
             raise ConfigError(
                 f"lr is {height}x{width} (HxW) but this engine's profile allows at most "
                 f"{max_h}x{max_w}; run it through the tiler (runtime/tiling.py) or build with "
                 "a larger TrtOptions(profile=...)"
             )
-        max_n = self._max_shape[0]
-        if n_batch > max_n:  # the profile's batch range: run in chunks
-            return np.concatenate([self.run(lr[i : i + max_n]) for i in range(0, n_batch, max_n)])
-        return self._run_one(lr)
+        chunks = [self._run_profile(padded[i : i + max_n]) for i in range(0, padded.shape[0], max_n)]
+        sr = chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
+        sr = check_sr(sr, padded.shape, self.spec, source=self._source.name)
+        return crop_sr(sr, height, width, self.spec)
 
-    def _run_one(self, lr: np.ndarray) -> np.ndarray:
-        n_batch, _, height, width = lr.shape
+    def _run_profile(self, x: np.ndarray) -> np.ndarray:
+        """Run at most the profile's max N images, edge-padded up to its min N/H/W; the output
+        is cropped back to ``x``'s batch and size (by the output/input size ratio)."""
+        n_batch, _, height, width = x.shape
         min_n, _, min_h, min_w = self._min_shape
         pad_n, pad_h, pad_w = max(0, min_n - n_batch), max(0, min_h - height), max(0, min_w - width)
-        x = np.asarray(lr, dtype=self._in_dtype)
-        if pad_n or pad_h or pad_w:  # smaller than the profile minimum: replicate the border
+        x = np.asarray(x, dtype=self._in_dtype)
+        if pad_n or pad_h or pad_w:
             x = np.pad(x, ((0, pad_n), (0, 0), (0, pad_h), (0, pad_w)), mode="edge")
         x = np.ascontiguousarray(x)
         if not self._context.set_input_shape(self._in_name, x.shape):
@@ -842,9 +834,10 @@ class TrtEngine:
         self._stream.synchronize()
         latency_ms = (time.perf_counter() - started) * 1e3
         logger.debug("trt run %s -> %s: latency_ms=%.2f", x.shape, out_shape, latency_ms)
-        scale = out_shape[2] // x.shape[2]
-        out = out[:n_batch, :, : height * scale, : width * scale]
-        return np.ascontiguousarray(out, dtype=np.float32)
+        if pad_n or pad_h or pad_w:
+            scale = out_shape[2] // x.shape[2]
+            out = np.ascontiguousarray(out[:n_batch, :, : height * scale, : width * scale])
+        return out
 
     def info(self) -> EngineInfo:
         details = {

@@ -42,7 +42,6 @@ from edgesr.spec import DSCONV_OP_TYPE, DSCONV_PLUGIN_NAMESPACE, DSCONV_PLUGIN_V
 
 __all__ = [
     "PLUGIN_ID",
-    "PLUGIN_IMPLS",
     "plugin_version_tag",
     "plugin_capabilities",
     "register_dsconv_plugin",
@@ -52,8 +51,6 @@ logger = logging.getLogger(__name__)
 
 #: "namespace::name" as tensorrt.plugin spells a plugin id.
 PLUGIN_ID = f"{DSCONV_PLUGIN_NAMESPACE}::{DSCONV_OP_TYPE}"
-#: Implementations an engine can bake in: "aot" (PTX in the engine) or "jit" (Python callback).
-PLUGIN_IMPLS: tuple[str, ...] = ("aot", "jit")
 
 _LOCK = threading.Lock()
 _REGISTERED: set[str] = set()

@@ -2,8 +2,9 @@
 
 numpy + OpenCV only (never torch); any :class:`~edgesr.runtime.engine.Engine` works.
 
-Steps for one file (:func:`upscale_file`): check the output path first (supported extension,
-existing folder, never an input, no silent overwrite), read the image
+Steps for one file (:func:`upscale_file`): check the output path first
+(:func:`~edgesr.runtime.imageio.check_output_path`: supported extension, existing folder,
+never an input, no silent overwrite), read the image
 (:func:`~edgesr.runtime.imageio.read_image`: 8/16-bit, gray, alpha, palette, CMYK, EXIF
 orientation), plan the tiling, run the engine on the RGB (NCHW float32), upscale alpha
 separately (bicubic), write atomically with the input's bit depth and gray-ness.
@@ -28,7 +29,8 @@ Tile size rule (:func:`plan_tiling`), in LR pixels:
 - ``overlap_px`` defaults to the export's advice (``edgesr.overlap_px``).
 
 Memory estimate (:func:`estimate_inference_bytes`): ``bytes_per_value * H * W *
-(PEAK_VALUES_PER_PIXEL + 3 + 3 * scale²)`` for an H×W engine input. The constant was measured:
+(PEAK_VALUES_PER_PIXEL + 3 + 3 * scale²)`` for an H×W engine input (the model of
+:func:`~edgesr.runtime.tiling.inference_bytes`). The constant was measured:
 full-size OSFFNet ×4 in ONNX Runtime's CPU provider peaks at about 1,900 float32 values per
 LR pixel (with its memory arena; 66 MiB at 96², 275 MiB at 192²), rounded up to 2,048. It is
 conservative for TensorRT, which reuses activation memory more aggressively, and for the
@@ -62,7 +64,14 @@ from edgesr.runtime.imageio import (
     upscale_alpha,
     write_image,
 )
-from edgesr.runtime.tiling import ProgressCallback, tile_px_from_budget, tile_spans, upscale_tiled
+from edgesr.runtime.tiling import (
+    ProgressCallback,
+    check_int,
+    inference_bytes,
+    tile_px_from_budget,
+    tile_spans,
+    upscale_tiled,
+)
 from edgesr.spec import ModelSpec
 
 logger = logging.getLogger(__name__)
@@ -142,21 +151,16 @@ class FolderReport:
 # ----------------------------------------------------------------------- planning
 
 
-def _check_int(name: str, value: object, *, minimum: int, flag: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ConfigError(f"{name}={value!r}, expected an integer >= {minimum}; fix {flag}")
-    return int(value)
-
-
 def _bytes_per_value(spec: ModelSpec) -> int:
     return 2 if spec.precision == "fp16" else 4
 
 
 def estimate_inference_bytes(*, height: int, width: int, spec: ModelSpec) -> int:
     """Estimated engine memory for one call on an ``height`` × ``width`` input."""
-    h, w = padded_size(height, spec), padded_size(width, spec)
-    per_pixel = PEAK_VALUES_PER_PIXEL + 3 + 3 * spec.scale * spec.scale
-    return _bytes_per_value(spec) * h * w * per_pixel
+    return inference_bytes(
+        height=padded_size(height, spec), width=padded_size(width, spec), scale=spec.scale,
+        channels_estimate=PEAK_VALUES_PER_PIXEL, bytes_per_value=_bytes_per_value(spec),
+    )
 
 
 def plan_tiling(
@@ -169,11 +173,11 @@ def plan_tiling(
     memory_budget_bytes: int = DEFAULT_MEMORY_BUDGET_MB * MIB,
 ) -> TilingPlan:
     """Choose the tiling of an image (rule in the module notes); ConfigError when refused."""
-    budget = _check_int("memory_budget_bytes", memory_budget_bytes, minimum=1, flag="--memory-budget-mb")
-    overlap = spec.overlap_px if overlap_px is None else _check_int(
-        "overlap_px", overlap_px, minimum=0, flag="--overlap")
+    budget = check_int("memory_budget_bytes", memory_budget_bytes, minimum=1, hint="fix --memory-budget-mb")
+    overlap = spec.overlap_px if overlap_px is None else check_int(
+        "overlap_px", overlap_px, minimum=0, hint="fix --overlap")
     if tile_px is not None:
-        _check_int("tile_px", tile_px, minimum=0, flag="--tile (0 = whole image)")
+        check_int("tile_px", tile_px, minimum=0, hint="fix --tile (0 = whole image)")
     if tile_px == 0:
         needed = estimate_inference_bytes(height=height, width=width, spec=spec)
         if needed > budget:
@@ -219,28 +223,6 @@ def plan_tiling(
 # ----------------------------------------------------------------------- running
 
 
-def check_output(output_path: str | os.PathLike[str], *, input_path: str | os.PathLike[str],
-                 overwrite: bool) -> Path:
-    """Refuse a bad output before any work: extension, missing folder, an input, existing file."""
-    out = Path(output_path)
-    if out.is_dir():
-        raise ImageError(
-            f"cannot write {str(output_path)!r}: it is a folder, expected an image file path "
-            "(the input is a single image); add a file name such as out.png"
-        )
-    if out.suffix.lower() not in SUPPORTED_EXTENSIONS:
-        raise ImageError(
-            f"cannot write {str(output_path)!r}: the extension {out.suffix or '(none)'!r} is not an "
-            f"image format edgesr writes; use one of {' '.join(SUPPORTED_EXTENSIONS)}"
-        )
-    if not out.parent.is_dir():
-        raise ImageError(
-            f"cannot write {str(output_path)!r}: the folder {str(out.parent)!r} does not exist; "
-            "create it first (mkdir -p) or choose another output path"
-        )
-    return check_output_path(out, inputs=[input_path], overwrite=overwrite)
-
-
 def upscale_image(
     image: LoadedImage,
     engine: Engine,
@@ -248,23 +230,15 @@ def upscale_image(
     plan: TilingPlan,
     progress: ProgressCallback | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None, float]:
-    """(SR RGB H×W×3 float32, upscaled alpha or None, inference time in ms)."""
+    """(SR RGB H×W×3 float32, upscaled alpha or None, inference time in ms).
+
+    Always through :func:`~edgesr.runtime.tiling.upscale_tiled`: a whole-image plan (tile =
+    the longer side, no overlap) is one tile, run in one engine call."""
     scale = engine.spec.scale
     lr = nchw_from_rgb(image.rgb)
     start = time.perf_counter()
-    if plan.whole_image:
-        sr = engine.run(lr)
-        expected = (1, 3, image.height * scale, image.width * scale)
-        if tuple(getattr(sr, "shape", ())) != expected:
-            raise ConfigError(
-                f"the engine returned shape {getattr(sr, 'shape', None)} for a {lr.shape} input, "
-                f"expected {expected}; the model's scale is not {scale}"
-            )
-        if progress is not None:
-            progress(1, 1)
-    else:
-        sr = upscale_tiled(lr, engine.run, scale=scale, tile_px=plan.tile_px,
-                           overlap_px=plan.overlap_px, progress=progress)
+    sr = upscale_tiled(lr, engine.run, scale=scale, tile_px=plan.tile_px,
+                       overlap_px=plan.overlap_px, progress=progress)
     inference_ms = (time.perf_counter() - start) * 1000.0
     alpha = upscale_alpha(image.alpha, scale=scale) if image.alpha is not None else None
     return rgb_from_nchw(sr), alpha, inference_ms
@@ -280,13 +254,24 @@ def upscale_file(
     memory_budget_bytes: int = DEFAULT_MEMORY_BUDGET_MB * MIB,
     overwrite: bool = False,
     tile_progress: TileProgressFactory | None = None,
+    image: LoadedImage | None = None,
+    plan: TilingPlan | None = None,
 ) -> UpscaleResult:
-    """Upscale one image file into ``output_path`` (format from its extension)."""
+    """Upscale one image file into ``output_path`` (format from its extension) with an open
+    ``engine``.
+
+    A caller that already read ``input_path`` (to check it, or to plan before opening the
+    engine, as ``edgesr-run`` does) passes it as ``image``, and its ``plan`` (then ``tile_px``,
+    ``overlap_px`` and ``memory_budget_bytes`` are not used); otherwise both are made here.
+    ``total_ms`` counts from this call (not the caller's earlier read).
+    """
     start = time.perf_counter()
-    out = check_output(output_path, input_path=input_path, overwrite=overwrite)
-    image = read_image(input_path)
-    plan = plan_tiling(height=image.height, width=image.width, spec=engine.spec, tile_px=tile_px,
-                       overlap_px=overlap_px, memory_budget_bytes=memory_budget_bytes)
+    out = check_output_path(output_path, inputs=[input_path], overwrite=overwrite)
+    if image is None:
+        image = read_image(input_path)
+    if plan is None:
+        plan = plan_tiling(height=image.height, width=image.width, spec=engine.spec, tile_px=tile_px,
+                           overlap_px=overlap_px, memory_budget_bytes=memory_budget_bytes)
     progress = tile_progress(plan.tiles) if tile_progress is not None else None
     rgb, alpha, inference_ms = upscale_image(image, engine, plan=plan, progress=progress)
     write_image(out, rgb=rgb, alpha=alpha, bit_depth=image.bit_depth, is_gray=image.is_gray,
@@ -406,7 +391,6 @@ __all__ = [
     "TILE_PROGRESS_MIN_TILES",
     "TilingPlan",
     "UpscaleResult",
-    "check_output",
     "estimate_inference_bytes",
     "folder_jobs",
     "plan_tiling",

@@ -156,6 +156,30 @@ def test_info_reports_the_provider_it_got(tiny) -> None:
     assert info.describe().startswith("ort on CPUExecutionProvider (fp32")
 
 
+def test_engine_reads_its_spec_from_its_own_session(tiny, odd_models, monkeypatch: pytest.MonkeyPatch) -> None:
+    """spec=None: the metadata comes from the engine's session (one session per engine), and
+    the SR checks of model_file (check_io) refuse what is not an SR model."""
+    import onnxruntime
+
+    _, path, _ = tiny
+    made: list[str] = []
+    real = onnxruntime.InferenceSession
+
+    def counting(model_path: str, *args: object, **kwargs: object) -> object:
+        made.append(model_path)
+        return real(model_path, *args, **kwargs)
+
+    monkeypatch.setattr(onnxruntime, "InferenceSession", counting)
+    with OrtEngine(model_path=path, options=OrtOptions(intra_op_threads=1)) as engine:
+        assert engine.spec == TINY_SPEC
+    assert made == [str(path)]
+    with pytest.raises(ModelFileError, match="not an SR model") as exc:
+        OrtEngine(model_path=odd_models["classifier"])
+    _one_line(exc)
+    with pytest.raises(ModelFileError, match="pass --scale"):
+        OrtEngine(model_path=odd_models["conv_x2"])  # no metadata and no spec
+
+
 def test_provider_order_and_names() -> None:
     everything = ["AzureExecutionProvider", CPU_EP, CUDA_EP, TENSORRT_EP]
     assert resolve_providers((), everything) == [TENSORRT_EP, CUDA_EP, CPU_EP]

@@ -10,6 +10,8 @@ from edgesr.errors import ConfigError, ImageError
 from edgesr.runtime.tiling import (
     MAX_TILE_PX,
     MIN_TILE_PX,
+    blend_weights,
+    inference_bytes,
     seam_score,
     tile_px_from_budget,
     tile_spans,
@@ -63,6 +65,7 @@ class Recorder:
         (3, 40, 3, 0, 3),  # centre crop: exact for radius <= overlap
         (4, 24, 5, 4, 3),  # radius <= overlap - blend/2
         (2, 17, 8, 16, 0),  # widest blend with a pointwise model
+        (3, 21, 10, 20, 0),  # cores (about 16 px) thinner than the blend: ramps are narrowed
     ],
 )
 def test_tiled_equals_whole_for_local_model(photo_lr, scale, tile_px, overlap_px, blend_px, passes):
@@ -145,6 +148,22 @@ def test_tile_spans_partition_and_bound(length, tile_px, overlap_px):
         assert s.in_end == min(length, s.core_end + overlap_px)
     if length > tile_px + 2 * overlap_px:
         assert len(spans) > 1
+
+
+@pytest.mark.parametrize("length", [40, 64, 97, 131, 250])
+@pytest.mark.parametrize(("tile_px", "overlap_px"), [(16, 0), (17, 8), (21, 10), (24, 5), (32, 4)])
+@pytest.mark.parametrize("scale", [1, 3])
+def test_blend_weights_of_adjacent_tiles_sum_to_one(length, tile_px, overlap_px, scale):
+    """upscale_tiled adds weighted tile outputs without normalising: that is exact only
+    because the weights of all tiles sum to 1 at every output pixel, for every blend width."""
+    spans = tile_spans(length, tile_px=tile_px, overlap_px=overlap_px)
+    for blend in range(0, 2 * overlap_px + 1):
+        weights = blend_weights(spans, length=length, scale=scale, blend=blend)
+        total = np.zeros(length * scale)
+        for span, w in zip(spans, weights):
+            assert w.shape == (span.in_size * scale,) and (w >= 0).all() and (w <= 1).all()
+            total[span.in_start * scale : span.in_end * scale] += w
+        np.testing.assert_allclose(total, 1.0, rtol=0, atol=1e-12, err_msg=f"blend_px={blend}")
 
 
 @pytest.mark.parametrize(
@@ -260,6 +279,7 @@ def test_seam_score_validates(photo_lr):
 
 def test_tile_px_from_budget_model():
     # 4 bytes * (61 + 3 + 3*4) = 304 bytes per pixel; 304 * 200**2 bytes -> side 200
+    assert inference_bytes(height=200, width=200, scale=2, channels_estimate=61, bytes_per_value=4) == 304 * 200**2
     assert tile_px_from_budget(budget_bytes=304 * 200**2, scale=2, channels_estimate=61) == 200
     assert (
         tile_px_from_budget(budget_bytes=304 * 200**2, scale=2, channels_estimate=61, overlap_px=16)

@@ -99,8 +99,11 @@ def test_cache_root_explicit_env_and_home(monkeypatch: pytest.MonkeyPatch, tmp_p
     monkeypatch.setenv("EDGESR_CACHE_DIR", str(tmp_path / "env"))
     assert cache_root() == tmp_path / "env" / "trt"
     monkeypatch.delenv("EDGESR_CACHE_DIR")
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     assert cache_root() == tmp_path / "home" / ".cache" / "edgesr" / "trt"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))  # the one cache root of edgesr
+    assert cache_root() == tmp_path / "xdg" / "edgesr" / "trt"
 
 
 def test_timing_cache_path_per_trt_version_and_gpu(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgesr.errors import ConfigError, EngineUnavailableError, ModelFileError
+from edgesr.errors import ConfigError, EngineUnavailableError, ImageError, ModelFileError
 from edgesr.runtime import cuda_memory, trt_engine
 from edgesr.runtime.cuda_memory import DeviceInfo
 from edgesr.runtime.trt_cache import OptimizationProfile, engine_paths
@@ -705,9 +705,10 @@ def test_build_cache_and_run_plumbing_with_fake_tensorrt(
         np.testing.assert_array_equal(engine.run(big), big.repeat(2, axis=2).repeat(2, axis=3))
         with pytest.raises(ConfigError, match="tiler"):
             engine.run(np.zeros((1, 3, 41, 8), dtype=np.float32))
-        with pytest.raises(ConfigError, match="4-D"):
+        # the input checks every engine shares (engines.check_lr): not 4-D, not 3 channels
+        with pytest.raises(ImageError, match=r"shape \(3, 8, 8\), expected \(N, 3, H, W\)"):
             engine.run(np.zeros((3, 8, 8), dtype=np.float32))
-        with pytest.raises(ConfigError, match="channels"):
+        with pytest.raises(ImageError, match=r"shape \(1, 4, 8, 8\), expected \(N, 3, H, W\)"):
             engine.run(np.zeros((1, 4, 8, 8), dtype=np.float32))
     assert not cuda.memory and cuda.streams_destroyed == 1  # close() released everything
     with pytest.raises(EngineUnavailableError, match="closed"):
@@ -726,6 +727,45 @@ def test_build_cache_and_run_plumbing_with_fake_tensorrt(
     with TrtEngine(model_path=model, options=options) as engine:
         assert engine.info().details["engine_cache"] == "built"
     assert log["builds"] == 2 and log["timing_in"] == b"timings"
+
+
+def test_profile_minimum_padding_chunking_and_shared_checks_with_fake_tensorrt(
+    fake_trt: tuple[_FakeCuda, dict[str, object]], tmp_path: Path
+) -> None:
+    """A profile whose minimum exceeds the model's (N 2, 12x12) pads batch and sides for
+    TensorRT and crops them back; out-of-range input is refused by the shared check."""
+    _, log = fake_trt
+    model = tiny_sr_onnx(tmp_path / "plain.onnx", dsconv=False)
+    profile = OptimizationProfile(min=(2, 3, 12, 12), opt=(2, 3, 24, 24), max=(3, 3, 40, 40))
+    options = TrtOptions(cache_dir=tmp_path / "cache", profile=profile)
+    with TrtEngine(model_path=model, options=options) as engine:
+        lr = np.random.default_rng(2).random((4, 3, 5, 9), dtype=np.float32)
+        sr = engine.run(lr)
+        np.testing.assert_array_equal(sr, lr.repeat(2, axis=2).repeat(2, axis=3))
+        assert sr.flags.c_contiguous
+        # min_size_px 8 pads to 8x9 (engines.pad_for_model), the profile to 12x12; N 4 = 3 + 1 (+1 pad)
+        assert log["runs"] == [(3, 3, 12, 12), (2, 3, 12, 12)]
+        with pytest.raises(ImageError, match="values in"):
+            engine.run(np.full((1, 3, 8, 8), 255.0, dtype=np.float32))
+
+
+def test_device_info_is_queried_once_per_device(fake_trt: tuple[_FakeCuda, dict[str, object]]) -> None:
+    runtime_mod = sys.modules["cuda.bindings.runtime"]
+    real = runtime_mod.cudaGetDeviceProperties  # type: ignore[attr-defined]
+    calls: list[int] = []
+
+    def counting(index: int) -> tuple[int, object]:
+        calls.append(index)
+        return real(index)
+
+    runtime_mod.cudaGetDeviceProperties = counting  # type: ignore[attr-defined]
+    api = cuda_memory.cuda_api()
+    first = api.device_info(0)
+    assert api.device_info(0) is first and api.device_info() is first
+    assert available()[0] and cuda_memory.cuda_api().device_info(0) is first
+    assert calls == [0]
+    api.device_info(1)
+    assert calls == [0, 1]
 
 
 def test_cuda_python_wrapper_with_fake_binding(fake_trt: tuple[_FakeCuda, dict[str, object]]) -> None:

@@ -14,13 +14,12 @@ import skimage.data
 from onnx import TensorProto, helper, numpy_helper
 
 from edgesr.errors import ConfigError, ImageError
-from edgesr.runtime.imageio import nchw_from_rgb, read_image
+from edgesr.runtime.imageio import check_output_path, nchw_from_rgb, read_image
 from edgesr.runtime.ort_engine import OrtEngine, OrtOptions
 from edgesr.runtime.tiling import seam_score
 from edgesr.runtime.upscale import (
     MIB,
     PEAK_VALUES_PER_PIXEL,
-    check_output,
     estimate_inference_bytes,
     folder_jobs,
     plan_tiling,
@@ -205,14 +204,39 @@ def test_upscale_file_keeps_gray_and_16_bit(conv_x2: Path, photo: np.ndarray, tm
     assert result.plan.tiles == 6 and result.inference_ms > 0
 
 
+def test_upscale_file_takes_an_image_and_plan_read_before(conv_x2: Path, photo: np.ndarray, tmp_path: Path) -> None:
+    """What edgesr-run does: read and plan before opening the engine, then hand both over.
+    A whole-image plan goes through the tiler as one tile: one engine call on the image."""
+    src = _save(tmp_path / "in.png", photo)
+    image = read_image(src)
+    with OrtEngine(model_path=conv_x2, options=ONE_THREAD) as ort_engine:
+        plan = plan_tiling(height=image.height, width=image.width, spec=ort_engine.spec, tile_px=0)
+        shapes: list[tuple[int, ...]] = []
+
+        class Recording:
+            spec = ort_engine.spec
+
+            def run(self, lr: np.ndarray) -> np.ndarray:
+                shapes.append(lr.shape)
+                return ort_engine.run(lr)
+
+        progress: list[tuple[int, int]] = []
+        result = upscale_file(src, tmp_path / "out.png", engine=Recording(), image=image, plan=plan,  # type: ignore[arg-type]
+                              tile_progress=lambda total: lambda d, t: progress.append((d, t)))
+    assert result.plan is plan and plan.whole_image and result.plan.tiles == 1
+    assert shapes == [(1, 3, 96, 128)] and progress == [(1, 1)]
+    assert (result.out_width, result.out_height) == (256, 192)
+    assert read_image(result.output_path).rgb.shape == (192, 256, 3)
+
+
 def test_check_output_refuses_before_any_work(tmp_path: Path, photo: np.ndarray) -> None:
     src = _save(tmp_path / "in.png", photo)
     with pytest.raises(ImageError, match=".png .jpg"):
-        check_output(tmp_path / "out.gif", input_path=src, overwrite=False)
+        check_output_path(tmp_path / "out.gif", inputs=[src], overwrite=False)
     with pytest.raises(ImageError, match="does not exist"):
-        check_output(tmp_path / "nope" / "out.png", input_path=src, overwrite=False)
+        check_output_path(tmp_path / "nope" / "out.png", inputs=[src], overwrite=False)
     with pytest.raises(ImageError, match="never overwrites an input"):
-        check_output(src, input_path=src, overwrite=True)
+        check_output_path(src, inputs=[src], overwrite=True)
 
 
 def test_folder_jobs_mirror_and_guard(tmp_path: Path, photo: np.ndarray) -> None:
