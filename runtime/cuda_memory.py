@@ -25,6 +25,7 @@ Usage::
 
 from __future__ import annotations
 
+import abc
 import importlib
 import importlib.util
 import logging
@@ -127,7 +128,7 @@ class CudaApi(Protocol):
     def copy_dtoh_async(self, dst: np.ndarray, src_ptr: int, stream: Stream) -> None: ...
 
 
-class _DeviceInfoCache:
+class _DeviceInfoCache(abc.ABC):
     """``device_info`` asked once per device index: the name, compute capability, memory and
     driver of a GPU do not change while the process runs, and the engine, its cache key and
     the DSConv plugin's JIT path (at every inference) all ask."""
@@ -141,8 +142,9 @@ class _DeviceInfoCache:
             info = self._devices[index] = self._query_device_info(index)
         return info
 
+    @abc.abstractmethod
     def _query_device_info(self, index: int) -> DeviceInfo:
-        raise NotImplementedError
+        """Ask the CUDA binding (each subclass wraps one)."""
 
 
 # --------------------------------------------------------------------------- cuda-python
