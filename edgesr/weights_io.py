@@ -19,6 +19,7 @@ from torch import nn
 
 from edgesr.errors import WeightsError
 from edgesr.fileio import write_atomically
+from edgesr.official_weights import convert_official
 
 log = logging.getLogger(__name__)
 
@@ -78,11 +79,23 @@ def _unwrap_checkpoint(obj: object, path: Path) -> dict[str, torch.Tensor]:
     return {k.removeprefix("module."): v for k, v in obj.items()}
 
 
+def in_edgesr_layout(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Our names for a state dict: official BSRN/LKDN checkpoints are renamed by their key
+    maps (edgesr.official_weights); anything else is returned as it is."""
+    conversion = convert_official(state)
+    if conversion is not None:
+        log.info("read an official %s x%d checkpoint (%d tensors renamed)",
+                 conversion.family, conversion.scale, len(conversion.renames))
+        return conversion.state
+    return dict(state)
+
+
 def load_weights(model: nn.Module, path_or_state: str | Path | Mapping[str, torch.Tensor], *,
                  skip_prefixes: tuple[str, ...] = ()) -> nn.Module:
     """Strictly load weights; tensors under ``skip_prefixes`` keep the model's own values."""
     state = (dict(path_or_state) if isinstance(path_or_state, Mapping)
              else read_state_dict(path_or_state))
+    state = in_edgesr_layout(state)
     expected = model.state_dict()
 
     def kept(name: str) -> bool:

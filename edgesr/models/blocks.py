@@ -38,6 +38,9 @@ class BSConvU(nn.Module):
         return self.dw(self.pw(x))
 
 
+_VARIANCE_FLOOR = 1e-12
+
+
 class CCA(nn.Module):
     """Contrast-aware channel attention (IMDN): statistic = spatial std + spatial mean.
 
@@ -53,7 +56,9 @@ class CCA(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         mean = x.mean(dim=(2, 3), keepdim=True)
-        std = (x - mean).pow(2).mean(dim=(2, 3), keepdim=True).sqrt()
+        # clamp_min: a flat channel (a patch of clear sky) has variance 0, where sqrt's gradient
+        # is infinite and training turns to NaN; the forward value changes only below 1e-12.
+        std = (x - mean).pow(2).mean(dim=(2, 3), keepdim=True).clamp_min(_VARIANCE_FLOOR).sqrt()
         weights = torch.sigmoid(self.excite(F.relu(self.squeeze(std + mean))))
         return x * weights
 

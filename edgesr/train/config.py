@@ -44,6 +44,12 @@ class TrainConfig:
     num_workers: int = 2
     finetune_from: str | None = None  # a x2 checkpoint: load all but the upsampler
     init_from: str | None = None  # weights of the same model to start from (a later stage)
+    # A trained relative of the same scale (official BSRN for OSFFNet, LKDN for LMFN):
+    # shared layers copied, new modules started as identities (edgesr.warm_start).
+    warm_start_from: str | None = None
+    # Keep BatchNorm layers on their running statistics while training (a warm start's
+    # BatchNorm is the identity only with its initial statistics).
+    freeze_batchnorm: bool = False
     cache_dir: str | None = None
 
     def __post_init__(self) -> None:
@@ -56,9 +62,10 @@ class TrainConfig:
         for name in ("iterations", "batch_size", "lr_patch_px", "val_every", "checkpoint_every", "log_every"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.finetune_from and self.init_from:
-            raise ConfigError("give finetune_from (another scale, upsampler skipped) or init_from "
-                              "(same model, all weights), not both")
+        starts = [k for k in ("finetune_from", "init_from", "warm_start_from") if getattr(self, k)]
+        if len(starts) > 1:
+            raise ConfigError(f"give one of finetune_from (another scale, upsampler skipped), init_from "
+                              f"(same model, all weights) or warm_start_from (a relative); got {', '.join(starts)}")
         if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
             raise ConfigError(f"ema_decay must be in (0, 1), got {self.ema_decay}")
 

@@ -2,6 +2,14 @@
 
     edgesr-eval --model osffnet_x4 --data data/Set5            (shipped weights)
     edgesr-eval --model lmfn_x4 --weights runs/lmfn/weights.safetensors --data data/Urban100 --csv u.csv
+    edgesr-eval --weights net_g_BSRN_x4.pth --data data/Set5   (official checkpoint: model detected)
+    edgesr-eval --model bsrn_x4 --weights net_g_BSRN_x4.pth --engine ort --data data/Set5
+    edgesr-eval --model model.onnx --engine ort --data data/Set5
+
+--engine torch (default for model names) runs the PyTorch model; --engine ort exports the
+model first (the export cache, checked against torch) and scores the ONNX through ONNX
+Runtime, as edgesr-run would run it (--fp16 for the FP16 graph). An .onnx --model is scored
+through ONNX Runtime.
 
 PSNR/SSIM follow the papers: Y channel (BT.601, 16-235), `scale` pixels cropped at each
 border, SR rounded to 8 bits first, SSIM with an 11x11 Gaussian (sigma 1.5).
@@ -24,9 +32,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0],
                                 epilog=__doc__.split("\n\n", 1)[1],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", required=True, help="model name (osffnet_x4) or family with --scale (osffnet)")
+    p.add_argument("--model", help="model name (osffnet_x4), family with --scale (osffnet), or an .onnx "
+                   "file; may be omitted with --weights (the architecture and scale are detected)")
     p.add_argument("--scale", type=int, help="upscaling factor when --model is a family name")
-    p.add_argument("--weights", help="weights file (.safetensors/.pth); default: the shipped weights")
+    p.add_argument("--weights", help="weights file: edgesr .safetensors, or the BSRN/LKDN authors' .pth "
+                   "(renamed by explicit key maps); default: the shipped weights")
+    p.add_argument("--engine", choices=("torch", "ort"), default=None,
+                   help="torch (default for model names) or ort (ONNX Runtime on the exported graph)")
+    p.add_argument("--fp16", action="store_true", help="with --engine ort: score the FP16 graph")
     p.add_argument("--data", required=True, help="benchmark folder: HR images, or HR/ + LR_bicubic/X<s>/")
     p.add_argument("--csv", help="also write per-image scores as CSV to this file")
     p.add_argument("--markdown", help="also write the Markdown table to this file")
@@ -37,22 +50,20 @@ def build_parser() -> argparse.ArgumentParser:
 def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(verbose=args.verbose)
-    from edgesr.errors import DataError, WeightsError
-    from edgesr.models import create_model, model_entry, model_name
+    from edgesr.errors import DataError
     from edgesr.train.evaluate import evaluate, load_pairs, scores_csv, scores_markdown
-    from edgesr.weights import shipped_weights
-    from edgesr.weights_io import load_weights
+    from edgesr.train.eval_models import model_to_score
 
     for report in filter(None, (args.csv, args.markdown)):  # fail before the long evaluation
         if not Path(report).resolve().parent.is_dir():
             raise DataError(f"folder of {report!r} does not exist; create it or pick another path")
-    name = model_name(args.model, scale=args.scale)
-    entry = model_entry(name)
-    weights = args.weights or shipped_weights(name)
-    if weights is None:
-        raise WeightsError(f"edgesr ships no weights for {name}; pass --weights FILE (from edgesr-train)")
-    model = load_weights(create_model(name), weights)
-    scores = evaluate(model, load_pairs(args.data, scale=entry.scale), scale=entry.scale, method=name)
+    scored = model_to_score(model=args.model, scale=args.scale, weights=args.weights,
+                            engine=args.engine, fp16=args.fp16)
+    try:
+        pairs = load_pairs(args.data, scale=scored.scale)
+        scores = evaluate(scored.upscale, pairs, scale=scored.scale, method=scored.label)
+    finally:
+        scored.close()
     table = scores_markdown(scores)
     print(table)
     if args.csv:

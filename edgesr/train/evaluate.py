@@ -11,8 +11,10 @@ import csv
 import io
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -87,12 +89,28 @@ def sr_from_model(model: nn.Module, lr: np.ndarray) -> np.ndarray:
         return model(tensor).clamp(0, 1)[0].permute(1, 2, 0).cpu().numpy()
 
 
-def evaluate(model: nn.Module, pairs: list[EvalPair], *, scale: int, method: str) -> list[ImageScore]:
-    """Per-image scores of ``model`` and of bicubic upscaling (border ``scale`` cropped)."""
-    model = model.eval()
+Upscaler = Callable[[np.ndarray], np.ndarray]  # HxWx3 uint8 -> sHxsWx3 float in [0, 1]
+
+
+def upscaler_from_engine(engine: Any) -> Upscaler:
+    """Score a runtime engine (ONNX Runtime, TensorRT, torch) exactly as a PyTorch model."""
+    def upscale(lr: np.ndarray) -> np.ndarray:
+        batch = (lr.astype(np.float32) / 255.0).transpose(2, 0, 1)[None]
+        return np.clip(engine.run(batch)[0].transpose(1, 2, 0), 0, 1)
+    return upscale
+
+
+def evaluate(model: nn.Module | Upscaler, pairs: list[EvalPair], *, scale: int, method: str) -> list[ImageScore]:
+    """Per-image scores of ``model`` (a PyTorch module or an :data:`Upscaler`) and of bicubic
+    upscaling (border ``scale`` cropped)."""
+    if isinstance(model, nn.Module):
+        module = model.eval()
+        upscale: Upscaler = lambda lr: sr_from_model(module, lr)  # noqa: E731
+    else:
+        upscale = model
     scores = []
     for pair in pairs:
-        for name, sr in ((method, sr_from_model(model, pair.lr)),
+        for name, sr in ((method, upscale(pair.lr)),
                          ("bicubic", imresize(pair.lr.astype(np.float64) / 255.0, scale=scale))):
             scores.append(ImageScore(name=pair.name, method=name,
                                      psnr_db=psnr_y(np.clip(sr, 0, 1), pair.hr, crop_border=scale),

@@ -39,7 +39,8 @@ from edgesr.train.checkpoint import (
 )
 from edgesr.train.config import TrainConfig
 from edgesr.train.evaluate import EvalPair, load_pairs, sr_from_model
-from edgesr.weights_io import load_for_finetune, load_weights, save_weights
+from edgesr.warm_start import warm_start
+from edgesr.weights_io import in_edgesr_layout, load_for_finetune, load_weights, read_state_dict, save_weights
 
 log = logging.getLogger(__name__)
 _MIN_BATCHES_PER_EPOCH = 20
@@ -109,9 +110,12 @@ def _scheduler(config: TrainConfig, optimizer: torch.optim.Optimizer):
 
 def validate(model: nn.Module, pairs: list[EvalPair], *, scale: int) -> float:
     """Mean Y-channel PSNR over whole images, exactly as ``edgesr-eval`` scores them."""
+    # Restore each module's own mode afterwards: frozen BatchNorm layers stay in eval mode.
+    modes = {module: module.training for module in model.modules()}
     model.eval()
     scores = [psnr_y(sr_from_model(model, pair.lr), pair.hr, crop_border=scale) for pair in pairs]
-    model.train()
+    for module, training in modes.items():
+        module.training = training
     return float(sum(scores) / len(scores))
 
 
@@ -140,6 +144,8 @@ class Trainer:
             load_for_finetune(self.model, config.finetune_from)
         if config.init_from:
             load_weights(self.model, config.init_from)
+        if config.warm_start_from:
+            warm_start(self.model, entry.family, in_edgesr_layout(read_state_dict(config.warm_start_from)))
         self.device = training_device()
         self.model.to(self.device)  # before EMA and DDP, which copy / wrap the parameters
         self.ema = (AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay), use_buffers=True)
@@ -202,6 +208,14 @@ class Trainer:
         save_weights(self.eval_model(), self.out_dir / "weights.safetensors",
                      metadata={"model": self.config.model, "iteration": str(self.iteration)})
 
+    def _save_best(self) -> None:
+        """The weights with the best validation PSNR so far (what a later stage starts from)."""
+        if self.dist.is_main:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            save_weights(self.eval_model(), self.out_dir / "best.safetensors",
+                         metadata={"model": self.config.model, "iteration": str(self.iteration),
+                                   "val_psnr_db": f"{self.best_val_psnr_db:.4f}"})
+
     def eval_model(self) -> nn.Module:
         """The weights to ship and validate: the EMA copy when EMA is on."""
         return self.ema.module if self.ema is not None else self.model
@@ -212,6 +226,10 @@ class Trainer:
         end = min(config.iterations, stop_at) if stop_at is not None else config.iterations
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.model.train()
+        if config.freeze_batchnorm:
+            for module in self.model.modules():
+                if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                    module.eval()
         bar = tqdm(total=config.iterations, initial=self.iteration, disable=not self.dist.is_main,
                    desc=config.model, dynamic_ncols=True)
         started, started_iter = time.time(), self.iteration
@@ -240,7 +258,9 @@ class Trainer:
                           "elapsed_s": round(time.time() - started, 1)}
             if self.val is not None and (self.iteration % config.val_every == 0 or self.iteration == config.iterations):
                 psnr_db = validate(self.eval_model(), self.val, scale=self.scale)
-                self.best_val_psnr_db = max(psnr_db, self.best_val_psnr_db or -math.inf)
+                if psnr_db > (self.best_val_psnr_db or -math.inf):
+                    self.best_val_psnr_db = psnr_db
+                    self._save_best()
                 record.update({"iteration": self.iteration, "val_psnr_db": psnr_db})
                 bar.write(f"iteration {self.iteration}: validation PSNR-Y {psnr_db:.2f} dB")
             if record:

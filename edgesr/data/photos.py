@@ -1,0 +1,137 @@
+"""A training corpus of real photographs that exist on every machine here, licences recorded.
+
+Sources (no hub, no network at run time):
+- Debian's ``mate-backgrounds`` package: 12 nature photographs (JPEG, 1280x1024 to 2560x1920,
+  GPL-2+, copyright holders in the package's ``copyright`` file). Get it with
+  ``apt-get download mate-backgrounds`` and pass the .deb (or the folder it unpacks to).
+- The scikit-image photos (``edgesr.data.folder.skimage_photos``), in their fixed split.
+
+JPEG photos carry compression artefacts that an SR model would learn to reproduce, so each is
+downscaled x2 (MATLAB-compatible bicubic, antialiased) before it is used as HR: the
+downscaling averages the 8x8-block artefacts away. ``LICENSES.md`` in the output lists
+every file with its source, author and licence.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edgesr.data.degrade import imresize
+from edgesr.data.folder import SKIMAGE_TRAIN, SKIMAGE_VAL, read_rgb8, skimage_photos
+from edgesr.errors import DataError
+from edgesr.fileio import write_atomically, write_text_atomically
+
+log = logging.getLogger(__name__)
+
+MATE_NATURE = "usr/share/backgrounds/mate/nature"
+MATE_COPYRIGHT = "usr/share/doc/mate-backgrounds/copyright"
+# Held out for validation and checkpoint choice (never Set5/Set14): a macro with fine
+# texture and a landscape with smooth sky.
+MATE_VAL = ("LadyBird", "Storm")
+JPEG_DOWNSCALE = 2
+
+
+@dataclass(frozen=True)
+class CorpusFile:
+    split: str  # "train" or "val"
+    path: Path
+    source: str
+    licence: str
+    holders: str
+
+
+def _unpack_deb(deb: Path, into: Path) -> Path:
+    if shutil.which("dpkg-deb") is None:
+        raise DataError(f"{deb.name} is a Debian package and dpkg-deb is not installed; unpack it "
+                        "elsewhere (dpkg-deb -x FILE DIR) and pass the folder")
+    try:
+        subprocess.run(["dpkg-deb", "-x", str(deb), str(into)], check=True, capture_output=True)
+    except subprocess.CalledProcessError as exc:
+        raise DataError(f"dpkg-deb could not unpack {deb.name}: {exc.stderr.decode().strip()}") from None
+    return into
+
+
+def mate_holders(copyright_text: str) -> dict[str, str]:
+    """Photo stem -> copyright holders, from the Debian copyright file's Files/Copyright stanzas."""
+    holders: dict[str, str] = {}
+    for stanza in copyright_text.split("\n\n"):
+        files = re.findall(r"nature/(\w+)\.jpg", stanza)
+        match = re.search(r"Copyright:(.*?)(?:\nLicense:|\Z)", stanza, re.S)
+        if files and match:
+            names = "; ".join(re.sub(r"\s*<[^>]*>", "", line).strip() for line in match[1].strip().splitlines())
+            holders.update({stem: names for stem in files})
+    return holders
+
+
+def _save_png(path: Path, image: np.ndarray) -> None:
+    import cv2
+
+    ok, encoded = cv2.imencode(".png", np.ascontiguousarray(image[..., ::-1]))
+    if not ok:
+        raise DataError(f"could not encode {path.name} as PNG")
+    write_atomically(path, lambda tmp: Path(tmp).write_bytes(encoded.tobytes()))
+
+
+def _mate_files(mate: Path, out: Path, work: Path) -> list[CorpusFile]:
+    root = _unpack_deb(mate, work) if mate.is_file() else mate
+    nature = root / MATE_NATURE
+    if not nature.is_dir():
+        raise DataError(f"{str(mate)!r} holds no {MATE_NATURE}/; pass mate-backgrounds' .deb or its unpacked folder")
+    copyright_file = root / MATE_COPYRIGHT
+    holders = mate_holders(copyright_file.read_text()) if copyright_file.is_file() else {}
+    files = []
+    for jpeg in sorted(nature.glob("*.jpg")):
+        split = "val" if jpeg.stem in MATE_VAL else "train"
+        hr = imresize(read_rgb8(jpeg), scale=1 / JPEG_DOWNSCALE)
+        target = out / split / f"mate-{jpeg.stem}.png"
+        _save_png(target, hr)
+        log.info("%s: %s -> %dx%d", split, jpeg.name, hr.shape[1], hr.shape[0])
+        files.append(CorpusFile(split, target, "Debian mate-backgrounds (nature/, downscaled x2)",
+                                "GPL-2+", holders.get(jpeg.stem, "see the package's copyright file")))
+    return files
+
+
+def _skimage_files(out: Path) -> list[CorpusFile]:
+    files = []
+    photos = dict(skimage_photos())
+    for split, names in (("train", SKIMAGE_TRAIN), ("val", SKIMAGE_VAL)):
+        for name in names:
+            target = out / split / f"skimage-{name}.png"
+            _save_png(target, photos[name])
+            files.append(CorpusFile(split, target, "scikit-image data (skimage.data)",
+                                    "see skimage/data/README.txt (CC0 / public domain / CC-BY)", name))
+    return files
+
+
+def _licences_markdown(files: list[CorpusFile], out: Path) -> str:
+    lines = ["# Corpus files and their licences", "",
+             "Made by `edgesr-data photos`. Evaluation sets (Set5, Set14) are never part of it.", "",
+             "| split | file | source | licence | copyright holders |", "|---|---|---|---|---|"]
+    lines += [f"| {f.split} | {f.path.relative_to(out)} | {f.source} | {f.licence} | {f.holders} |" for f in files]
+    return "\n".join(lines) + "\n"
+
+
+def build_photo_corpus(out: str | Path, *, mate: str | Path | None = None) -> list[CorpusFile]:
+    """Write ``out/train`` and ``out/val`` (PNG) and ``out/LICENSES.md``; returns the files."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise DataError(f"{str(out)!r} is a file; expected a folder for the corpus")
+    for split in ("train", "val"):
+        (out / split).mkdir(parents=True, exist_ok=True)
+    files = _skimage_files(out)
+    if mate is not None:
+        mate_path = Path(mate)
+        if not mate_path.exists():
+            raise DataError(f"{str(mate_path)!r} does not exist; get it with `apt-get download mate-backgrounds`")
+        with tempfile.TemporaryDirectory() as work:
+            files += _mate_files(mate_path, out, Path(work))
+    write_text_atomically(out / "LICENSES.md", _licences_markdown(files, out))
+    return files

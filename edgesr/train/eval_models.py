@@ -1,0 +1,88 @@
+"""What ``edgesr-eval`` scores: a PyTorch model, or an ONNX graph through ONNX Runtime.
+
+The same weights go through either path, so the two rows can be compared: ``--engine ort``
+on a model name exports it with the export cache (checked against torch on the way), then
+runs the file as ``edgesr-run`` would.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from edgesr.errors import ConfigError, WeightsError
+from edgesr.train.evaluate import Upscaler, upscaler_from_engine
+
+
+@dataclass
+class ScoredModel:
+    label: str  # the method column of the report
+    scale: int
+    upscale: Upscaler | object  # an Upscaler or a torch module
+    close: Callable[[], None] = field(default=lambda: None)
+
+
+def detected_model_name(weights: str) -> str:
+    """The model-table name of a weights file: official layouts by their key maps, our own
+    files by trying the full-size models of the table (tensor names and shapes must match)."""
+    from edgesr.models.registry import MODEL_TABLE, create_model
+    from edgesr.official_weights import convert_official, unknown_layout_error
+    from edgesr.weights_io import read_state_dict
+
+    state = read_state_dict(weights)
+    conversion = convert_official(state)
+    if conversion is not None:
+        return conversion.model_name
+    shapes = {k: tuple(v.shape) for k, v in state.items()}
+    for name, entry in MODEL_TABLE.items():
+        if "-" in entry.name:  # tiny variants and ablations are never shipped checkpoints
+            continue
+        model = create_model(name)
+        if {k: tuple(v.shape) for k, v in model.state_dict().items()} == shapes:
+            return name
+    raise unknown_layout_error(state)
+
+
+def _onnx_engine(path: Path, label: str) -> ScoredModel:
+    from edgesr.runtime.engines import open_engine
+    from edgesr.runtime.model_file import spec_from_onnx
+
+    spec = spec_from_onnx(path)
+    engine = open_engine("ort", model_path=path, spec=spec)
+    return ScoredModel(label, spec.scale, upscaler_from_engine(engine), engine.close)
+
+
+def model_to_score(*, model: str | None, scale: int | None, weights: str | None,
+                   engine: str | None, fp16: bool) -> ScoredModel:
+    """Resolve the CLI's --model/--scale/--weights/--engine/--fp16 into something to score."""
+    if model is not None and model.endswith(".onnx"):
+        if engine == "torch" or weights:
+            raise ConfigError("an .onnx model runs through ONNX Runtime: drop --engine torch and --weights")
+        if fp16:
+            raise ConfigError("--fp16 applies to model names; an .onnx file has its precision inside")
+        return _onnx_engine(Path(model), Path(model).stem)
+    from edgesr.models import create_model, model_name
+    from edgesr.weights import shipped_weights
+    from edgesr.weights_io import load_weights
+
+    if model is None:
+        if weights is None:
+            raise ConfigError("give --model NAME (or an .onnx file), or --weights FILE to detect the model from")
+        name = detected_model_name(weights)
+        if scale is not None and f"_x{scale}" not in name:
+            raise ConfigError(f"--scale {scale} contradicts the checkpoint, which is {name}")
+    else:
+        name = model_name(model, scale=scale)
+    weights_path = weights or shipped_weights(name)
+    if weights_path is None:
+        raise WeightsError(f"edgesr ships no weights for {name}; pass --weights FILE (from edgesr-train)")
+    if fp16 and engine != "ort":
+        raise ConfigError("--fp16 needs --engine ort (the FP16 graph runs in ONNX Runtime)")
+    if engine == "ort":
+        from edgesr.export.cache import cached_onnx_for
+
+        path = cached_onnx_for(name, weights=weights, fp16=fp16)
+        return _onnx_engine(path, f"{name} ort{' fp16' if fp16 else ''}")
+    module = load_weights(create_model(name), weights_path)
+    return ScoredModel(name, int(name.rsplit("_x", 1)[1]), module)
