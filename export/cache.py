@@ -90,6 +90,7 @@ def cached_onnx_for(
     fp16: bool = False,
     opset: int = DEFAULT_OPSET,
     cache_dir: str | Path | None = None,
+    allow_untrained: bool = False,
 ) -> Path:
     """The cached ONNX export of model ``name`` (e.g. ``osffnet_x4``), exporting it first
     when the cache has no file for this key (module docstring). Exports are checked
@@ -105,5 +106,6 @@ def cached_onnx_for(
         return path
     folder.mkdir(parents=True, exist_ok=True)
     logger.info("no cached export for %s; exporting into %s (once)", key, folder)
-    export_model(name, weights=weights, opset=opset, fp16=fp16, output=path, check=True)
+    export_model(name, weights=weights, opset=opset, fp16=fp16, output=path, check=True,
+                 allow_untrained=allow_untrained)
     return path

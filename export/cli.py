@@ -24,8 +24,9 @@ astronaut photo (skipped when scikit-image is missing):
   FP16: the FP16 graph vs the FP32 graph, PSNR >= 45 dB and no NaN/Inf
   and the output must be scale x the input size. A failed check exits 2 and writes nothing.
 
-weights: --weights FILE if given; else the weights edgesr ships for the model; else the
-untrained (seeded) initialization, with a warning.
+weights: --weights FILE if given (edgesr .safetensors, or the BSRN/LKDN authors' .pth); else
+the weights edgesr ships for the model (`edgesr-weights list`); else an error, unless
+--allow-untrained (the seeded initialization, for timing only).
 
 examples:
   edgesr-export --model osffnet --scale 4
@@ -73,6 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "--fp16, in the current folder)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing output file (default: refuse)")
+    p.add_argument("--allow-untrained", action="store_true",
+                   help="export the untrained initialization when no weights exist (timing only)")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return p
 
@@ -121,6 +124,7 @@ def _main(argv: Sequence[str] | None) -> int:
         args.model, scale=args.scale, weights=args.weights, opset=args.opset, fp16=args.fp16,
         output=args.output, check=args.check, simplify=args.simplify,
         inline_functions=args.inline_functions, overwrite=args.overwrite,
+        allow_untrained=args.allow_untrained,
     )
     print(format_summary(report))
     return EXIT_OK

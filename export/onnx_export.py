@@ -57,7 +57,7 @@ from onnx import TensorProto
 from torch import nn
 
 import edgesr
-from edgesr.errors import ConfigError, EdgeSRError, ExportError
+from edgesr.errors import ConfigError, EdgeSRError, ExportError, WeightsError
 from edgesr.fileio import write_atomically
 from edgesr.metrics import psnr
 from edgesr.models.registry import (
@@ -597,7 +597,8 @@ def _fail_if_any(results: Sequence[ParityResult], name: str) -> None:
 # --------------------------------------------------------------------------- export_model
 
 
-def _model_with_weights(name: str, weights: str | Path | None) -> tuple[nn.Module, str]:
+def _model_with_weights(name: str, weights: str | Path | None, *,
+                        allow_untrained: bool = False) -> tuple[nn.Module, str]:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)  # the untrained initialization is reproducible
         model = create_model(name)
@@ -608,11 +609,14 @@ def _model_with_weights(name: str, weights: str | Path | None) -> tuple[nn.Modul
     if shipped is not None:
         load_weights(model, shipped)
         return model, f"shipped ({shipped.name})"
-    logger.warning(
-        "WARNING: edgesr ships no trained weights for %s and no --weights file was given: "
-        "exporting the UNTRAINED initialization (seeded random weights; its output is not a "
-        "useful upscale). Pass --weights FILE (e.g. a checkpoint from edgesr-train).", name,
-    )
+    if not allow_untrained:
+        raise WeightsError(
+            f"edgesr ships no trained weights for {name} (`edgesr-weights list` shows which "
+            "models have them); pass --weights FILE, or --allow-untrained to export the seeded "
+            "random initialization for timing only"
+        )
+    logger.warning("%s: exporting the UNTRAINED initialization (timing only; its output is "
+                   "not a useful upscale)", name)
     return model, "untrained initialization"
 
 
@@ -628,6 +632,7 @@ def export_model(
     simplify: bool = True,
     inline_functions: bool = False,
     overwrite: bool = True,
+    allow_untrained: bool = False,
 ) -> ExportReport:
     """Export a named model to ONNX, check it, write it, and report (module docstring).
 
@@ -650,7 +655,7 @@ def export_model(
         )
     _check_output_folder(path)
 
-    model, source = _model_with_weights(name, weights)
+    model, source = _model_with_weights(name, weights, allow_untrained=allow_untrained)
     proto, spec, simplifier = _export_fp32(
         model, spec=model_spec(name), opset=opset, simplify=simplify,
         inline_functions=inline_functions and not fp16,

@@ -106,6 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="weights (.safetensors/.pth) for a registered --model NAME (default: shipped)")
     parser.add_argument("--threads", type=int, default=0, metavar="N",
                         help="CPU threads per operator (default: the engine's choice)")
+    parser.add_argument("--allow-untrained", action="store_true",
+                        help="run a model edgesr ships no weights for, untrained (timing only)")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return parser
 
@@ -134,7 +136,7 @@ def _scale_of_name(name: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def _cached_onnx(name: str, *, weights: Path | None, fp16: bool) -> Path:
+def _cached_onnx(name: str, *, weights: Path | None, fp16: bool, allow_untrained: bool) -> Path:
     """Export (or reuse) the ONNX of a registered model via the torch-side exporter."""
     module_name = "edgesr.export.cache"
     try:
@@ -151,7 +153,7 @@ def _cached_onnx(name: str, *, weights: Path | None, fp16: bool) -> Path:
             f"model {name!r} is a registered model name, but this install cannot export it "
             f"({module_name}: {exc}); pass an exported .onnx file instead"
         ) from None
-    path = module.cached_onnx_for(name, weights=weights, fp16=fp16)
+    path = module.cached_onnx_for(name, weights=weights, fp16=fp16, allow_untrained=allow_untrained)
     return Path(path)
 
 
@@ -207,7 +209,11 @@ def resolve_model(args: argparse.Namespace) -> ResolvedModel:
         raise ConfigError(f"--weights {args.weights}: the file does not exist; check the path")
     if engine in MODEL_ENGINES:
         return ResolvedModel(engine=engine, model_name=name, weights=weights)
-    path = _cached_onnx(name, weights=weights, fp16=args.fp16)
+    shipped = shipped_onnx(name) if weights is None and not args.fp16 else None
+    if shipped is not None:  # the shipped graph of the shipped weights: no torch, no export
+        info = inspect_onnx(shipped, scale=args.scale)
+        return ResolvedModel(engine=engine, model_path=info.path, spec=info.spec)
+    path = _cached_onnx(name, weights=weights, fp16=args.fp16, allow_untrained=args.allow_untrained)
     info = inspect_onnx(path, scale=args.scale)
     return ResolvedModel(engine=engine, model_path=info.path, spec=info.spec)
 
@@ -221,14 +227,15 @@ def _engine_options(args: argparse.Namespace, model: ResolvedModel) -> dict[str,
                           log_severity=2 if args.verbose else 3),
         "trt": TrtOptions(precision=precision),
     }
-    if model.engine in MODEL_ENGINES and (args.fp16 or args.threads):
+    if model.engine in MODEL_ENGINES and (args.fp16 or args.threads or args.allow_untrained):
         try:
             torch_engine = importlib.import_module("edgesr.torch_engine")
         except ImportError:
             pass  # open_engine reports the missing torch when the torch engine is asked for
         else:
             options["torch"] = torch_engine.TorchOptions(
-                precision="fp16" if args.fp16 else "fp32", threads=args.threads)
+                precision="fp16" if args.fp16 else "fp32", threads=args.threads,
+                allow_untrained=args.allow_untrained)
     return options
 
 

@@ -1,12 +1,26 @@
-"""Weights shipped inside the package (trained on the scikit-image photos; see the model cards).
+"""Weights shipped inside the package, where each came from, and the default model's ONNX.
 
 Standard library only: the runtime reads the shipped default ONNX file from here without torch.
+
+Every shipped file has a model card (``<name>.md``: donor, data, iterations, Set5/Set14 rows
+measured by ``edgesr-eval`` next to the paper's). BSRN and LKDN files are the authors'
+published checkpoints converted by ``edgesr-weights convert`` (MIT: ``LICENSE-BSRN``,
+``LICENSE-LKDN`` beside them); OSFFNet and LMFN files are fine-tuned here from them.
 """
 
 from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
+
+_OFFICIAL = {
+    "bsrn": "BSRN authors' checkpoint net_g_BSRN_x{s}.pth, converted (MIT, LICENSE-BSRN)",
+    "lkdn": "LKDN authors' checkpoint LKDN_x{s}.pth (params_ema), converted (MIT, LICENSE-LKDN)",
+}
+_FINE_TUNED = {
+    "osffnet": "warm-started from bsrn_x{s}, fine-tuned on real photos (see the model card)",
+    "lmfn": "warm-started from lkdn_x{s}, fine-tuned on real photos (see the model card)",
+}
 
 
 def _packaged(filename: str) -> Path | None:
@@ -26,3 +40,13 @@ def shipped_onnx(model_name: str) -> Path | None:
 
 def model_card(model_name: str) -> Path | None:
     return _packaged(f"{model_name}.md")
+
+
+def weights_source(model_name: str) -> str:
+    """One line saying where the weights edgesr ships for ``model_name`` come from, or that
+    none ship (such a model runs only with --weights, or --allow-untrained for timing)."""
+    if shipped_weights(model_name) is None:
+        return "no weights shipped (untrained: pass --weights FILE)"
+    family, _, scale = model_name.partition("_x")
+    template = _OFFICIAL.get(family) or _FINE_TUNED.get(family) or "shipped (see the model card)"
+    return template.format(s=scale)

@@ -1,0 +1,89 @@
+"""edgesr-weights: convert the authors' published checkpoints into edgesr weights files.
+
+    edgesr-weights convert net_g_BSRN_x4.pth -o bsrn_x4.safetensors
+    edgesr-weights convert LKDN_x4.pth -o lkdn_x4.safetensors --model lkdn_x4
+    edgesr-weights list                         every model name: weights shipped or not, and their source
+
+convert reads a BasicSR-layout .pth (``params`` / ``params_ema``, ``module.`` prefixes
+stripped), recognises the architecture and scale from its keys (BSRN and LKDN: explicit
+per-architecture key maps, never by position), checks every tensor against our model, and
+writes a .safetensors file. It prints each rename. LKDN's ``params_ema`` (the published
+weights) is preferred over ``params``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from edgesr.cli_util import EXIT_OK, run_cli, setup_logging
+
+PROG = "edgesr-weights"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0],
+                                epilog=__doc__.split("\n\n", 1)[1],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+    convert = sub.add_parser("convert", help="official checkpoint -> edgesr .safetensors")
+    convert.add_argument("checkpoint", help="the authors' .pth (BSRN or LKDN)")
+    convert.add_argument("-o", "--output", required=True, help="output .safetensors file (must not exist)")
+    convert.add_argument("--model", help="expected model name (e.g. bsrn_x4); default: detected")
+    convert.add_argument("-q", "--quiet", action="store_true", help="do not list the renames")
+    sub.add_parser("list", help="every model of the table: whether weights ship for it, and their source")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    return p
+
+
+def _convert(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from edgesr.errors import ConfigError, WeightsError
+    from edgesr.models import create_model
+    from edgesr.official_weights import convert_official, unknown_layout_error
+    from edgesr.weights_io import load_weights, read_state_dict, save_weights
+
+    output = Path(args.output)
+    if output.exists():
+        raise ConfigError(f"{output} exists; edgesr-weights never replaces a file: remove it or pick another name")
+    state = read_state_dict(args.checkpoint)
+    conversion = convert_official(state)
+    if conversion is None:
+        raise unknown_layout_error(state)
+    if args.model and args.model != conversion.model_name:
+        raise WeightsError(f"{args.checkpoint} is a {conversion.model_name} checkpoint, not {args.model}")
+    model = load_weights(create_model(conversion.model_name), conversion.state)  # strict shape check
+    if not args.quiet:
+        for official, ours in conversion.renames.items():
+            print(f"  {official} -> {ours}")
+    save_weights(model, output, metadata={"model": conversion.model_name, "source": Path(args.checkpoint).name})
+    print(f"wrote {output}: {conversion.model_name}, {len(conversion.renames)} tensors renamed, "
+          f"{sum(t.numel() for t in model.state_dict().values()):,} values")
+    return EXIT_OK
+
+
+def _list() -> int:
+    from edgesr.models.registry import MODEL_TABLE
+    from edgesr.weights import shipped_weights, weights_source
+
+    width = max(map(len, MODEL_TABLE))
+    for name in MODEL_TABLE:  # every name, so no model's lack of weights is a surprise
+        mark = "shipped" if shipped_weights(name) is not None else "none"
+        print(f"{name:{width}s}  {mark:7s}  {weights_source(name)}")
+    return EXIT_OK
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging(verbose=args.verbose)
+    return _convert(args) if args.command == "convert" else _list()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_cli(PROG, _main, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
