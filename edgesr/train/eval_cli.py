@@ -16,6 +16,7 @@ from pathlib import Path
 
 from edgesr.cli_util import EXIT_OK, run_cli, setup_logging
 from edgesr.fileio import write_text_atomically
+from edgesr.runtime.engines import engine_choices
 
 PROG = "edgesr-eval"
 
@@ -28,6 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scale", type=int, help="upscaling factor when --model is a family name")
     p.add_argument("--weights", help="weights file (.safetensors/.pth); default: the shipped weights")
     p.add_argument("--data", required=True, help="benchmark folder: HR images, or HR/ + LR_bicubic/X<s>/")
+    p.add_argument("--engine", default="torch", choices=engine_choices(),
+                   help="engine that runs the model (default: torch); ONNX engines run the shipped "
+                   ".onnx, or an export of --weights")
     p.add_argument("--csv", help="also write per-image scores as CSV to this file")
     p.add_argument("--markdown", help="also write the Markdown table to this file")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -51,8 +55,12 @@ def _main(argv: Sequence[str] | None) -> int:
     weights = args.weights or shipped_weights(name)
     if weights is None:
         raise WeightsError(f"edgesr ships no weights for {name}; pass --weights FILE (from edgesr-train)")
-    model = load_weights(create_model(name), weights)
-    scores = evaluate(model, load_pairs(args.data, scale=entry.scale), scale=entry.scale, method=name)
+    pairs = load_pairs(args.data, scale=entry.scale)
+    if args.engine == "torch":
+        model = load_weights(create_model(name), weights)
+        scores = evaluate(model, pairs, scale=entry.scale, method=name)
+    else:
+        scores = _evaluate_onnx(args, name, pairs, scale=entry.scale)
     table = scores_markdown(scores)
     print(table)
     if args.csv:
@@ -60,6 +68,19 @@ def _main(argv: Sequence[str] | None) -> int:
     if args.markdown:
         write_text_atomically(args.markdown, table + "\n")
     return EXIT_OK
+
+
+def _evaluate_onnx(args: argparse.Namespace, name: str, pairs: list, *, scale: int) -> list:
+    """Scores through an ONNX engine: the shipped .onnx, or an export of --weights."""
+    from edgesr.export.cache import cached_onnx_for
+    from edgesr.runtime.engines import open_engine
+    from edgesr.train.evaluate import evaluate
+    from edgesr.weights import shipped_onnx
+
+    onnx_path = shipped_onnx(name) if args.weights is None else None
+    onnx_path = onnx_path or cached_onnx_for(name, weights=args.weights)
+    with open_engine(args.engine, model_path=onnx_path) as engine:
+        return evaluate(engine, pairs, scale=scale, method=f"{name} ({args.engine})")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

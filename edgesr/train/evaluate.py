@@ -87,12 +87,23 @@ def sr_from_model(model: nn.Module, lr: np.ndarray) -> np.ndarray:
         return model(tensor).clamp(0, 1)[0].permute(1, 2, 0).cpu().numpy()
 
 
-def evaluate(model: nn.Module, pairs: list[EvalPair], *, scale: int, method: str) -> list[ImageScore]:
-    """Per-image scores of ``model`` and of bicubic upscaling (border ``scale`` cropped)."""
-    model = model.eval()
+def sr_from_engine(engine, lr: np.ndarray) -> np.ndarray:  # noqa: ANN001 (any edgesr engine)
+    """Upscale an HxWx3 uint8 image with an edgesr engine (``run(lr) -> sr``) -> float [0, 1]."""
+    nchw = (lr.astype(np.float32) / 255.0).transpose(2, 0, 1)[None]
+    return np.clip(engine.run(np.ascontiguousarray(nchw))[0].transpose(1, 2, 0), 0, 1)
+
+
+def evaluate(model, pairs: list[EvalPair], *, scale: int, method: str) -> list[ImageScore]:  # noqa: ANN001
+    """Per-image scores of ``model`` (an nn.Module, or an edgesr engine with ``run``) and of
+    bicubic upscaling (border ``scale`` cropped)."""
+    if isinstance(model, nn.Module):
+        model = model.eval()
+        upscale = lambda lr: sr_from_model(model, lr)  # noqa: E731
+    else:
+        upscale = lambda lr: sr_from_engine(model, lr)  # noqa: E731
     scores = []
     for pair in pairs:
-        for name, sr in ((method, sr_from_model(model, pair.lr)),
+        for name, sr in ((method, upscale(pair.lr)),
                          ("bicubic", imresize(pair.lr.astype(np.float64) / 255.0, scale=scale))):
             scores.append(ImageScore(name=pair.name, method=name,
                                      psnr_db=psnr_y(np.clip(sr, 0, 1), pair.hr, crop_border=scale),
