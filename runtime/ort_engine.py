@@ -119,7 +119,7 @@ def resolve_providers(requested: Sequence[str], available: Sequence[str]) -> lis
     if not requested:
         return [p for p in PROVIDER_ORDER if p in available] or [CPU_EP]
     chosen: list[str] = []
-    known = sorted(set(PROVIDER_ALIASES) | set(available) | set(PROVIDER_ORDER))
+    known = sorted(set(PROVIDER_ALIASES) | set(PROVIDER_ALIASES.values()) | set(available))
     for name in requested:
         full = PROVIDER_ALIASES.get(str(name).lower(), name)
         if full not in available:
