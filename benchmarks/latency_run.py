@@ -76,16 +76,17 @@ def _gpu_memory_used_mb() -> float | None:
         return None
 
 
-def _options(request: EngineRequest, precision: str) -> object:
+def _options(request: EngineRequest, precision: str | None) -> object:
+    """The engine's options; ``precision`` None = whatever the graph is (ONNX engines)."""
     cls = options_class(request.engine)
     if request.engine == "ort":
         return cls(providers=(request.provider,) if request.provider else (), precision=precision)
-    if request.engine == "torch":
-        return cls(precision=precision)
+    if ENGINES[request.engine].runs == "model":  # a PyTorch model has no graph precision: fp32 default
+        return cls(precision=precision or "fp32")
     return cls(precision=precision)
 
 
-def _open(request: EngineRequest, *, model_path: Path, model_name: str | None, precision: str):  # noqa: ANN202
+def _open(request: EngineRequest, *, model_path: Path, model_name: str | None, precision: str | None):  # noqa: ANN202
     row = ENGINES[request.engine]
     if row.runs == "model":
         if model_name is None:
@@ -127,7 +128,7 @@ def _time_size(engines: dict[str, object], lr: np.ndarray, *, warmup: int, repea
 
 
 def run_latency(*, model_path: Path, model_name: str | None, requests: list[EngineRequest],
-                sizes: list[tuple[int, int]], precision: str, warmup: int, repeats: int,
+                sizes: list[tuple[int, int]], precision: str | None, warmup: int, repeats: int,
                 argv: list[str]) -> dict:
     """Open, time and describe every requested engine; the result is the JSON document."""
     if repeats < 1 or warmup < 0:
@@ -164,7 +165,7 @@ def run_latency(*, model_path: Path, model_name: str | None, requests: list[Engi
         "created_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "machine": machine_info(argv) | {"tegrastats": sampler.available},
         "model": {"name": model_name or spec.arch, "file": model_path.name, "sha256": file_sha256(model_path),
-                  "arch": spec.arch, "scale": spec.scale, "precision": precision},
+                  "arch": spec.arch, "scale": spec.scale, "precision": precision or spec.precision},
         "settings": {"warmup": warmup, "repeats": repeats},
         "cost": [model_cost(model_path, height=h, width=w).as_json() for w, h in sizes],
         "results": results,

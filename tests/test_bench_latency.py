@@ -53,6 +53,15 @@ def test_report_merges_with_the_floor_and_draws_plots(latency_json: Path, tmp_pa
         assert (tmp_path / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"]({png})" in text
 
 
+def test_the_torch_reference_is_timed_beside_ort(tmp_path: Path) -> None:
+    out = tmp_path / "t.json"
+    assert main(["latency", "osffnet_x4", "--engine", "ort", "torch", "--size", "20x16", "--warmup", "0",
+                 "--repeats", "1", "--json", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    assert [r["label"] for r in doc["results"]] == ["ort", "torch"] and doc["model"]["name"] == "osffnet_x4"
+    assert doc["results"][1]["device"] == "cpu" and doc["results"][1]["precision"] == "fp32"
+
+
 def test_missing_provider_is_reported_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     import onnxruntime
 
