@@ -21,7 +21,7 @@ def _pyplot():  # noqa: ANN202
 def latency_bars(rows: list[Measurement], targets: list[Target], path: Path) -> Path:
     """p50 latency per machine/engine/input (bars, log scale), each target's floor as a tick."""
     plt = _pyplot()
-    labels = [f"{m.machine[:28]}\n{m.engine} {m.width}x{m.height}" for m in rows]
+    labels = [f"{m.machine[:24]}\n{m.model} {m.engine}\n{m.width}x{m.height}" for m in rows]
     fig, ax = plt.subplots(figsize=(max(6.0, 1.6 * len(rows) + 2), 4.8))
     ax.bar(range(len(rows)), [m.p50_ms for m in rows], color="lightsteelblue", edgecolor="black", label="measured p50")
     markers = "v^<>sdo*"
