@@ -239,7 +239,7 @@ def choose_engine(name: str = "auto") -> EngineChoice:
     if name != "auto":
         return EngineChoice(name=name, reason="requested")
     ranked = sorted((row for row in ENGINES.values() if row.auto_rank is not None),
-                    key=lambda row: row.auto_rank)
+                    key=lambda row: row.auto_rank or 0)
     refusals: list[str] = []
     for row in ranked:
         ok, why = row.available()
