@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import importlib
 import os
 import platform
 import shutil
 import subprocess
 import sys
+from importlib import metadata
 from pathlib import Path
 
-JETSON_MODEL_FILE = Path("/proc/device-tree/model")
+#: The board's name on Arm boards (Jetson, Raspberry Pi): "NVIDIA Jetson Orin NX ...".
+BOARD_MODEL_FILE = Path("/proc/device-tree/model")
 
 
 def _run(command: list[str]) -> str | None:
@@ -43,28 +44,33 @@ def gpu_info() -> dict[str, str] | None:
     return {"name": name, "driver": driver, "memory": memory}
 
 
-def jetson_info() -> dict[str, str] | None:
-    """Jetson model (device tree) and power mode (``nvpmodel -q``) where present."""
-    if not JETSON_MODEL_FILE.is_file():
+def board_info() -> dict[str, str] | None:
+    """Board model (device tree: Jetson, Raspberry Pi) and Jetson power mode (``nvpmodel -q``)."""
+    try:
+        info = {"model": BOARD_MODEL_FILE.read_text(errors="replace").strip("\x00 \n")}
+    except OSError:
         return None
-    info = {"model": JETSON_MODEL_FILE.read_text(errors="replace").strip("\x00 \n")}
     mode = _run(["nvpmodel", "-q"])
     if mode:
         info["power_mode"] = " ".join(mode.split())
     return info
 
 
-def _version(module: str) -> str | None:
-    try:
-        return str(importlib.import_module(module).__version__)
-    except (ImportError, AttributeError):
-        return None
+def _version(*distributions: str) -> str | None:
+    """Installed version of the first distribution found (read from metadata: no import)."""
+    for name in distributions:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return None
 
 
 def library_versions() -> dict[str, str | None]:
     versions = {"python": platform.python_version(), "numpy": _version("numpy"),
-                "onnxruntime": _version("onnxruntime"), "tensorrt": _version("tensorrt")}
-    if "torch" in sys.modules:  # only if the run imported it already: never import torch here
+                "onnxruntime": _version("onnxruntime", "onnxruntime-gpu"),
+                "tensorrt": _version("tensorrt", "tensorrt-cu12", "tensorrt_cu12")}
+    if "torch" in sys.modules:  # only when this run used the torch engine
         versions["torch"] = _version("torch")
     cuda = _run(["nvcc", "--version"])
     versions["cuda"] = cuda.splitlines()[-1] if cuda else None
@@ -79,7 +85,7 @@ def machine_info(argv: list[str]) -> dict:
         "cpu_model": cpu_model(),
         "cpu_cores": os.cpu_count(),
         "gpu": gpu_info(),
-        "jetson": jetson_info(),
+        "board": board_info(),
         "versions": library_versions(),
         "command": " ".join(argv),
     }

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from edgesr.benchmarks.latency_run import LATENCY_SCHEMA
 from edgesr.benchmarks.onnx_cost import ModelCost
-from edgesr.benchmarks.roofline import Floor, Target, roofline_floor
+from edgesr.benchmarks.roofline import Floor, Target, load_targets, roofline_floor
 from edgesr.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -25,6 +26,7 @@ class Measurement:
 
     source: str  # the JSON file
     machine: str
+    own_target: str | None  # the target profile of the machine it ran on, if there is one
     engine: str  # label, e.g. "ort" or "ort:cuda"
     ran_on: str
     model: str
@@ -37,9 +39,28 @@ class Measurement:
     cost: ModelCost | None
 
 
+#: How a machine's names (board, GPU, CPU) map to a target profile: measured/floor on the
+#: machine's own target is the engine's efficiency there.
+_OWN_TARGET = (
+    (r"orin nano", "jetson-orin-nano"), (r"orin nx", "jetson-orin-nx"), (r"agx orin", "jetson-agx-orin"),
+    (r"raspberry pi 5", "raspberry-pi-5"), (r"rtx 4090", "rtx-4090"), (r"\bl4\b", "l4"), (r"\bh100\b", "h100"),
+    (r"apple m2\b", "apple-m2"),
+)
+
+
+def _board(machine: dict) -> dict | None:
+    return machine.get("board") or machine.get("jetson")  # "jetson": the key's first name
+
+
+def own_target(machine: dict) -> str | None:
+    names = " ".join(filter(None, [(_board(machine) or {}).get("model"), (machine.get("gpu") or {}).get("name"),
+                                   machine.get("cpu_model")])).lower()
+    return next((key for pattern, key in _OWN_TARGET if re.search(pattern, names)), None)
+
+
 def _machine_label(machine: dict) -> str:
-    if machine.get("jetson"):
-        return machine["jetson"]["model"]
+    if _board(machine):
+        return _board(machine)["model"]
     if machine.get("gpu"):
         return f"{machine['gpu']['name']} ({machine['hostname']})"
     return f"{machine['cpu_model']} x{machine['cpu_cores']} ({machine['hostname']})"
@@ -57,7 +78,8 @@ def load_measurements(path: Path) -> list[Measurement]:
     costs = {(c["width"], c["height"]): ModelCost.from_json(c) for c in document.get("cost", [])}
     machine = _machine_label(document["machine"])
     return [
-        Measurement(source=Path(path).name, machine=machine, engine=r["label"], ran_on=r["device"],
+        Measurement(source=Path(path).name, machine=machine, own_target=own_target(document["machine"]),
+                    engine=r["label"], ran_on=r["device"],
                     model=document["model"]["name"], precision=r["precision"], width=r["width"],
                     height=r["height"], p50_ms=r["latency_ms"]["p50"], fps=r["fps"],
                     energy_mj=r.get("energy_mj_per_frame"), cost=costs.get((r["width"], r["height"])))
@@ -74,13 +96,16 @@ def _ms(seconds: float | None) -> str:
 
 
 def measurements_table(rows: list[Measurement], targets: list[Target]) -> str:
-    head = ["machine", "engine (ran on)", "model", "input", "p50 ms", "FPS", "mJ/frame"]
+    profiles = load_targets()
+    head = ["machine", "engine (ran on)", "model", "input", "p50 ms", "FPS", "mJ/frame", "measured/floor on its own target"]
     for t in targets:
         head += [f"floor ms on {t.key}", f"measured/floor ({t.key})"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for m in rows:
         cells = [m.machine, f"{m.engine} ({m.ran_on})", f"{m.model} {m.precision}", f"{m.width}x{m.height}",
                  f"{m.p50_ms:.2f}", f"{m.fps:.1f}", "-" if m.energy_mj is None else f"{m.energy_mj:.1f}"]
+        own = floor_for(m, profiles[m.own_target]) if m.own_target else None
+        cells.append(f"{m.p50_ms / 1e3 / own.floor_s:.1f}x ({m.own_target})" if own else "- (no profile)")
         for t in targets:
             floor = floor_for(m, t)
             cells += [_ms(floor.floor_s) if floor else "-",

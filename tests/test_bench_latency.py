@@ -53,6 +53,18 @@ def test_report_merges_with_the_floor_and_draws_plots(latency_json: Path, tmp_pa
         assert (tmp_path / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"]({png})" in text
 
 
+def test_a_jetson_file_is_compared_with_its_own_target(latency_json: Path, tmp_path: Path) -> None:
+    doc = json.loads(latency_json.read_text())
+    doc["machine"]["board"] = {"model": "NVIDIA Jetson Orin NX Engineering Reference Developer Kit",
+                               "power_mode": "NV Power Mode: MAXN 0"}
+    (tmp_path / "jetson.json").write_text(json.dumps(doc))
+    assert main(["report", str(tmp_path / "jetson.json"), "-o", str(tmp_path / "j.md")]) == 0
+    row = next(line for line in (tmp_path / "j.md").read_text().splitlines() if line.startswith("| NVIDIA Jetson Orin NX"))
+    cost, p50_ms = doc["cost"][0], doc["results"][0]["latency_ms"]["p50"]
+    floor_s = max(2 * cost["multi_adds"] / 1.88e12, cost["bytes_fp32"] / 102.4e9)  # Orin NX datasheet figures
+    assert f"| {p50_ms / 1e3 / floor_s:.1f}x (jetson-orin-nx) |" in row
+
+
 def test_the_torch_reference_is_timed_beside_ort(tmp_path: Path) -> None:
     out = tmp_path / "t.json"
     assert main(["latency", "osffnet_x4", "--engine", "ort", "torch", "--size", "20x16", "--warmup", "0",
