@@ -1,12 +1,14 @@
-"""edgesr-bench: model complexity (params, Multi-Adds), latency and tiling quality.
+"""edgesr-bench: latency on any engine, roofline floors for targets, reports; complexity, tiling.
 
-    edgesr-bench --model osffnet --scale 4       params, Multi-Adds and latency of one model
-    edgesr-bench complexity [--models NAME ...] [--scales 2 3 4] [--json]
-    edgesr-bench tiling [--models osffnet_x4 lmfn_x4]
+    edgesr-bench latency MODEL [--engine E ...] [--size WxH ...] [--json FILE]   time engines (runtime only)
+    edgesr-bench predict MODEL --target T ... [--size WxH]                      roofline floors
+    edgesr-bench report RESULTS.json ... [--target T ...] -o report.md          merge machines
+    edgesr-bench complexity [--models NAME ...] [--json]                       params, Multi-Adds (torch)
+    edgesr-bench tiling [--models osffnet_x4 lmfn_x4]                          tiled vs whole (torch)
+    edgesr-bench --model osffnet --scale 4                                     one-model report (torch)
 
-Latency is measured round-robin in one run (ONNX Runtime whole image, ONNX Runtime tiled,
-PyTorch), so the ratios are meaningful on a noisy machine; absolute numbers are this
-machine's. Models run with edgesr's shipped weights where it ships them.
+MODEL is an .onnx file or a model name (the ONNX edgesr ships when there is one). latency,
+predict and report run with the runtime alone (pip install 'edgesr[cpu]'); the others need torch.
 """
 
 from __future__ import annotations
@@ -15,107 +17,98 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from edgesr.benchmarks.bench_commands import (
+    HR_HEIGHT,
+    HR_WIDTH,
+    needs_torch,
+    parse_size,
+    run_latency_command,
+    run_predict_command,
+    run_report_command,
+)
 from edgesr.cli_util import EXIT_OK, run_cli, setup_logging
-from edgesr.models.registry import SCALES
+from edgesr.runtime.engines import engine_choices
+from edgesr.spec import PRECISIONS
 
 PROG = "edgesr-bench"
+SCALES = (2, 3, 4)  # the registry's scales, without importing the (torch) registry
 
 
-def _complexity_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "complexity",
-        help="params and Multi-Adds (paper and full conventions) of every model at 1280x720",
-        description="Print params and Multi-Adds at a 1280x720 HR output for every model and "
-                    "scale, next to the published figures (✓/✗ where a paper gives one).",
-    )
-    p.add_argument("--models", nargs="+", metavar="NAME",
-                   help="model names (e.g. osffnet_x4 bsrn_x3); default: every family and scale "
-                        "plus the OSFFNet ablations")
-    p.add_argument("--scales", nargs="+", type=int, default=list(SCALES), choices=SCALES,
-                   help="scales for the default model list (default: 2 3 4)")
-    p.add_argument("--no-ablations", dest="ablations", action="store_false",
-                   help="leave the OSFFNet ablation variants out of the default list")
+def _engine_argument(text: str) -> str:
+    """An engine from the table, optionally with an ORT execution provider (ort:cuda)."""
+    engine = text.partition(":")[0]
+    if engine not in engine_choices():  # read at parse time: engines registered later count
+        raise argparse.ArgumentTypeError(f"unknown engine {text!r}; choose from {', '.join(engine_choices()[1:])} "
+                                         "(ort takes a provider: ort:cpu, ort:cuda, ort:tensorrt, ort:xnnpack, ...)")
+    return text
+
+
+def _latency_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("latency", help="time engines round-robin on one model; versioned JSON",
+                       description="Time one model on one or more engines, round-robin, on random inputs of "
+                                   "the given sizes; report min/p50/p90/p99/mean, FPS, build time, peak RSS "
+                                   "(and GPU memory, and energy per frame from tegrastats on a Jetson).")
+    p.add_argument("model", help="an .onnx file or a model name (osffnet_x4: the shipped ONNX)")
+    p.add_argument("--engine", dest="engines", nargs="+", default=["ort"], type=_engine_argument, metavar="E",
+                   help=f"engines from the table ({', '.join(engine_choices()[1:])}); ort:PROVIDER picks an "
+                        "execution provider (cpu, cuda, tensorrt, xnnpack, coreml, nnapi, qnn); default: ort")
+    p.add_argument("--precision", choices=PRECISIONS, default=None,
+                   help="require this graph precision (default: whatever the file is)")
+    p.add_argument("--size", dest="sizes", nargs="+", type=parse_size, metavar="WxH",
+                   help="LR input sizes, width x height (default: 80x60)")
+    p.add_argument("--warmup", type=int, default=2, help="untimed runs per engine and size (default 2)")
+    p.add_argument("--repeats", type=int, default=10, help="timed runs per engine and size (default 10)")
+    p.add_argument("--json", metavar="FILE", help="write the results (schema edgesr.latency/1) to FILE")
+    p.set_defaults(handler=run_latency_command)
+
+
+def _predict_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("predict", help="roofline floor (FPS bound) of a model on target devices",
+                       description="Floor = max(compute, memory): compute = 2 x Multi-Adds / peak FLOPS, memory "
+                                   "= bytes each node reads and writes / bandwidth, from ONNX Runtime's shapes.")
+    p.add_argument("model", help="an .onnx file or a model name")
+    p.add_argument("--target", dest="targets", nargs="+", required=True, metavar="T",
+                   help="target keys from the packaged targets.json (jetson-orin-nx, rtx-4090, ...)")
+    p.add_argument("--size", type=parse_size, default=(HR_WIDTH, HR_HEIGHT), metavar="WxH",
+                   help=f"HR output size (default {HR_WIDTH}x{HR_HEIGHT})")
+    p.add_argument("--precision", choices=PRECISIONS, default="fp32", help="tensor and math precision (default fp32)")
+    p.set_defaults(handler=run_predict_command)
+
+
+def _report_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("report", help="merge latency JSON from many machines into Markdown + PNG plots")
+    p.add_argument("results", nargs="+", metavar="RESULTS.json")
+    p.add_argument("--target", dest="targets", nargs="*", default=[], metavar="T",
+                   help="targets whose roofline floors the measurements are compared with")
+    p.add_argument("-o", "--output", required=True, metavar="report.md")
+    p.set_defaults(handler=run_report_command)
+
+
+def _torch_commands(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("complexity", help="params and Multi-Adds of every model at 1280x720 (needs torch)")
+    p.add_argument("--models", nargs="+", metavar="NAME", help="model names; default: every family and scale")
+    p.add_argument("--scales", nargs="+", type=int, default=list(SCALES), choices=SCALES)
+    p.add_argument("--no-ablations", dest="ablations", action="store_false")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    p.set_defaults(handler=_run_complexity)
-
-
-def _run_complexity(args: argparse.Namespace) -> int:
-    from edgesr.benchmarks.complexity_table import (
-        complexity_rows,
-        default_names,
-        format_table,
-        rows_as_json,
-    )
-
-    names = args.models or default_names(scales=tuple(args.scales), ablations=args.ablations)
-    rows = complexity_rows(names)
-    print(rows_as_json(rows) if args.json else format_table(rows))
-    return EXIT_OK
-
-
-def _tiling_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "tiling", help="tiled vs whole-image output on real photos: PSNR and seam score",
-        description="Upscale the scikit-image validation photos whole and tiled (ONNX Runtime, "
-                    "the model's advised tile and overlap unless given) and report the PSNR of "
-                    "tiled vs whole and the seam score (1.0 = no seam).",
-    )
+    p.set_defaults(handler=_torch_handler("complexity", "run_complexity"))
+    p = sub.add_parser("tiling", help="tiled vs whole-image output on real photos (needs torch)")
     p.add_argument("--models", nargs="+", default=["osffnet_x4", "lmfn_x4"], metavar="NAME")
     p.add_argument("--tile", type=int, help="tile size in LR pixels (default: the model's advice)")
     p.add_argument("--overlap", type=int, help="overlap in LR pixels (default: the model's advice)")
-    p.set_defaults(handler=_run_tiling)
+    p.set_defaults(handler=_torch_handler("tiling", "run_tiling"))
 
 
-def _run_tiling(args: argparse.Namespace) -> int:
-    from edgesr.benchmarks.tiling_report import format_rows, tiling_rows
-    from edgesr.export.cache import cached_onnx_for
-    from edgesr.runtime.engines import open_engine
+def _torch_handler(command: str, function: str):  # noqa: ANN202
+    def handler(args: argparse.Namespace) -> int:
+        try:
+            import torch  # noqa: F401  (probe only: the commands below import models)
+        except ImportError:
+            raise needs_torch(f"edgesr-bench {command}") from None
+        from edgesr.benchmarks import torch_commands
 
-    from edgesr.data.folder import SKIMAGE_VAL, skimage_photos
+        return getattr(torch_commands, function)(args)
 
-    photos = [(name, image) for name, image in skimage_photos() if name in SKIMAGE_VAL]
-    rows = []
-    for name in args.models:
-        with open_engine("ort", model_path=cached_onnx_for(name)) as engine:
-            rows += tiling_rows(engine, model=name, photos=photos,
-                                tile_px=args.tile or engine.spec.tile_px,
-                                overlap_px=args.overlap if args.overlap is not None else engine.spec.overlap_px)
-    print(format_rows(rows))
-    return EXIT_OK
-
-
-def _run_model_report(args: argparse.Namespace) -> int:
-    from edgesr.benchmarks.complexity_table import complexity_rows, format_table
-    from edgesr.benchmarks.latency import (
-        format_timings,
-        random_lr,
-        tiled,
-        time_round_robin,
-    )
-    from edgesr.export.cache import cached_onnx_for
-    from edgesr.runtime.engines import open_engine
-
-    from edgesr.complexity import lr_size_for_hr
-    from edgesr.models import model_name
-    from edgesr.torch_engine import TorchOptions
-
-    name = model_name(args.model, scale=args.scale)
-    print(format_table(complexity_rows([name])))
-    height, width = lr_size_for_hr(scale=args.scale)
-    lr = random_lr(height=height, width=width)
-    with open_engine("ort", model_path=cached_onnx_for(name)) as ort, open_engine(
-        "torch", model_name=name, options=TorchOptions(allow_untrained=True),  # timing needs no training
-    ) as torch_engine:
-        runs = {
-            "ort-cpu": lambda: ort.run(lr),
-            f"ort-cpu tiled {args.tile}/{args.overlap}": lambda: tiled(ort, tile_px=args.tile, overlap_px=args.overlap)(lr),
-            "torch-cpu": lambda: torch_engine.run(lr),
-        }
-        timings = time_round_robin(runs, repeats=args.repeats)
-        print(f"\nlatency of {name} on a {width}x{height} input ({ort.info().describe()}), "
-              f"{args.repeats} round-robin repeats:")
-    print(format_timings(timings, baseline="ort-cpu"))
-    return EXIT_OK
+    return handler
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -123,14 +116,16 @@ def build_parser() -> argparse.ArgumentParser:
                                      epilog=__doc__.split("\n\n", 1)[1],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    parser.add_argument("--model", help="model to report on: a family with --scale (osffnet) or a name (osffnet_x4)")
+    parser.add_argument("--model", help="one-model report (torch): a family with --scale, or a name")
     parser.add_argument("--scale", type=int, default=4, choices=SCALES, help="upscaling factor (default 4)")
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per engine (default 5)")
     parser.add_argument("--tile", type=int, default=128, help="tile size of the tiled latency run (default 128)")
     parser.add_argument("--overlap", type=int, default=16, help="overlap of the tiled latency run (default 16)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    _complexity_parser(sub)
-    _tiling_parser(sub)
+    _latency_parser(sub)
+    _predict_parser(sub)
+    _report_parser(sub)
+    _torch_commands(sub)
     return parser
 
 
@@ -142,7 +137,7 @@ def _main(argv: Sequence[str] | None) -> int:
         if args.model is None:
             parser.print_help()
             return EXIT_OK
-        return _run_model_report(args)
+        return _torch_handler("--model", "run_model_report")(args)
     return args.handler(args)
 
 

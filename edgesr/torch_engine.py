@@ -26,7 +26,7 @@ from torch import nn
 from edgesr.errors import ConfigError, EngineUnavailableError, UnknownNameError, WeightsError
 from edgesr.models.registry import create_model, model_spec
 from edgesr.runtime.engine import EngineInfo
-from edgesr.runtime.engines import check_lr, check_sr, crop_sr, pad_for_model
+from edgesr.runtime.engine_base import BaseEngine
 from edgesr.spec import PRECISIONS, ModelSpec
 from edgesr.weights import shipped_weights
 from edgesr.weights_io import load_weights
@@ -82,8 +82,10 @@ def _device(options: TorchOptions) -> torch.device:
     return device
 
 
-class TorchEngine:
+class TorchEngine(BaseEngine):
     """Runs a registered PyTorch model; see the module notes."""
+
+    name = "torch"
 
     def __init__(
         self,
@@ -143,12 +145,14 @@ class TorchEngine:
         self.options = options
         self.spec = spec
         self.model_name = name
+        self.source = name
         self._weights_label = weights_label
         self._device = _device(options)
         self._dtype = torch.float16 if options.precision == "fp16" else torch.float32
         if options.threads:
             torch.set_num_threads(options.threads)
         self._model: nn.Module | None = model.eval().to(device=self._device, dtype=self._dtype)
+        self._mark_open()
 
     # ------------------------------------------------------------------ protocol
 
@@ -159,35 +163,22 @@ class TorchEngine:
         details = {"model": self.model_name, "weights": self._weights_label, "torch": torch.__version__}
         return EngineInfo(name="torch", device=device, precision=self.options.precision, details=details)
 
-    def run(self, lr: np.ndarray) -> np.ndarray:
-        """(N, 3, H, W) float32 in [0, 1] -> (N, 3, s·H, s·W) float32 (not clipped)."""
-        model = self._model
-        if model is None:
-            raise EngineUnavailableError("this TorchEngine was closed; open a new engine to run more images")
-        x = check_lr(lr, self.spec, engine="torch")
-        padded, height, width = pad_for_model(x, self.spec)
+    def _infer(self, padded: np.ndarray) -> np.ndarray:
+        """The model on a checked, padded batch (BaseEngine.run does the rest)."""
         try:
             with torch.inference_mode():
-                out = model(torch.from_numpy(padded).to(device=self._device, dtype=self._dtype))
-                sr = out.float().cpu().numpy()
+                out = self._model(torch.from_numpy(padded).to(device=self._device, dtype=self._dtype))
+                return out.float().cpu().numpy()
         except torch.cuda.OutOfMemoryError:
             raise ConfigError(
                 f"out of GPU memory running {self.model_name} on a {tuple(padded.shape)} input; use "
                 "smaller tiles (--tile 256 or a lower --memory-budget-mb)"
             ) from None
-        sr = check_sr(sr, padded.shape, self.spec, source=self.model_name)
-        return crop_sr(sr, height, width, self.spec)
 
-    def close(self) -> None:
+    def _release(self) -> None:
         self._model = None
         if self._device.type == "cuda":
             torch.cuda.empty_cache()
-
-    def __enter__(self) -> TorchEngine:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 __all__ = ["TorchEngine", "TorchOptions"]

@@ -2,6 +2,7 @@
 
     edgesr-export --model osffnet --scale 4            # -> osffnet_x4.onnx
     edgesr-export --model lmfn_x4 --fp16 -o lmfn.onnx  # FP16 graph, float32 I/O
+    edgesr-export --model osffnet_x4 --format ort       # + osffnet_x4.ort for Android/iOS
 """
 
 from __future__ import annotations
@@ -72,6 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", metavar="FILE",
                    help="output .onnx file (default: <name>.onnx, or <name>_fp16.onnx with "
                         "--fp16, in the current folder)")
+    p.add_argument("--format", choices=("onnx", "ort"), default="onnx",
+                   help="ort: also write ONNX Runtime's mobile format beside the .onnx (<name>.ort, "
+                        "<name>.with_runtime_opt.ort for NNAPI/CoreML) with the reduced-operator "
+                        "configs for a minimal Android/iOS build, checked against the ONNX file")
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing output file (default: refuse)")
     p.add_argument("--allow-untrained", action="store_true",
@@ -127,6 +132,13 @@ def _main(argv: Sequence[str] | None) -> int:
         allow_untrained=args.allow_untrained,
     )
     print(format_summary(report))
+    if args.format == "ort":
+        from edgesr.export.ort_format import ort_from_onnx
+
+        ort_report = ort_from_onnx(report.path, overwrite=args.overwrite)
+        for path in ort_report.files:
+            error = ort_report.max_abs_error.get(path.name)
+            print(f"wrote {path}" + (f" (max abs error vs the ONNX file {error:.2e})" if error is not None else ""))
     return EXIT_OK
 
 

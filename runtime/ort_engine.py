@@ -6,7 +6,9 @@ provider this onnxruntime build offers among TensorRT EP > CUDA EP > CPU EP, in 
 lacks are left out rather than passed (ORT would only warn), and a provider that fails to
 initialise (e.g. CUDA libraries missing) is reported: :meth:`OrtEngine.info` names the
 provider the session really got, from ``session.get_providers()``, and a fallback is logged
-as a warning. Short names are accepted: ``tensorrt``/``trt``, ``cuda``, ``cpu``.
+as a warning. Short names are accepted: ``cpu``, ``cuda``, ``tensorrt``/``trt``, ``xnnpack``,
+``coreml``, ``nnapi``, ``qnn``, ``openvino``, ``dml``. A provider this onnxruntime build lacks is refused
+with EngineUnavailableError naming the ones it has (never silently replaced by the CPU).
 
 Precision is a property of the graph (DESIGN section 7): an FP16 export has float32 I/O and
 FP16 inside, and its metadata says ``precision=fp16``. ``OrtOptions(precision="fp16")``
@@ -32,7 +34,8 @@ import numpy as np
 from edgesr.errors import ConfigError, EngineUnavailableError, ModelFileError, UnknownNameError
 from edgesr.fileio import CACHE_ENV, cache_dir
 from edgesr.runtime.engine import EngineInfo
-from edgesr.runtime.engines import check_lr, check_precision, check_sr, crop_sr, pad_for_model
+from edgesr.runtime.engine_base import BaseEngine
+from edgesr.runtime.engine_checks import check_precision
 from edgesr.runtime.model_file import (
     check_io,
     check_model_path,
@@ -55,7 +58,21 @@ PROVIDER_ALIASES: dict[str, str] = {
     "trt": TENSORRT_EP,
     "cuda": CUDA_EP,
     "cpu": CPU_EP,
+    "xnnpack": "XnnpackExecutionProvider",  # Arm/x86 CPUs, Android and iOS builds
+    "coreml": "CoreMLExecutionProvider",  # Apple GPU/Neural Engine (iOS, macOS builds)
+    "nnapi": "NnapiExecutionProvider",  # Android NPU/GPU/DSP
+    "qnn": "QNNExecutionProvider",  # Qualcomm Hexagon NPU
+    "openvino": "OpenVINOExecutionProvider",
+    "dml": "DmlExecutionProvider",  # DirectML, Windows
 }
+
+
+def short_provider_name(provider: str) -> str:
+    """``CUDAExecutionProvider`` -> ``cuda``: the name a user passes (the full name if none)."""
+    for short, full in PROVIDER_ALIASES.items():
+        if full == provider and short != "trt":
+            return short
+    return provider
 
 #: Sub-folder of edgesr's cache root (``edgesr.fileio.cache_dir``) for the TensorRT EP's caches.
 TRT_CACHE_SUBDIR = "ort-tensorrt"
@@ -102,7 +119,7 @@ def resolve_providers(requested: Sequence[str], available: Sequence[str]) -> lis
     if not requested:
         return [p for p in PROVIDER_ORDER if p in available] or [CPU_EP]
     chosen: list[str] = []
-    known = sorted(set(PROVIDER_ALIASES) | set(available) | set(PROVIDER_ORDER))
+    known = sorted(set(PROVIDER_ALIASES) | set(PROVIDER_ALIASES.values()) | set(available))
     for name in requested:
         full = PROVIDER_ALIASES.get(str(name).lower(), name)
         if full not in available:
@@ -140,8 +157,10 @@ def _provider_options(provider: str, options: OrtOptions) -> dict[str, str]:
     return {}
 
 
-class OrtEngine:
+class OrtEngine(BaseEngine):
     """Runs an exported ONNX SR model with ONNX Runtime; see the module notes."""
+
+    name = "ort"
 
     def __init__(
         self,
@@ -156,6 +175,7 @@ class OrtEngine:
             )
         self.options = options or OrtOptions()
         self.model_path = check_model_path(model_path)
+        self.source = self.model_path.name
         if spec is not None:  # known: refuse a precision mismatch before building a session
             check_precision(spec, self.options.precision, source=self.model_path.name)
 
@@ -189,7 +209,7 @@ class OrtEngine:
                 spec = spec_from_session(self._session, source=self.model_path)
                 check_precision(spec, self.options.precision, source=self.model_path.name)
         except Exception:
-            self.close()
+            self._session = None
             raise
         self.spec: ModelSpec = spec
         self._input_name: str = inp.name
@@ -201,6 +221,7 @@ class OrtEngine:
             and isinstance(shape[3], int) else None
         )
         logger.debug("ort: %s on %s", self.model_path.name, ", ".join(self._used))
+        self._mark_open()
 
     # ------------------------------------------------------------------ protocol
 
@@ -208,6 +229,16 @@ class OrtEngine:
     def providers(self) -> list[str]:
         """The providers the session really uses, best first."""
         return list(self._used)
+
+    @property
+    def requested_providers(self) -> list[str]:
+        """The providers asked for (after resolving short names and defaults), best first."""
+        return list(self._requested)
+
+    @property
+    def provider_ran(self) -> str:
+        """The provider the session got first: the one that runs every node it supports."""
+        return self._used[0] if self._used else "closed"
 
     def info(self) -> EngineInfo:
         details = {"model": self.model_path.name}
@@ -222,13 +253,8 @@ class OrtEngine:
             device = f"{device} (GPU {self.options.device_id})"
         return EngineInfo(name="ort", device=device, precision=self.spec.precision, details=details)
 
-    def run(self, lr: np.ndarray) -> np.ndarray:
-        """(N, 3, H, W) float32 in [0, 1] -> (N, 3, s·H, s·W) float32 (not clipped)."""
-        session = self._session
-        if session is None:
-            raise EngineUnavailableError("this OrtEngine was closed; open a new engine to run more images")
-        x = check_lr(lr, self.spec, engine="ort")
-        padded, height, width = pad_for_model(x, self.spec)
+    def _infer(self, padded: np.ndarray) -> np.ndarray:
+        """One session run on a checked, padded batch (BaseEngine.run does the rest)."""
         if self._fixed_hw is not None and tuple(padded.shape[2:]) != self._fixed_hw:
             h, w = self._fixed_hw
             raise ModelFileError(
@@ -238,7 +264,7 @@ class OrtEngine:
             )
         feed = padded.astype(np.float16) if self._fp16_input else padded
         try:
-            (sr,) = session.run([self._output_name], {self._input_name: feed})
+            (sr,) = self._session.run([self._output_name], {self._input_name: feed})
         except MemoryError:
             raise ConfigError(
                 f"out of memory running {self.model_path.name} on a {tuple(padded.shape)} input; "
@@ -255,17 +281,10 @@ class OrtEngine:
                 f"ONNX Runtime failed running {self.model_path.name} on a {tuple(padded.shape)} "
                 f"input: {message}"
             ) from None
-        sr = check_sr(sr, padded.shape, self.spec, source=self.model_path.name)
-        return crop_sr(sr, height, width, self.spec)
+        return sr
 
-    def close(self) -> None:
+    def _release(self) -> None:
         self._session = None
-
-    def __enter__(self) -> OrtEngine:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 __all__ = [
@@ -278,4 +297,5 @@ __all__ = [
     "TENSORRT_EP",
     "TRT_CACHE_SUBDIR",
     "resolve_providers",
+    "short_provider_name",
 ]

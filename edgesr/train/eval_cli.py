@@ -24,6 +24,7 @@ from pathlib import Path
 
 from edgesr.cli_util import EXIT_OK, run_cli, setup_logging
 from edgesr.fileio import write_text_atomically
+from edgesr.runtime.engines import engine_choices
 
 PROG = "edgesr-eval"
 
@@ -37,10 +38,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scale", type=int, help="upscaling factor when --model is a family name")
     p.add_argument("--weights", help="weights file: edgesr .safetensors, or the BSRN/LKDN authors' .pth "
                    "(renamed by explicit key maps); default: the shipped weights")
-    p.add_argument("--engine", choices=("torch", "ort"), default=None,
-                   help="torch (default for model names) or ort (ONNX Runtime on the exported graph)")
     p.add_argument("--fp16", action="store_true", help="with --engine ort: score the FP16 graph")
     p.add_argument("--data", required=True, help="benchmark folder: HR images, or HR/ + LR_bicubic/X<s>/")
+    p.add_argument("--engine", default=None, choices=engine_choices(),
+                   help="engine that runs the model (default: torch for names, ort for .onnx files); "
+                   "ONNX engines run the shipped .onnx, or an export of --weights")
     p.add_argument("--csv", help="also write per-image scores as CSV to this file")
     p.add_argument("--markdown", help="also write the Markdown table to this file")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -61,7 +63,7 @@ def _main(argv: Sequence[str] | None) -> int:
                             engine=args.engine, fp16=args.fp16)
     try:
         pairs = load_pairs(args.data, scale=scored.scale)
-        scores = evaluate(scored.upscale, pairs, scale=scored.scale, method=scored.label)
+        scores = evaluate(scored.runner, pairs, scale=scored.scale, method=scored.label)
     finally:
         scored.close()
     table = scores_markdown(scores)

@@ -12,14 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgesr.errors import ConfigError, WeightsError
-from edgesr.train.evaluate import Upscaler, upscaler_from_engine
 
 
 @dataclass
 class ScoredModel:
     label: str  # the method column of the report
     scale: int
-    upscale: Upscaler | object  # an Upscaler or a torch module
+    runner: object  # a torch module, or an edgesr engine (``run(lr) -> sr``)
     close: Callable[[], None] = field(default=lambda: None)
 
 
@@ -44,13 +43,13 @@ def detected_model_name(weights: str) -> str:
     raise unknown_layout_error(state)
 
 
-def _onnx_engine(path: Path, label: str) -> ScoredModel:
+def _onnx_engine(engine_name: str, path: Path, label: str) -> ScoredModel:
     from edgesr.runtime.engines import open_engine
     from edgesr.runtime.model_file import spec_from_onnx
 
     spec = spec_from_onnx(path)
-    engine = open_engine("ort", model_path=path, spec=spec)
-    return ScoredModel(label, spec.scale, upscaler_from_engine(engine), engine.close)
+    engine = open_engine(engine_name, model_path=path, spec=spec)
+    return ScoredModel(f"{label} ({engine_name})", spec.scale, engine, engine.close)
 
 
 def model_to_score(*, model: str | None, scale: int | None, weights: str | None,
@@ -61,7 +60,7 @@ def model_to_score(*, model: str | None, scale: int | None, weights: str | None,
             raise ConfigError("an .onnx model runs through ONNX Runtime: drop --engine torch and --weights")
         if fp16:
             raise ConfigError("--fp16 applies to model names; an .onnx file has its precision inside")
-        return _onnx_engine(Path(model), Path(model).stem)
+        return _onnx_engine(engine or "ort", Path(model), Path(model).stem)
     from edgesr.models import create_model, model_name
     from edgesr.weights import shipped_weights
     from edgesr.weights_io import load_weights
@@ -77,12 +76,17 @@ def model_to_score(*, model: str | None, scale: int | None, weights: str | None,
     weights_path = weights or shipped_weights(name)
     if weights_path is None:
         raise WeightsError(f"edgesr ships no weights for {name}; pass --weights FILE (from edgesr-train)")
-    if fp16 and engine != "ort":
-        raise ConfigError("--fp16 needs --engine ort (the FP16 graph runs in ONNX Runtime)")
-    if engine == "ort":
-        from edgesr.export.cache import cached_onnx_for
+    engine = engine or "torch"
+    if fp16 and engine == "torch":
+        raise ConfigError("--fp16 needs an ONNX engine (--engine ort): the FP16 graph is an export")
+    if engine != "torch":  # an ONNX engine: the shipped graph, else a checked export
+        from edgesr.weights import shipped_onnx
 
-        path = cached_onnx_for(name, weights=weights, fp16=fp16)
-        return _onnx_engine(path, f"{name} ort{' fp16' if fp16 else ''}")
+        path = shipped_onnx(name) if weights is None and not fp16 else None
+        if path is None:
+            from edgesr.export.cache import cached_onnx_for
+
+            path = cached_onnx_for(name, weights=weights, fp16=fp16)
+        return _onnx_engine(engine, path, f"{name}{' fp16' if fp16 else ''}")
     module = load_weights(create_model(name), weights_path)
     return ScoredModel(name, int(name.rsplit("_x", 1)[1]), module)

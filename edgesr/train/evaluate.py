@@ -11,10 +11,8 @@ import csv
 import io
 import logging
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -89,25 +87,20 @@ def sr_from_model(model: nn.Module, lr: np.ndarray) -> np.ndarray:
         return model(tensor).clamp(0, 1)[0].permute(1, 2, 0).cpu().numpy()
 
 
-Upscaler = Callable[[np.ndarray], np.ndarray]  # HxWx3 uint8 -> sHxsWx3 float in [0, 1]
+def sr_from_engine(engine, lr: np.ndarray) -> np.ndarray:  # noqa: ANN001 (any edgesr engine)
+    """Upscale an HxWx3 uint8 image with an edgesr engine (``run(lr) -> sr``) -> float [0, 1]."""
+    nchw = (lr.astype(np.float32) / 255.0).transpose(2, 0, 1)[None]
+    return np.clip(engine.run(np.ascontiguousarray(nchw))[0].transpose(1, 2, 0), 0, 1)
 
 
-def upscaler_from_engine(engine: Any) -> Upscaler:
-    """Score a runtime engine (ONNX Runtime, TensorRT, torch) exactly as a PyTorch model."""
-    def upscale(lr: np.ndarray) -> np.ndarray:
-        batch = (lr.astype(np.float32) / 255.0).transpose(2, 0, 1)[None]
-        return np.clip(engine.run(batch)[0].transpose(1, 2, 0), 0, 1)
-    return upscale
-
-
-def evaluate(model: nn.Module | Upscaler, pairs: list[EvalPair], *, scale: int, method: str) -> list[ImageScore]:
-    """Per-image scores of ``model`` (a PyTorch module or an :data:`Upscaler`) and of bicubic
-    upscaling (border ``scale`` cropped)."""
+def evaluate(model, pairs: list[EvalPair], *, scale: int, method: str) -> list[ImageScore]:  # noqa: ANN001
+    """Per-image scores of ``model`` (an nn.Module, or an edgesr engine with ``run``) and of
+    bicubic upscaling (border ``scale`` cropped)."""
     if isinstance(model, nn.Module):
-        module = model.eval()
-        upscale: Upscaler = lambda lr: sr_from_model(module, lr)  # noqa: E731
+        model = model.eval()
+        upscale = lambda lr: sr_from_model(model, lr)  # noqa: E731
     else:
-        upscale = model
+        upscale = lambda lr: sr_from_engine(model, lr)  # noqa: E731
     scores = []
     for pair in pairs:
         for name, sr in ((method, upscale(pair.lr)),

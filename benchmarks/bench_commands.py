@@ -1,0 +1,125 @@
+"""The runtime-only subcommands of edgesr-bench: latency, predict, report (no torch imports).
+
+A model argument is an .onnx file or a registered model name; a name uses the ONNX file edgesr
+ships for it when there is one, and otherwise exports it (which needs the torch extra).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import logging
+import sys
+from pathlib import Path
+
+from edgesr.cli_util import EXIT_OK
+from edgesr.errors import ConfigError, EngineUnavailableError
+from edgesr.fileio import write_text_atomically
+
+logger = logging.getLogger(__name__)
+
+HR_WIDTH, HR_HEIGHT = 1280, 720  # DESIGN section 5: complexity is reported at a 1280x720 output
+TORCH_HINT = "pip install 'edgesr[torch]' (or 'edgesr[export]' to export models)"
+
+
+def needs_torch(what: str) -> EngineUnavailableError:
+    return EngineUnavailableError(f"{what} needs the torch extra: {TORCH_HINT}")
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """'80x60' -> (width=80, height=60)."""
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size {text!r}, expected WIDTHxHEIGHT such as 80x60") from None
+    if width < 1 or height < 1:
+        raise argparse.ArgumentTypeError(f"size {text!r}, expected positive width and height")
+    return width, height
+
+
+def resolve_model(model: str, *, precision: str | None) -> tuple[Path, str | None]:
+    """(ONNX path, registered name or None) for an .onnx path or a model name."""
+    path = Path(model)
+    if path.suffix == ".onnx" or path.is_file():
+        if not path.is_file():
+            raise ConfigError(f"model file {model!r} does not exist; pass an .onnx file or a model name such as osffnet_x4")
+        return path, None
+    from edgesr.weights import shipped_onnx
+
+    shipped = shipped_onnx(model)
+    if shipped is not None and precision in (None, "fp32"):
+        return shipped, model
+    try:
+        from edgesr.export.cache import cached_onnx_for
+        from edgesr.models import model_name
+    except ImportError:
+        raise needs_torch(f"model {model!r} (no shipped {precision or 'fp32'} ONNX; exporting it)") from None
+    name = model_name(model)
+    return cached_onnx_for(name, fp16=precision == "fp16"), name
+
+
+def run_latency_command(args: argparse.Namespace) -> int:
+    from edgesr.benchmarks.latency_run import EngineRequest, format_results, run_latency
+
+    if args.json and not Path(args.json).resolve().parent.is_dir():
+        raise ConfigError(f"folder of --json {args.json!r} does not exist; create it or pick another path")
+    requests = [EngineRequest.parse(e) for e in args.engines]
+    model_path, name = resolve_model(args.model, precision=args.precision)
+    document = run_latency(model_path=model_path, model_name=name, requests=requests,
+                           sizes=args.sizes or [(80, 60)], precision=args.precision, warmup=args.warmup,
+                           repeats=args.repeats, argv=["edgesr-bench", *sys.argv[1:]])
+    print(format_results(document))
+    if args.json:
+        write_text_atomically(args.json, json.dumps(document, indent=1) + "\n")
+        print(f"wrote {args.json}")
+    return EXIT_OK
+
+
+def run_predict_command(args: argparse.Namespace) -> int:
+    from edgesr.benchmarks.onnx_cost import model_cost
+    from edgesr.benchmarks.roofline import dominant_ops, roofline_floor, target
+    from edgesr.runtime.model_file import spec_from_onnx
+
+    profiles = [target(t) for t in args.targets]
+    model_path, _ = resolve_model(args.model, precision=args.precision)
+    spec = spec_from_onnx(model_path)
+    width, height = args.size
+    if width % spec.scale or height % spec.scale:
+        raise ConfigError(f"--size {width}x{height} is not a multiple of the model's scale {spec.scale}")
+    lr_w, lr_h = width // spec.scale, height // spec.scale
+    cost = model_cost(model_path, height=lr_h, width=lr_w)
+    print(f"{model_path.name}: x{spec.scale}, input {lr_w}x{lr_h} -> output {width}x{height}, "
+          f"{cost.multi_adds / 1e9:.3f} G Multi-Adds, {cost.bytes_at(args.precision) / 1e6:.1f} MB read+written "
+          f"by the unfused graph at {args.precision}")
+    print(f"{'target':<20} {'compute ms':>10} {'memory ms':>10} {'floor ms':>9} {'bound':>8} {'FPS bound':>10}  dominant node types")
+    for profile in profiles:
+        floor = roofline_floor(cost, profile, precision=args.precision)
+        shares = dominant_ops(cost, bound=floor.bound, precision=args.precision)
+        compute = f"{floor.compute_s * 1e3:10.2f}" if floor.compute_s is not None else f"{'n/p':>10}"
+        print(f"{profile.key:<20} {compute} {floor.memory_s * 1e3:10.2f} {floor.floor_s * 1e3:9.2f} "
+              f"{floor.bound:>8} {floor.fps_bound:10.1f}  " + ", ".join(f"{op} {share:.0%}" for op, share in shares))
+    return EXIT_OK
+
+
+def run_report_command(args: argparse.Namespace) -> int:
+    from edgesr.benchmarks.report import load_measurements, report_markdown
+    from edgesr.benchmarks.roofline import target
+
+    out = Path(args.output)
+    if not out.resolve().parent.is_dir():
+        raise ConfigError(f"folder of -o {args.output!r} does not exist; create it or pick another path")
+    profiles = [target(t) for t in args.targets]
+    rows = [m for path in args.results for m in load_measurements(Path(path))]
+    plots, note = [], None
+    if importlib.util.find_spec("matplotlib") is None:
+        note = "Plots skipped: matplotlib is not installed (pip install 'edgesr[report]')."
+    else:
+        from edgesr.benchmarks.plots import latency_bars, latency_vs_multi_adds
+
+        stem = out.with_suffix("")
+        plots = [latency_bars(rows, profiles, Path(f"{stem}_latency.png")).name,
+                 latency_vs_multi_adds(rows, profiles, Path(f"{stem}_latency_vs_multi_adds.png")).name]
+    write_text_atomically(out, report_markdown(rows, profiles, plots=plots, plots_note=note))
+    print(f"wrote {out}" + (f" and {', '.join(plots)}" if plots else f" ({note})"))
+    return EXIT_OK

@@ -1,0 +1,68 @@
+"""The edgesr-bench subcommands that need torch: complexity, tiling, the one-model report.
+
+Imported only after edgesr-bench has checked that torch is importable, so a runtime-only
+install gets one line ("needs the torch extra: pip install ...") instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from edgesr.cli_util import EXIT_OK
+
+
+def run_complexity(args: argparse.Namespace) -> int:
+    from edgesr.benchmarks.complexity_table import complexity_rows, default_names, format_table, rows_as_json
+
+    names = args.models or default_names(scales=tuple(args.scales), ablations=args.ablations)
+    rows = complexity_rows(names)
+    print(rows_as_json(rows) if args.json else format_table(rows))
+    return EXIT_OK
+
+
+def run_tiling(args: argparse.Namespace) -> int:
+    from edgesr.benchmarks.tiling_report import format_rows, tiling_rows
+    from edgesr.data.folder import SKIMAGE_VAL, skimage_photos
+    from edgesr.export.cache import cached_onnx_for
+    from edgesr.runtime.engines import open_engine
+
+    photos = [(name, image) for name, image in skimage_photos() if name in SKIMAGE_VAL]
+    rows = []
+    for name in args.models:
+        with open_engine("ort", model_path=cached_onnx_for(name)) as engine:
+            rows += tiling_rows(engine, model=name, photos=photos,
+                                tile_px=args.tile or engine.spec.tile_px,
+                                overlap_px=args.overlap if args.overlap is not None else engine.spec.overlap_px)
+    print(format_rows(rows))
+    return EXIT_OK
+
+
+def run_model_report(args: argparse.Namespace) -> int:
+    """Params and Multi-Adds of one model, and ORT (whole, tiled) vs torch latency at 1280x720."""
+    from edgesr.benchmarks.complexity_table import complexity_rows, format_table
+    from edgesr.benchmarks.latency import format_timings, random_lr, tiled, time_round_robin
+    from edgesr.complexity import lr_size_for_hr
+    from edgesr.export.cache import cached_onnx_for
+    from edgesr.models import model_name
+    from edgesr.runtime.engines import open_engine
+    from edgesr.runtime.ort_engine import short_provider_name
+    from edgesr.torch_engine import TorchOptions
+
+    name = model_name(args.model, scale=args.scale)
+    print(format_table(complexity_rows([name])))
+    height, width = lr_size_for_hr(scale=args.scale)
+    lr = random_lr(height=height, width=width)
+    with open_engine("ort", model_path=cached_onnx_for(name)) as ort, open_engine(
+        "torch", model_name=name, options=TorchOptions(allow_untrained=True),  # timing needs no training
+    ) as torch_engine:
+        ort_label = f"ort-{short_provider_name(ort.provider_ran)}"  # the provider that really ran
+        runs = {
+            ort_label: lambda: ort.run(lr),
+            f"{ort_label} tiled {args.tile}/{args.overlap}": lambda: tiled(ort, tile_px=args.tile, overlap_px=args.overlap)(lr),
+            f"torch-{torch_engine.info().device.split()[0]}": lambda: torch_engine.run(lr),
+        }
+        timings = time_round_robin(runs, repeats=args.repeats)
+        print(f"\nlatency of {name} on a {width}x{height} input ({ort.info().describe()}), "
+              f"{args.repeats} round-robin repeats:")
+    print(format_timings(timings, baseline=ort_label))
+    return EXIT_OK
