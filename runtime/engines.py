@@ -13,7 +13,7 @@ Constructor contract (keyword-only):
   ``Engine(*, model_name, weights, spec, options)``.
 
 ``auto`` picks the fastest engine that can run here, and logs which one and why:
-``trt`` when ``edgesr.runtime.trt_engine.available()`` says TensorRT and a GPU are usable,
+``trt`` when ``edgesr.runtime.trt.runner.available()`` says TensorRT and a GPU are usable,
 else ``ort`` (which itself prefers the TensorRT, then the CUDA execution provider, then the
 CPU one; see :mod:`edgesr.runtime.ort_engine`). ``torch`` is the reference, never picked by
 ``auto``.
@@ -52,7 +52,7 @@ logger = logging.getLogger(__name__)
 #: name -> "module:Class". The one place engines are registered.
 ENGINE_TABLE: dict[str, str] = {
     "ort": "edgesr.runtime.ort_engine:OrtEngine",
-    "trt": "edgesr.runtime.trt_engine:TrtEngine",
+    "trt": "edgesr.runtime.trt.runner:TrtEngine",
     "torch": "edgesr.torch_engine:TorchEngine",
 }
 #: Engines that run a registered PyTorch model (by name) rather than an ONNX file.
