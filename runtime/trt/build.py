@@ -98,7 +98,7 @@ def trt_logger(trt_mod: Any) -> Any:
         }
         trt_log = logging.getLogger("edgesr.runtime.tensorrt")
 
-        class _Logger(trt_mod.ILogger):  # type: ignore[misc,name-defined]
+        class _Logger(trt_mod.ILogger):
             def __init__(self) -> None:
                 trt_mod.ILogger.__init__(self)
 

@@ -157,20 +157,20 @@ def _define(trtp: Any, plugin_id: str, *, lazy: bool) -> tuple[str, ...]:
 
     Fully annotated, so NVIDIA's validators check every signature against ``register``'s;
     attributes follow register()'s order (TensorRT passes them positionally)."""
-    desc, tensor = trtp.TensorDesc, trtp.Tensor
-
     @trtp.register(plugin_id, lazy_register=lazy)
     def dsconv_desc(
-        x: desc, offset: desc, weight: desc, bias: desc, kernel_size: int, morph: int, extend_scope: float
-    ) -> desc:
+        x: trtp.TensorDesc, offset: trtp.TensorDesc, weight: trtp.TensorDesc, bias: trtp.TensorDesc,
+        kernel_size: int, morph: int, extend_scope: float,
+    ) -> trtp.TensorDesc:  # fmt: skip
         out = x.like()
         out.shape_expr[1] = weight.shape_expr[0]  # [N, O, H, W]
         return out
 
     @trtp.autotune(plugin_id)
     def dsconv_autotune(
-        x: desc, offset: desc, weight: desc, bias: desc, outputs: tuple[desc]
-    ) -> list[trtp.AutoTuneCombination]:
+        x: trtp.TensorDesc, offset: trtp.TensorDesc, weight: trtp.TensorDesc, bias: trtp.TensorDesc,
+        outputs: tuple[trtp.TensorDesc],
+    ) -> list[trtp.AutoTuneCombination]:  # fmt: skip
         return [trtp.AutoTuneCombination(c, "LINEAR") for c in autotune_type_combinations()]
 
     impls = ["jit"]
@@ -180,8 +180,8 @@ def _define(trtp: Any, plugin_id: str, *, lazy: bool) -> tuple[str, ...]:
 
     @trtp.impl(plugin_id)
     def dsconv_jit(
-        x: tensor, offset: tensor, weight: tensor, bias: tensor,
-        kernel_size: int, morph: int, extend_scope: float, outputs: tuple[tensor], stream: int,
+        x: trtp.Tensor, offset: trtp.Tensor, weight: trtp.Tensor, bias: trtp.Tensor,
+        kernel_size: int, morph: int, extend_scope: float, outputs: tuple[trtp.Tensor], stream: int,
     ) -> None:  # fmt: skip
         n, c, h, w = (int(v) for v in x.shape)
         o = int(weight.shape[0])
@@ -201,12 +201,10 @@ def _define(trtp: Any, plugin_id: str, *, lazy: bool) -> tuple[str, ...]:
 
 
 def _define_aot(trtp: Any, plugin_id: str) -> None:
-    desc = trtp.TensorDesc
-
     @trtp.aot_impl(plugin_id)
     def dsconv_aot(
-        x: desc, offset: desc, weight: desc, bias: desc,
-        kernel_size: int, morph: int, extend_scope: float, outputs: tuple[desc], tactic: int,
+        x: trtp.TensorDesc, offset: trtp.TensorDesc, weight: trtp.TensorDesc, bias: trtp.TensorDesc,
+        kernel_size: int, morph: int, extend_scope: float, outputs: tuple[trtp.TensorDesc], tactic: int,
     ) -> tuple[str | bytes, str | bytes, trtp.KernelLaunchParams, trtp.SymIntExprs]:  # fmt: skip
         n, c, h, w = (x.shape_expr[i] for i in range(4))
         o = weight.shape_expr[0]
