@@ -12,10 +12,8 @@ Under CI (``CI`` set) a missing wheel fails these tests instead of skipping them
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
 import logging
-import os
 import re
 import sys
 import types
@@ -30,52 +28,13 @@ from edgesr.runtime.trt import build, plugin, plugin_launch
 from edgesr.runtime.trt.options import TrtOptions
 
 sys.path.insert(0, str(Path(__file__).parent))
-import trt_core_standin as core  # noqa: E402
+from trt_plugin_loader import NVIDIA_VERSION, trtp  # noqa: E402,F401  (the fixture)
 
 pytestmark = pytest.mark.trt_contract
-NVIDIA_VERSION = "10.13.0.35"
 NAME, NS = "DynamicSnakeConv", "edgesr"
 
 
-def _nvidia_plugin_dir() -> Path | None:
-    spec = importlib.util.find_spec("tensorrt_bindings")  # finds the folder, runs nothing
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    folder = Path(next(iter(spec.submodule_search_locations))) / "plugin"
-    return folder if (folder / "_validate.py").is_file() else None
-
-
-@pytest.fixture
-def trtp(monkeypatch: pytest.MonkeyPatch) -> Any:
-    """NVIDIA's tensorrt.plugin, freshly loaded over a fresh stand-in core."""
-    folder = _nvidia_plugin_dir()
-    if folder is None:
-        message = f"pip install --no-deps tensorrt-cu12-bindings=={NVIDIA_VERSION} (see .ci/run)"
-        if os.environ.get("CI"):
-            pytest.fail(f"NVIDIA's tensorrt.plugin sources are missing in CI: {message}")
-        pytest.skip(f"NVIDIA's tensorrt.plugin sources are not installed: {message}")
-    for name in [m for m in sys.modules if m == "tensorrt" or m.startswith("tensorrt.")]:
-        monkeypatch.delitem(sys.modules, name)
-    trt = core.as_module()
-    monkeypatch.setitem(sys.modules, "tensorrt", trt)
-    spec = importlib.util.spec_from_file_location(
-        "tensorrt.plugin", folder / "__init__.py", submodule_search_locations=[str(folder)]
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, "tensorrt.plugin", module)
-    spec.loader.exec_module(module)
-    trt.plugin = module
-    plugin._reset_for_tests()
-    plugin_launch.set_build_target(plugin_launch.BuildTarget((8, 7)))
-    yield module
-    for name in [m for m in sys.modules if m == "tensorrt" or m.startswith("tensorrt.")]:
-        sys.modules.pop(name, None)  # monkeypatch restores whatever was there before
-    plugin._reset_for_tests()
-    plugin_launch.set_build_target(None)
-
-
-def _parser_fields(trt: Any, kernel_size: int = 3, morph: int = 1, extend_scope: float = 1.0) -> Any:
+def parser_fields(trt: Any, kernel_size: int = 3, morph: int = 1, extend_scope: float = 1.0) -> Any:
     """The fields onnx-tensorrt's FallbackPluginImporter passes (onnxOpImporters.cpp,
     loadFields: ONNX INT -> kINT32, FLOAT -> kFLOAT32), in the creator's field order."""
     values = {"kernel_size": np.array([kernel_size], np.int32), "morph": np.array([morph], np.int32),
@@ -95,7 +54,7 @@ def _desc(trt: Any, dtype: Any, dims: tuple[int, ...]) -> Any:
 def _aot_build(trt: Any, *, kernel_size: int, morph: int, c: int, o: int, dtypes: list[Any]) -> dict[str, Any]:
     """TensorRT's builder calls on an AOT plugin, with symbolic N, H, W and constant C, O."""
     creator = trt.get_plugin_registry().get_creator(NAME, "1", NS)
-    plg = creator.create_plugin(NAME, NS, _parser_fields(trt, kernel_size, morph), trt.TensorRTPhase.BUILD,
+    plg = creator.create_plugin(NAME, NS, parser_fields(trt, kernel_size, morph), trt.TensorRTPhase.BUILD,
                                 trt.QuickPluginCreationRequest.STRICT_AOT)  # fmt: skip
     out_types = plg.get_output_data_types(dtypes[:4], [4, 4, 4, 1])
     eb = trt.IExprBuilder()
@@ -168,7 +127,7 @@ def test_a_rejected_definition_registers_nothing(trtp: Any, monkeypatch: pytest.
 
 
 def _dsconv_model() -> bytes:
-    onnx = pytest.importorskip("onnx")
+    import onnx  # the dev extra installs it: contract tests never skip
     from onnx import TensorProto, helper
 
     node = helper.make_node(NAME, ["x", "off", "w", "b"], ["y"], domain=NS, kernel_size=3, morph=0, extend_scope=1.0)
@@ -201,7 +160,7 @@ def test_creation_request_picks_aot_or_jit(trtp: Any) -> None:
     plugin.register_dsconv_plugin()
     trt = sys.modules["tensorrt"]
     creator = trt.get_plugin_registry().get_creator(NAME, "1", NS)
-    make = lambda req: creator.create_plugin(NAME, NS, _parser_fields(trt), trt.TensorRTPhase.BUILD, req)  # noqa: E731
+    make = lambda req: creator.create_plugin(NAME, NS, parser_fields(trt), trt.TensorRTPhase.BUILD, req)  # noqa: E731
     q = trt.QuickPluginCreationRequest
     assert type(make(q.STRICT_AOT)).__name__ == "_TemplateAOTPlugin"
     assert type(make(q.STRICT_JIT)).__name__ == "_TemplateJITPlugin"

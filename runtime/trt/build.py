@@ -42,6 +42,7 @@ __all__ = [
     "choose_plugin_impl",
     "engine_key",
     "import_tensorrt",
+    "plugin_build_settings",
     "spec_of",
     "resolve_profile",
     "trt_logger",
@@ -144,6 +145,8 @@ def choose_plugin_impl(options: TrtOptions, model: bytes, trt_version: str) -> s
     except EngineUnavailableError as exc:
         logger.warning("DSConv runs through its ONNX local function: %s", exc)
         return ""
+    if version < AOT_PLUGINS_FROM:  # no aot_impl and no creation request: JIT only
+        impls = tuple(i for i in impls if i == "jit")
     if options.plugin_impl in impls:
         return options.plugin_impl
     logger.warning(
@@ -177,6 +180,15 @@ def engine_key(
     )
 
 
+def plugin_build_settings(trt_version: str, plugin_impl: str) -> tuple[bool | None, str]:
+    """(the ``aot`` tag for DSConv nodes, the PREFER_*_PYTHON_PLUGINS flag name) for a build
+    with ``plugin_impl``. Before 10.9 neither exists (every Python plugin is JIT): (None, "")."""
+    if trt_version_tuple(trt_version) < AOT_PLUGINS_FROM:
+        return None, ""
+    aot = plugin_impl == "aot"
+    return aot, "PREFER_AOT_PYTHON_PLUGINS" if aot else "PREFER_JIT_PYTHON_PLUGINS"
+
+
 # --------------------------------------------------------------------------- the steps
 
 
@@ -187,11 +199,10 @@ def create_network(trt: Any, builder: Any, model: bytes, *, source: Path, plugin
     if strongly_typed is not None:
         flags |= 1 << int(strongly_typed)
     if plugin_impl:
-        aot_available = trt_version_tuple(str(trt.__version__)) >= AOT_PLUGINS_FROM
-        model, tagged = mark_plugin_nodes(model, aot=(plugin_impl == "aot") if aot_available else None)
+        aot, prefer = plugin_build_settings(str(trt.__version__), plugin_impl)
+        model, tagged = mark_plugin_nodes(model, aot=aot)
         logger.debug("tagged %d DynamicSnakeConv node(s) for the %s plugin", tagged, plugin_impl)
-        prefer = "PREFER_AOT_PYTHON_PLUGINS" if plugin_impl == "aot" else "PREFER_JIT_PYTHON_PLUGINS"
-        prefer_flag = getattr(trt.NetworkDefinitionCreationFlag, prefer, None)
+        prefer_flag = getattr(trt.NetworkDefinitionCreationFlag, prefer, None) if prefer else None
         if prefer_flag is not None:
             flags |= 1 << int(prefer_flag)
     network = builder.create_network(flags)
