@@ -158,3 +158,16 @@ def test_without_tags_and_flags_nvidia_refuses_to_choose(trtp: Any) -> None:
         aot, prefer = build.plugin_build_settings(version, impl)
         assert aot is (impl == "aot") and prefer == f"PREFER_{impl.upper()}_PYTHON_PLUGINS"
     assert build.plugin_build_settings("10.8.0", "jit") == (None, "")
+
+
+@pytest.mark.parametrize("version", ["10.3.0", "10.6.0"])
+def test_before_10_7_nothing_is_registered_and_one_line_says_why(
+    trtp: Any, version: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    with caplog.at_level(logging.DEBUG, logger="edgesr"):
+        assert build.choose_plugin_impl(TrtOptions(), _dsconv_model(), version) == ""
+    assert sys.modules["tensorrt"].get_plugin_registry().creators == {}
+    lines = [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO]
+    assert len(lines) == 1 and "local function" in lines[0] and "10.7" in lines[0]
