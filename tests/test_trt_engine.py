@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from edgesr.errors import ConfigError, EngineUnavailableError, ImageError, ModelFileError
-from edgesr.runtime.trt import build, cuda_memory, plugin, plugin_launch, runner
+from edgesr.runtime.trt import build, cuda_memory, engine_bytes, plugin, plugin_launch
 from edgesr.runtime.trt.build import engine_key
 from edgesr.runtime.trt.cache import engine_paths
 from edgesr.runtime.trt.cuda_memory import DeviceInfo
@@ -378,7 +378,7 @@ def test_trt_pads_small_inputs_and_rejects_large_ones(tiny_fp32: Path, tmp_path:
 def test_engine_from_onnx_returns_a_deserializable_engine(tiny_fp32: Path, tmp_path: Path) -> None:
     import tensorrt as trt
 
-    data = runner.engine_from_onnx(tiny_fp32, options=TrtOptions(cache_dir=tmp_path))
+    data = engine_bytes.engine_from_onnx(tiny_fp32, options=TrtOptions(cache_dir=tmp_path))
     runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
     engine = runtime.deserialize_cuda_engine(data)
     assert engine is not None and engine.num_io_tensors == 2

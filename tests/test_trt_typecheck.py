@@ -33,7 +33,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 MODULES = [
     f"edgesr.runtime.trt.{name}"
-    for name in ("build", "cache", "cuda_memory", "kernel", "kernel_compile", "onnx_bytes",
+    for name in ("build", "cache", "cuda_memory", "engine_bytes", "kernel", "kernel_compile", "onnx_bytes",
                  "options", "plugin", "plugin_launch", "profile", "runner")
 ]  # fmt: skip
 STUB_FILES = ("tensorrt/__init__.pyi", "tensorrt_bindings/__init__.pyi", "tensorrt_bindings/tensorrt.pyi")
@@ -88,7 +88,7 @@ def mypy_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(_sanitize_stub((STUBS / rel).read_text(encoding="utf-8")), encoding="utf-8")
     install = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-compile",
-               "--no-build-isolation", "--target", str(root / "src"), str(REPO)]  # fmt: skip
+               "--target", str(root / "src"), str(REPO)]  # fmt: skip
     subprocess.run(install, check=True, capture_output=True, timeout=300)
     (root / "mypy.ini").write_text(
         textwrap.dedent(

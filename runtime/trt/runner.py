@@ -25,13 +25,12 @@ import numpy as np
 
 from edgesr.errors import ConfigError, EngineUnavailableError, ModelFileError
 from edgesr.runtime.engine import EngineInfo
-from edgesr.runtime.engines import check_lr, check_precision, check_sr, crop_sr, pad_for_model
+from edgesr.runtime.engines import check_lr, check_sr, crop_sr, pad_for_model
 from edgesr.runtime.trt.build import (
     build_engine,
     choose_plugin_impl,
     engine_key,
     import_tensorrt,
-    resolve_profile,
     spec_of,
     trt_logger,
 )
@@ -43,7 +42,7 @@ from edgesr.spec import ModelSpec
 if TYPE_CHECKING:
     from edgesr.runtime.trt.cuda_memory import CudaApi, DeviceBuffer, Stream
 
-__all__ = ["TrtEngine", "available", "engine_from_onnx"]
+__all__ = ["TrtEngine", "available"]
 
 logger = logging.getLogger(__name__)
 
@@ -70,42 +69,6 @@ def available() -> tuple[bool, str]:
     except Exception as exc:
         return False, f"CUDA is not usable ({type(exc).__name__}: {exc}); check the driver"
     return True, f"TensorRT {trt_mod.__version__} on {info.name} ({info.sm})"
-
-
-
-def engine_from_onnx(
-    onnx_path: str | os.PathLike[str],
-    *,
-    options: TrtOptions | None = None,
-    spec: ModelSpec | None = None,
-) -> bytes:
-    """Build a serialized TensorRT engine from an edgesr ONNX file (no caching of the engine;
-    the timing cache is used when ``options.timing_cache``). Raises EngineUnavailableError
-    where TensorRT or a GPU is missing, ModelFileError when the model cannot be built."""
-    options = options or TrtOptions()
-    trt_mod = import_tensorrt()
-    source = Path(onnx_path)
-    model = read_onnx(source)
-    spec = spec_of(model, source=str(source), spec=spec)
-    check_precision(spec, options.precision, source=str(source))
-    profile = resolve_profile(options, spec)
-    plugin_impl = choose_plugin_impl(options, model, str(trt_mod.__version__))
-    timing = None
-    if options.timing_cache:
-        from edgesr.runtime.trt.cuda_memory import cuda_api
-
-        device = cuda_api().device_info(0)
-        major, minor = device.compute_capability
-        timing = timing_cache_path(
-            root=cache_root(options.cache_dir),
-            trt_version=str(trt_mod.__version__),
-            gpu_name=device.name,
-            compute_capability=f"{major}.{minor}",
-        )
-    return build_engine(
-        model, source=source, options=options, profile=profile, plugin_impl=plugin_impl, timing_path=timing
-    )
-
 
 
 @dataclass
