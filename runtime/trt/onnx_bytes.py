@@ -4,8 +4,8 @@ The loader step of the TensorRT path that Polygraphy calls ``BytesFromPath``: Te
 the model as bytes, and the runtime may not import ``onnx`` (DESIGN section 1). The two things
 needed from the file are its ``metadata_props`` (the model spec) and a tag on each
 ``edgesr::DynamicSnakeConv`` node that makes TensorRT's ONNX parser import it as the plugin
-(:func:`mark_plugin_nodes`; why the tag is needed: ``docs`` of ``build.py`` and
-``tests/test_trt_parser_choice.py``).
+(:func:`mark_plugin_nodes`: without ``plugin_namespace`` the parser looks the plugin up in
+namespace "" and expands the local function; ``tests/test_trt_parser_choice.py`` shows it).
 """
 
 from __future__ import annotations
