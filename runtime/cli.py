@@ -33,7 +33,7 @@ from edgesr.runtime.imageio import SUPPORTED_EXTENSIONS, check_output_path, read
 from edgesr.runtime.model_file import inspect_onnx
 from edgesr.runtime.ort_engine import OrtOptions
 from edgesr.runtime.tiling import ProgressCallback
-from edgesr.runtime.trt_engine import TrtOptions
+from edgesr.runtime.trt.options import TrtOptions
 from edgesr.runtime.upscale import (
     DEFAULT_MEMORY_BUDGET_MB,
     MIB,

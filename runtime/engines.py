@@ -128,9 +128,9 @@ _BUILTIN = (
         install_hint="install ONNX Runtime: pip install 'edgesr[cpu]' (or 'edgesr[gpu]' on NVIDIA GPUs)",
     ),
     EngineDescriptor(
-        # by name only: the TensorRT code is moving to a package (runtime/trt/); this string moves with it
-        name="trt", engine="edgesr.runtime.trt_engine:TrtEngine",
-        options="edgesr.runtime.trt_engine:TrtOptions", kinds=("gpu",),
+        # by name only: TensorRT is imported when this engine is asked for
+        name="trt", engine="edgesr.runtime.trt.runner:TrtEngine",
+        options="edgesr.runtime.trt.options:TrtOptions", kinds=("gpu",),
         precisions=("fp32", "fp16"), available=_trt_available, auto_rank=0,
         install_hint="install TensorRT on a machine with an NVIDIA GPU: pip install 'edgesr[trt]', or use --engine ort",
     ),

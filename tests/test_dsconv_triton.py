@@ -49,7 +49,7 @@ _SCRIPT = textwrap.dedent(
     import numpy as np
     import torch
     from edgesr.ops.dsconv_reference import dynamic_snake_conv_reference
-    from edgesr.runtime import dsconv_triton as dt
+    from edgesr.runtime.trt import kernel as dt, kernel_compile as dc
 
     cases = json.loads(sys.argv[1])
     rng = np.random.default_rng(0)
@@ -97,20 +97,20 @@ _COMPILE_SCRIPT = textwrap.dedent(
     r"""
     import json, os
     os.environ.pop("TRITON_INTERPRET", None)
-    from edgesr.runtime import dsconv_triton as dt
+    from edgesr.runtime.trt import kernel as dt, kernel_compile as dc
     out = {}
     for name, dtypes, cc, ptx_version in [
         ("fp32_sm87_isa82", dict(x="fp32", offset="fp32", weight="fp32", bias="fp32", out="fp32"), (8, 7), 82),
         ("fp16_sm90", dict(x="fp16", offset="fp32", weight="fp16", bias="fp16", out="fp16"), (9, 0), None),
     ]:
-        c = dt.compile_dsconv(
+        c = dc.compile_dsconv(
             kernel_size=3, morph=1, extend_scope=1.0, dtypes=dtypes,
             launch=dt.choose_launch(out_channels=14), compute_capability=cc, ptx_version=ptx_version,
         )
         lines = c.ptx.splitlines()
         out[name] = {
             "name": c.name,
-            "params": len(dt.ptx_entry_params(c.ptx)),
+            "params": len(dc.ptx_entry_params(c.ptx)),
             "hidden": c.hidden_params,
             "version": [l for l in lines if l.startswith(".version")],
             "target": [l for l in lines if l.startswith(".target")],
@@ -175,7 +175,7 @@ def test_aot_compiles_to_ptx_for_tensorrt() -> None:
 
 # --------------------------------------------------------------------------- pure helpers
 
-from edgesr.runtime import dsconv_triton as dt  # noqa: E402  (no triton needed for these)
+from edgesr.runtime.trt import kernel as dt, kernel_compile as dc  # noqa: E402  (no triton needed for these)
 
 _PTX = """//
 .version 8.8
@@ -197,18 +197,18 @@ _PTX = """//
 
 
 def test_strip_unused_trailing_params() -> None:
-    assert dt.ptx_entry_params(_PTX) == [f"k_param_{i}" for i in range(5)]
-    stripped = dt.strip_unused_trailing_params(_PTX, keep=3)
-    assert dt.ptx_entry_params(stripped) == ["k_param_0", "k_param_1", "k_param_2"]
+    assert dc.ptx_entry_params(_PTX) == [f"k_param_{i}" for i in range(5)]
+    stripped = dc.strip_unused_trailing_params(_PTX, keep=3)
+    assert dc.ptx_entry_params(stripped) == ["k_param_0", "k_param_1", "k_param_2"]
     assert "k_param_3" not in stripped and stripped.endswith(_PTX[_PTX.index(")") :])
-    assert dt.strip_unused_trailing_params(_PTX, keep=5) == _PTX
+    assert dc.strip_unused_trailing_params(_PTX, keep=5) == _PTX
     used = _PTX.replace("[k_param_2];", "[k_param_4];")
     with pytest.raises(EngineUnavailableError, match="hidden parameters"):
-        dt.strip_unused_trailing_params(used, keep=3)
+        dc.strip_unused_trailing_params(used, keep=3)
     with pytest.raises(ConfigError, match="expected at least 6"):
-        dt.strip_unused_trailing_params(_PTX, keep=6)
+        dc.strip_unused_trailing_params(_PTX, keep=6)
     with pytest.raises(ConfigError, match="no .entry"):
-        dt.ptx_entry_params("// empty")
+        dc.ptx_entry_params("// empty")
 
 
 def test_launch_and_scalar_helpers() -> None:
@@ -231,11 +231,11 @@ def test_launch_and_scalar_helpers() -> None:
     }  # fmt: skip
     with pytest.raises(ConfigError, match="int32"):
         dt.scalar_args(x_shape=(1, 64, 40000, 40000), out_channels=4, kernel_size=3)
-    sig = dt.triton_signature(x_dtype="fp16", offset_dtype="fp32", weight_dtype="fp16", bias_dtype="fp32", out_dtype="fp16")
+    sig = dc.triton_signature(x_dtype="fp16", offset_dtype="fp32", weight_dtype="fp16", bias_dtype="fp32", out_dtype="fp16")
     assert list(sig)[:4] == list(dt.POINTER_INPUT_NAMES) and list(sig)[-1] == "y_ptr"
     assert sig["x_ptr"] == "*fp16" and sig["C"] == "i32" and len(sig) == 22
     with pytest.raises(ConfigError, match="int8"):
-        dt.triton_signature(x_dtype="int8", offset_dtype="fp32", weight_dtype="fp32", bias_dtype="fp32", out_dtype="fp32")
+        dc.triton_signature(x_dtype="int8", offset_dtype="fp32", weight_dtype="fp32", bias_dtype="fp32", out_dtype="fp32")
 
 
 def test_module_imports_without_triton_and_says_so(monkeypatch: pytest.MonkeyPatch) -> None:

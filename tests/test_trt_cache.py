@@ -1,4 +1,6 @@
-"""TensorRT engine cache: keys, manifests, tamper checks, atomic writes, profiles (no GPU)."""
+"""TensorRT engine cache: keys, manifests, hash checks, who may write it, profiles (no GPU).
+
+Real files and real modes in pytest's temporary folders."""
 
 from __future__ import annotations
 
@@ -7,27 +9,26 @@ import hashlib
 import json
 import logging
 import os
+import stat
 from pathlib import Path
 
 import pytest
 
 from edgesr.errors import ConfigError, ModelFileError
-from edgesr.runtime import trt_cache
-from edgesr.runtime.trt_cache import (
+from edgesr import fileio
+from edgesr.runtime.trt import cache as trt_cache
+from edgesr.runtime.trt.cache import (
     EngineKey,
-    OptimizationProfile,
-    atomic_write_bytes,
     cache_root,
     engine_paths,
-    file_sha256,
     load_cached_engine_bytes,
     load_timing_cache_bytes,
-    profile_from_tiling,
     read_manifest,
     save_engine,
     save_timing_cache_bytes,
     timing_cache_path,
 )
+from edgesr.runtime.trt.profile import OptimizationProfile, profile_from_tiling
 
 PROFILE = OptimizationProfile(min=(1, 3, 16, 16), opt=(1, 3, 288, 288), max=(1, 3, 288, 288))
 ENGINE = b"\x7fTRT-engine-bytes" * 64
@@ -79,7 +80,12 @@ def test_key_digest_changes_with_every_field(change: dict[str, object]) -> None:
 
 def test_key_digest_is_sha256_of_canonical_json() -> None:
     key = make_key(builder={"b": "2", "a": "1"})
-    canonical = json.dumps(key.as_dict(), sort_keys=True, separators=(",", ":"))
+    canonical = (  # written out by hand: sorted keys, no spaces
+        '{"builder":{"a":"1","b":"2"},"compute_capability":"8.7","edgesr_version":"0.1.0",'
+        '"gpu_name":"NVIDIA Jetson AGX Orin","onnx_sha256":"' + "a" * 64 + '","plugin_version":'
+        '"edgesr::DynamicSnakeConv/v1/aot/triton-3.9.0","precision":"fp16","profile":{"max":'
+        '[1,3,288,288],"min":[1,3,16,16],"opt":[1,3,288,288]},"trt_version":"10.13.0.35"}'
+    )
     assert key.digest() == hashlib.sha256(canonical.encode()).hexdigest()
     assert make_key(builder={"a": "1", "b": "2"}).digest() == key.digest()
 
@@ -158,7 +164,7 @@ def test_tampered_engine_is_refused_then_rebuilt(tmp_path: Path, caplog: pytest.
     with caplog.at_level(logging.WARNING, logger=trt_cache.__name__):
         assert load_cached_engine_bytes(key, root=tmp_path) is None
     message = caplog.text
-    assert "refusing to load" in message and "executable code" in message and "Rebuilding" in message
+    assert "refusing TensorRT engine" in message and "does not match" in message and "rebuilding" in message
     # truncated file: refused too
     engine_path.write_bytes(ENGINE[:10])
     assert load_cached_engine_bytes(key, root=tmp_path) is None
@@ -193,29 +199,7 @@ def test_empty_engine_is_not_cached(tmp_path: Path) -> None:
         save_engine(make_key(), b"", root=tmp_path)
 
 
-# --------------------------------------------------------------------------- atomic writes
-
-
-def test_atomic_write_replaces_and_leaves_no_temporaries(tmp_path: Path) -> None:
-    target = tmp_path / "sub" / "file.bin"
-    atomic_write_bytes(target, b"one")
-    atomic_write_bytes(target, b"two")
-    assert target.read_bytes() == b"two"
-    assert sorted(p.name for p in target.parent.iterdir()) == ["file.bin"]
-
-
-def test_atomic_write_failure_keeps_the_old_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    target = tmp_path / "file.bin"
-    atomic_write_bytes(target, b"old")
-
-    def broken_replace(src: object, dst: object) -> None:
-        raise OSError("disk full")
-
-    monkeypatch.setattr(trt_cache.os, "replace", broken_replace)
-    with pytest.raises(OSError, match="disk full"):
-        atomic_write_bytes(target, b"new")
-    assert target.read_bytes() == b"old"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["file.bin"]
+# --------------------------------------------------------------------------- interrupted writes
 
 
 def test_interrupted_save_leaves_nothing_loadable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -230,21 +214,12 @@ def test_interrupted_save_leaves_nothing_loadable(tmp_path: Path, monkeypatch: p
             raise KeyboardInterrupt
         real_replace(src, dst)
 
-    monkeypatch.setattr(trt_cache.os, "replace", replace_engine_only)
+    monkeypatch.setattr(fileio.os, "replace", replace_engine_only)  # the atomic writer's rename
     with pytest.raises(KeyboardInterrupt):
         save_engine(key, ENGINE + b"new build", root=tmp_path)
     monkeypatch.undo()
     # the old manifest was removed before the new engine landed: nothing vouches for it
     assert load_cached_engine_bytes(key, root=tmp_path) is None
-
-
-def test_file_sha256(tmp_path: Path) -> None:
-    path = tmp_path / "model.onnx"
-    data = os.urandom(3 * 1024 * 1024 + 7)
-    path.write_bytes(data)
-    assert file_sha256(path) == hashlib.sha256(data).hexdigest()
-    with pytest.raises(ModelFileError, match="cannot read"):
-        file_sha256(tmp_path / "missing.onnx")
 
 
 # --------------------------------------------------------------------------- profiles
@@ -292,3 +267,107 @@ def test_optimization_profile_validation() -> None:
     lists = OptimizationProfile(min=[1, 3, 8, 8], opt=[1, 3, 8, 8], max=[1, 3, 9, 9])  # type: ignore[arg-type]
     assert lists.max == (1, 3, 9, 9)
     assert dataclasses.replace(lists, max=(1, 3, 10, 10)).max == (1, 3, 10, 10)
+
+
+# --------------------------------------------------------------------------- who may write (issue 9)
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(os.lstat(path).st_mode)
+
+
+def test_new_cache_files_are_private_whatever_the_umask(tmp_path: Path) -> None:
+    old = os.umask(0o002)  # a umask that would make group-writable files
+    try:
+        key = make_key()
+        save_engine(key, ENGINE, root=tmp_path / "trt")
+        timing = timing_cache_path(root=tmp_path / "trt", trt_version="10.13", gpu_name="g", compute_capability="8.7")
+        save_timing_cache_bytes(timing, b"timings")
+    finally:
+        os.umask(old)
+    engine, manifest = engine_paths(key, root=tmp_path / "trt")
+    assert {_mode(p) for p in (engine, manifest, timing, timing.with_name(timing.name + ".sha256"))} == {0o600}
+    assert {_mode(p) for p in (tmp_path / "trt", engine.parent, timing.parent)} == {0o700}
+    assert load_cached_engine_bytes(key, root=tmp_path / "trt") == ENGINE
+
+
+@pytest.mark.parametrize("mode", [0o770, 0o757, 0o777])
+def test_a_cache_root_others_can_write_is_refused(tmp_path: Path, mode: int) -> None:
+    root = tmp_path / "trt"
+    root.mkdir()
+    root.chmod(mode)
+    with pytest.raises(ConfigError, match=f"writable by group or others \\(mode 0{mode:o}\\).*chmod 700"):
+        load_cached_engine_bytes(make_key(), root=root)
+    with pytest.raises(ConfigError, match="writable by group or others"):
+        save_engine(make_key(), ENGINE, root=root)
+    timing = timing_cache_path(root=root, trt_version="10", gpu_name="g", compute_capability="8.7")
+    timing.parent.mkdir()
+    timing.parent.chmod(0o777)
+    with pytest.raises(ConfigError, match="writable by group or others"):
+        load_timing_cache_bytes(timing)
+
+
+def test_a_cache_root_owned_by_someone_else_is_refused(tmp_path: Path) -> None:
+    if os.geteuid() == 0:  # as root: give a real folder to another uid
+        root = tmp_path / "trt"
+        root.mkdir(mode=0o700)
+        os.chown(root, 4242, 4242)
+        owner = 4242
+    else:  # otherwise a real folder root owns and nobody else can write
+        root, owner = Path("/usr/share"), os.stat("/usr/share").st_uid
+        assert owner != os.geteuid()
+    with pytest.raises(ConfigError, match=f"owned by uid {owner}, not by this user"):
+        load_cached_engine_bytes(make_key(), root=root)
+
+
+def test_a_symlinked_cache_root_is_refused(tmp_path: Path) -> None:
+    real = tmp_path / "elsewhere"
+    real.mkdir(mode=0o700)
+    (tmp_path / "trt").symlink_to(real)
+    with pytest.raises(ConfigError, match="symbolic link"):
+        load_cached_engine_bytes(make_key(), root=tmp_path / "trt")
+
+
+@pytest.mark.parametrize("which", ["engine", "manifest"])
+def test_an_entry_others_could_write_is_not_loaded(tmp_path: Path, which: str, caplog: pytest.LogCaptureFixture) -> None:
+    key = make_key()
+    save_engine(key, ENGINE, root=tmp_path)
+    entry = dict(zip(("engine", "manifest"), engine_paths(key, root=tmp_path)))[which]
+    entry.chmod(0o666)  # hashes still match: only the mode is wrong
+    with caplog.at_level(logging.WARNING, logger=trt_cache.__name__):
+        assert load_cached_engine_bytes(key, root=tmp_path) is None
+    assert "writable by group or others (mode 0666)" in caplog.text
+    save_engine(key, ENGINE, root=tmp_path)  # the rebuild replaces it with a private file
+    assert _mode(entry) == 0o600 and load_cached_engine_bytes(key, root=tmp_path) == ENGINE
+
+
+def test_a_symlinked_engine_is_not_loaded(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    key = make_key()
+    save_engine(key, ENGINE, root=tmp_path)
+    engine, _ = engine_paths(key, root=tmp_path)
+    outside = tmp_path / "outside.engine"
+    outside.write_bytes(ENGINE)  # same bytes, so only the link itself is wrong
+    outside.chmod(0o600)
+    engine.unlink()
+    engine.symlink_to(outside)
+    with caplog.at_level(logging.WARNING, logger=trt_cache.__name__):
+        assert load_cached_engine_bytes(key, root=tmp_path) is None
+    assert "symbolic link" in caplog.text
+
+
+def test_timing_cache_is_hashed(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = timing_cache_path(root=tmp_path, trt_version="10.13.0.35", gpu_name="Orin", compute_capability="8.7")
+    save_timing_cache_bytes(path, b"timings v1")
+    digest = path.with_name(path.name + ".sha256")
+    assert digest.read_text().strip() == hashlib.sha256(b"timings v1").hexdigest()
+    assert load_timing_cache_bytes(path) == b"timings v1"
+    path.write_bytes(b"timings v2")  # edited behind the cache's back
+    with caplog.at_level(logging.WARNING, logger=trt_cache.__name__):
+        assert load_timing_cache_bytes(path) == b""
+    assert "does not match" in caplog.text
+    path.write_bytes(b"timings v1")
+    digest.unlink()  # no recorded hash: not used
+    assert load_timing_cache_bytes(path) == b""
+    save_timing_cache_bytes(path, b"timings v1")
+    digest.chmod(0o646)  # a digest others could rewrite vouches for nothing
+    assert load_timing_cache_bytes(path) == b""

@@ -11,18 +11,14 @@ import numpy as np
 import pytest
 
 from edgesr.errors import ConfigError, EngineUnavailableError, ImageError, ModelFileError
-from edgesr.runtime import cuda_memory, trt_engine
-from edgesr.runtime.cuda_memory import DeviceInfo
-from edgesr.runtime.trt_cache import OptimizationProfile, engine_paths
-from edgesr.runtime.trt_engine import (
-    TrtEngine,
-    TrtOptions,
-    available,
-    count_plugin_nodes,
-    engine_key,
-    mark_plugin_nodes,
-    read_onnx_metadata,
-)
+from edgesr.runtime.trt import build, cuda_memory, engine_bytes, plugin, plugin_launch
+from edgesr.runtime.trt.build import engine_key
+from edgesr.runtime.trt.cache import engine_paths
+from edgesr.runtime.trt.cuda_memory import DeviceInfo
+from edgesr.runtime.trt.onnx_bytes import count_plugin_nodes, mark_plugin_nodes, read_onnx_metadata
+from edgesr.runtime.trt.options import TrtOptions
+from edgesr.runtime.trt.profile import OptimizationProfile
+from edgesr.runtime.trt.runner import TrtEngine, available
 from edgesr.spec import DSCONV_DOMAIN, DSCONV_OP_TYPE, ModelSpec
 
 TRT_OK, TRT_REASON = available()
@@ -155,7 +151,7 @@ def test_trt_engine_raises_one_line_error_here(tiny_fp32: Path) -> None:
 def test_available_explains_stubs_missing_trt_and_missing_cuda(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "tensorrt", None)  # not installed at all
     ok, reason = available()
-    assert not ok and "TensorRT is not installed" in reason and "pip install tensorrt" in reason
+    assert not ok and "TensorRT is not installed" in reason and "pip install 'edgesr[trt-cu12]'" in reason
 
     monkeypatch.setitem(sys.modules, "tensorrt", types.ModuleType("tensorrt"))  # stubs only
     ok, reason = available()
@@ -167,7 +163,7 @@ def test_available_explains_stubs_missing_trt_and_missing_cuda(monkeypatch: pyte
     monkeypatch.setitem(sys.modules, "tensorrt", fake)
 
     def no_binding() -> None:
-        raise EngineUnavailableError("neither cuda-python nor pycuda is installed (pip install cuda-python)")
+        raise EngineUnavailableError("cuda-python is not installed (pip install 'edgesr[trt-cu12]')")
 
     monkeypatch.setattr(cuda_memory, "cuda_api", no_binding)
     ok, reason = available()
@@ -186,12 +182,9 @@ def test_cuda_helper_without_bindings(monkeypatch: pytest.MonkeyPatch) -> None:
     if cuda_memory.binding_available()[0]:
         pytest.skip("a CUDA Python binding is installed here")
     cuda_memory._reset_for_tests()
-    with pytest.raises(EngineUnavailableError, match="pip install cuda-python") as info:
+    with pytest.raises(EngineUnavailableError, match=r"cuda-python is not importable.*edgesr\[trt-cu12\]") as info:
         cuda_memory.cuda_api()
     assert "\n" not in str(info.value)
-    monkeypatch.setenv("EDGESR_CUDA_BINDING", "cupy")
-    with pytest.raises(EngineUnavailableError, match="not a CUDA binding"):
-        cuda_memory.cuda_api()
     cuda_memory._reset_for_tests()
 
 
@@ -385,7 +378,7 @@ def test_trt_pads_small_inputs_and_rejects_large_ones(tiny_fp32: Path, tmp_path:
 def test_engine_from_onnx_returns_a_deserializable_engine(tiny_fp32: Path, tmp_path: Path) -> None:
     import tensorrt as trt
 
-    data = trt_engine.engine_from_onnx(tiny_fp32, options=TrtOptions(cache_dir=tmp_path))
+    data = engine_bytes.engine_from_onnx(tiny_fp32, options=TrtOptions(cache_dir=tmp_path))
     runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
     engine = runtime.deserialize_cuda_engine(data)
     assert engine is not None and engine.num_io_tensors == 2
@@ -408,23 +401,22 @@ def test_fp16_fixture_runs_in_onnxruntime(tmp_path: Path) -> None:
 
 
 def test_plugin_helpers_without_tensorrt() -> None:
-    from edgesr.runtime import trt_plugin
-
-    assert trt_plugin.PLUGIN_ID == "edgesr::DynamicSnakeConv"
-    combos = trt_plugin.autotune_type_combinations()
+    plugin._reset_for_tests()
+    assert plugin.PLUGIN_ID == "edgesr::DynamicSnakeConv"
+    combos = plugin.autotune_type_combinations()
     assert len(combos) == 16 and len(set(combos)) == 16
     for combo in combos:
         types_ = [t.strip() for t in combo.split(",")]
         assert len(types_) == 5 and types_[4] == types_[0]  # output typed like x
-    assert trt_plugin.dsconv_ptx_isa(12020) == 82  # JetPack 6 (CUDA 12.2)
-    assert trt_plugin.dsconv_ptx_isa(12060) == 85
-    assert trt_plugin.dsconv_ptx_isa(12080) == 87
-    assert trt_plugin.dsconv_ptx_isa(13000) == 90
-    assert trt_plugin.dsconv_ptx_isa(11040) == 74
-    assert trt_plugin.plugin_version_tag("aot").startswith("edgesr::DynamicSnakeConv/v1/aot/triton-")
+    assert plugin_launch.dsconv_ptx_isa(12020) == 82  # JetPack 6 (CUDA 12.2)
+    assert plugin_launch.dsconv_ptx_isa(12060) == 85
+    assert plugin_launch.dsconv_ptx_isa(12080) == 87
+    assert plugin_launch.dsconv_ptx_isa(13000) == 90
+    assert plugin_launch.dsconv_ptx_isa(11040) == 74
+    assert plugin.plugin_version_tag("aot").startswith("edgesr::DynamicSnakeConv/v1/aot/triton-")
     if not TRT_OK:
-        with pytest.raises(EngineUnavailableError, match="plugin=False") as info:
-            trt_plugin.register_dsconv_plugin()
+        with pytest.raises(EngineUnavailableError, match="TensorRT >= 10.7") as info:
+            plugin.register_dsconv_plugin()
         assert "\n" not in str(info.value)
 
 
@@ -439,9 +431,9 @@ def test_runtime_trt_modules_never_import_torch() -> None:
         "        if name == 'torch' or name.startswith(('torch.', 'edgesr.models', 'edgesr.ops', 'edgesr.export')):\n"
         "            raise ImportError('blocked: ' + name)\n"
         "sys.meta_path.insert(0, Block())\n"
-        "import edgesr.runtime.trt_engine, edgesr.runtime.trt_cache, edgesr.runtime.cuda_memory\n"
-        "import edgesr.runtime.trt_plugin, edgesr.runtime.dsconv_triton\n"
-        "from edgesr.runtime.trt_engine import available\n"
+        "import edgesr.runtime.trt.runner, edgesr.runtime.trt.build, edgesr.runtime.trt.cache\n"
+        "import edgesr.runtime.trt.plugin, edgesr.runtime.trt.kernel_compile, edgesr.runtime.trt.cuda_memory\n"
+        "from edgesr.runtime.trt.runner import available\n"
         "print(available()[0])\n"
         "assert 'torch' not in sys.modules\n"
     )
@@ -675,8 +667,7 @@ def fake_trt(monkeypatch: pytest.MonkeyPatch) -> tuple[_FakeCuda, dict[str, obje
     monkeypatch.setitem(sys.modules, "cuda.bindings", bindings)
     monkeypatch.setitem(sys.modules, "cuda.bindings.runtime", runtime_mod)
     monkeypatch.setitem(sys.modules, "tensorrt", _fake_tensorrt(cuda, log))
-    monkeypatch.setattr(trt_engine, "_LOGGER", None)  # restored afterwards: no fake logger leaks
-    monkeypatch.delenv("EDGESR_CUDA_BINDING", raising=False)
+    monkeypatch.setattr(build, "_TRT_LOGGER", [])  # restored afterwards: no fake logger leaks
     cuda_memory._reset_for_tests()
     yield cuda, log
     cuda_memory._reset_for_tests()
@@ -796,11 +787,12 @@ def test_cuda_python_wrapper_with_fake_binding(fake_trt: tuple[_FakeCuda, dict[s
 
 def test_plugin_falls_back_to_the_local_function(tiny_fp32: Path, caplog: pytest.LogCaptureFixture) -> None:
     data = tiny_fp32.read_bytes()
-    assert trt_engine._plugin_impl(TrtOptions(plugin=False), data) == ""
+    assert build.choose_plugin_impl(TrtOptions(plugin=False), data, "10.13.0.35") == ""
     if TRT_OK:
         pytest.skip("TensorRT is usable here: the plugin path is tested by the tensorrt tests")
     import logging
 
-    with caplog.at_level(logging.WARNING, logger=trt_engine.__name__):
-        assert trt_engine._plugin_impl(TrtOptions(), data) == ""
-    assert "local function" in caplog.text
+    plugin._reset_for_tests()
+    with caplog.at_level(logging.WARNING, logger="edgesr"):
+        assert build.choose_plugin_impl(TrtOptions(), data, "10.13.0.35") == ""
+    assert len(caplog.records) == 1 and "local function" in caplog.text

@@ -1,19 +1,19 @@
 """mypy over the TensorRT runtime modules, against the ``tensorrt-stubs`` package (no GPU).
 
 TensorRT cannot run here, so its API use is checked statically: every ``tensorrt`` call in
-``runtime/trt_engine.py`` (and what it imports) must exist with that signature in the
+``runtime/trt/`` (and what it imports) must exist with that signature in the
 stubs (TensorRT 10.13). Members that only newer releases have are looked up with getattr,
 so they need no ``type: ignore``.
 
-Two workarounds, both confined to a temporary folder:
+Both confined to a temporary folder:
 
 - ``tensorrt-stubs`` installs ``tensorrt/__init__.pyi`` with no ``py.typed`` beside it, so
   mypy ignores it in site-packages; the stubs are copied to a folder on ``mypy_path``.
   A handful of its generated signatures are not valid Python (a parameter named ``in``,
   a default before a non-default); those few ``def`` lines are rewritten to ``*args``.
 - The repository maps ``runtime/`` to ``edgesr.runtime`` (setuptools ``package-dir``), which
-  mypy cannot follow through the editable install; a symlinked ``edgesr/`` tree gives it
-  the installed layout.
+  mypy cannot follow through the editable install's import hook; the package is installed
+  into the folder (``pip install --no-deps --target``, the real installed layout) instead.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ import importlib.metadata
 import importlib.util
 import os
 import re
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -33,12 +32,10 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 MODULES = [
-    "edgesr.runtime.trt_engine",
-    "edgesr.runtime.trt_plugin",
-    "edgesr.runtime.trt_cache",
-    "edgesr.runtime.cuda_memory",
-    "edgesr.runtime.dsconv_triton",
-]
+    f"edgesr.runtime.trt.{name}"
+    for name in ("build", "cache", "cuda_memory", "engine_bytes", "kernel", "kernel_compile", "onnx_bytes",
+                 "options", "plugin", "plugin_launch", "profile", "runner")
+]  # fmt: skip
 STUB_FILES = ("tensorrt/__init__.pyi", "tensorrt_bindings/__init__.pyi", "tensorrt_bindings/tensorrt.pyi")
 
 
@@ -82,16 +79,6 @@ def _sanitize_stub(text: str) -> str:
     return fixed
 
 
-def _link_or_copy(src: Path, dst: Path) -> None:
-    try:
-        dst.symlink_to(src, target_is_directory=src.is_dir())
-    except OSError:  # no symlinks here: copy
-        if src.is_dir():
-            shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(src, dst)
-
-
 @pytest.fixture(scope="module")
 def mypy_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert STUBS is not None
@@ -100,12 +87,9 @@ def mypy_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
         target = root / "stubs" / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(_sanitize_stub((STUBS / rel).read_text(encoding="utf-8")), encoding="utf-8")
-    package = root / "src" / "edgesr"
-    package.mkdir(parents=True)
-    for entry in (REPO / "edgesr").iterdir():
-        if entry.name != "__pycache__":
-            _link_or_copy(entry, package / entry.name)
-    _link_or_copy(REPO / "runtime", package / "runtime")
+    install = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-compile",
+               "--target", str(root / "src"), str(REPO)]  # fmt: skip
+    subprocess.run(install, check=True, capture_output=True, timeout=300)
     (root / "mypy.ini").write_text(
         textwrap.dedent(
             f"""

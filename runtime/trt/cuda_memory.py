@@ -1,18 +1,18 @@
-"""Thin CUDA device-memory helper over cuda-python or pycuda (no torch; DESIGN section 7).
+"""Thin CUDA device-memory helper over cuda-python (no torch; DESIGN section 7).
 
 The TensorRT engine needs four things from CUDA: device buffers, a stream, asynchronous
-host<->device copies, and the device's name and compute capability. Two bindings provide
-them; this module uses whichever is installed, imported lazily on first use:
+host<->device copies, and the device's name and compute capability. They come from
+**cuda-python** (``cuda.bindings.runtime``; ``cuda.cudart`` on releases before 12.6), the
+binding NVIDIA's current TensorRT samples use, imported lazily on first use. It works on the
+device's primary context, the one TensorRT uses, so there is no context to push or pop.
 
-- **cuda-python** (``cuda.bindings.runtime``; ``cuda.cudart`` on releases before 12.6), the
-  binding NVIDIA's current TensorRT samples use; preferred when both are present;
-- **pycuda**, which the design card names. It works on the device's *primary* context
-  (the one the CUDA runtime and TensorRT use), retained and pushed here, instead of the
-  private context ``pycuda.autoinit`` would create.
+pycuda was dropped: its ``make_context``/``retain_primary_context().push()`` leaves a context
+on the thread's stack that must be popped before exit, or pycuda aborts at interpreter
+shutdown (NVIDIA/TensorRT#1107, #2357). One binding is simpler than fixing that, and
+cuda-python has wheels for x86-64 and aarch64 (Jetson) alike (``edgesr[trt-cu12]``).
 
-``EDGESR_CUDA_BINDING=pycuda`` (or ``cuda-python``) forces one of them. When neither is
-installed, :func:`cuda_api` raises :class:`~edgesr.errors.EngineUnavailableError` saying how
-to install one.
+When cuda-python is missing, :func:`cuda_api` raises
+:class:`~edgesr.errors.EngineUnavailableError` saying how to install it.
 
 Usage::
 
@@ -28,8 +28,6 @@ from __future__ import annotations
 import abc
 import importlib
 import importlib.util
-import logging
-import os
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, Protocol
@@ -39,7 +37,6 @@ import numpy as np
 from edgesr.errors import EngineUnavailableError
 
 __all__ = [
-    "BINDINGS",
     "CudaApi",
     "CudaError",
     "DeviceBuffer",
@@ -49,12 +46,8 @@ __all__ = [
     "binding_available",
 ]
 
-logger = logging.getLogger(__name__)
 
-#: Names accepted by ``EDGESR_CUDA_BINDING``, in order of preference.
-BINDINGS: tuple[str, ...] = ("cuda-python", "pycuda")
-_ENV_BINDING = "EDGESR_CUDA_BINDING"
-_INSTALL_HINT = "pip install cuda-python (or pycuda, or on a Jetson use JetPack's python3 packages)"
+_INSTALL_HINT = "pip install 'edgesr[trt-cu12]' (cuda-python 12.x; JetPack 6 included)"
 
 
 class CudaError(EngineUnavailableError):
@@ -268,118 +261,6 @@ class _CudaPythonApi(_DeviceInfoCache):
         self._call("cudaMemcpyAsync", dst.ctypes.data, src_ptr, dst.nbytes, kind, self._native(stream))
 
 
-# --------------------------------------------------------------------------- pycuda
-
-
-class _PyCudaStream:
-    def __init__(self, api: _PyCudaApi) -> None:
-        api._ensure_context()
-        self._stream: Any = api._drv.Stream()
-
-    @property
-    def handle(self) -> int:
-        return int(self._stream.handle)
-
-    def synchronize(self) -> None:
-        self._stream.synchronize()
-
-    def close(self) -> None:
-        self._stream = _ClosedStream()
-
-    @property
-    def native(self) -> Any:
-        return self._stream
-
-    def __enter__(self) -> _PyCudaStream:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-class _ClosedStream:
-    handle = 0
-
-    def synchronize(self) -> None:
-        pass
-
-
-class _PyCudaBuffer:
-    def __init__(self, api: _PyCudaApi, nbytes: int) -> None:
-        api._ensure_context()
-        self._nbytes = int(nbytes)
-        self._alloc: Any = api._drv.mem_alloc(max(1, self._nbytes))
-
-    @property
-    def ptr(self) -> int:
-        return int(self._alloc) if self._alloc is not None else 0
-
-    @property
-    def nbytes(self) -> int:
-        return self._nbytes
-
-    def free(self) -> None:
-        if self._alloc is not None:
-            alloc, self._alloc = self._alloc, None
-            alloc.free()
-
-    def __enter__(self) -> _PyCudaBuffer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.free()
-
-
-class _PyCudaApi(_DeviceInfoCache):
-    """pycuda on the primary context of device 0 (shared with TensorRT)."""
-
-    name = "pycuda"
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._drv: Any = importlib.import_module("pycuda.driver")
-        self._drv.init()
-        self._context: Any = None
-
-    def _ensure_context(self, index: int = 0) -> None:
-        if self._context is None:
-            self._context = self._drv.Device(index).retain_primary_context()
-            self._context.push()
-
-    def device_count(self) -> int:
-        return int(self._drv.Device.count())
-
-    def _query_device_info(self, index: int) -> DeviceInfo:
-        dev = self._drv.Device(index)
-        major, minor = dev.compute_capability()
-        return DeviceInfo(
-            index=index,
-            name=str(dev.name()).strip(),
-            compute_capability=(int(major), int(minor)),
-            total_memory_bytes=int(dev.total_memory()),
-            driver_version=int(self._drv.get_driver_version()),
-        )
-
-    def alloc(self, nbytes: int) -> DeviceBuffer:
-        return _PyCudaBuffer(self, nbytes)
-
-    def stream(self) -> Stream:
-        return _PyCudaStream(self)
-
-    def _native(self, stream: Stream) -> Any:
-        if isinstance(stream, _PyCudaStream):
-            return stream.native
-        raise TypeError("pycuda copies need a stream made by this CudaApi (api.stream())")
-
-    def copy_htod_async(self, dst_ptr: int, src: np.ndarray, stream: Stream) -> None:
-        self._drv.memcpy_htod_async(dst_ptr, np.ascontiguousarray(src), self._native(stream))
-
-    def copy_dtoh_async(self, dst: np.ndarray, src_ptr: int, stream: Stream) -> None:
-        if not dst.flags.c_contiguous:
-            raise ValueError("copy_dtoh_async needs a C-contiguous destination array")
-        self._drv.memcpy_dtoh_async(dst, src_ptr, self._native(stream))
-
-
 # --------------------------------------------------------------------------- selection
 
 _API: CudaApi | None = None
@@ -393,49 +274,33 @@ def _module_present(name: str) -> bool:
 
 
 def binding_available() -> tuple[bool, str]:
-    """(True, binding name) if cuda-python or pycuda is importable, else (False, why)."""
+    """(True, "cuda-python") if cuda-python is importable, else (False, why)."""
     if _module_present("cuda.bindings") or _module_present("cuda.cudart"):
         return True, "cuda-python"
-    if _module_present("pycuda"):
-        return True, "pycuda"
-    return False, f"neither cuda-python nor pycuda is installed ({_INSTALL_HINT})"
+    return False, f"cuda-python is not installed ({_INSTALL_HINT})"
 
 
 def cuda_api() -> CudaApi:
-    """The process-wide CUDA helper (cuda-python preferred, then pycuda), made on first use.
+    """The process-wide CUDA helper, made on first use.
 
-    Raises EngineUnavailableError when no binding is installed or CUDA cannot start.
+    Raises EngineUnavailableError when cuda-python is missing or CUDA cannot start.
     """
     global _API
     if _API is not None:
         return _API
-    forced = os.environ.get(_ENV_BINDING, "").strip().lower()
-    if forced and forced not in BINDINGS:
+    try:
+        api: CudaApi = _CudaPythonApi()
+    except ImportError as exc:
+        raise EngineUnavailableError(f"cuda-python is not importable ({exc}); {_INSTALL_HINT}") from exc
+    except Exception as exc:  # the binding imports but CUDA does not start (no driver)
         raise EngineUnavailableError(
-            f"{_ENV_BINDING}={forced!r} is not a CUDA binding; expected one of {', '.join(BINDINGS)}"
-        )
-    order = (forced,) if forced else BINDINGS
-    errors = []
-    for name in order:
-        try:
-            api: CudaApi = _CudaPythonApi() if name == "cuda-python" else _PyCudaApi()
-        except ImportError as exc:
-            errors.append(f"{name}: {exc}")
-            continue
-        except Exception as exc:  # the binding imports but CUDA does not start (no driver)
-            raise EngineUnavailableError(
-                f"CUDA could not start through {name}: {exc}; check the driver with nvidia-smi"
-            ) from exc
-        logger.debug("CUDA binding: %s", name)
-        _API = api
-        return api
-    detail = "; ".join(errors)
-    raise EngineUnavailableError(
-        f"no CUDA Python binding is importable ({detail}); {_INSTALL_HINT}"
-    )
+            f"CUDA could not start through cuda-python: {exc}; check the driver with nvidia-smi"
+        ) from exc
+    _API = api
+    return api
 
 
 def _reset_for_tests() -> None:
-    """Forget the cached binding (tests switch EDGESR_CUDA_BINDING)."""
+    """Forget the cached helper (tests replace it)."""
     global _API
     _API = None

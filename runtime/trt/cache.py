@@ -1,0 +1,325 @@
+"""TensorRT engine cache: keys, manifests, timing caches, and who may write them (pure Python).
+
+A serialized TensorRT engine is executable code built for one TensorRT version and one GPU,
+so edgesr only loads engines that it built itself into its own cache:
+
+- :class:`EngineKey` holds everything that makes an engine valid: the ONNX file's sha256,
+  the TensorRT version, the GPU name and compute capability, the precision, the optimization
+  profile, the DSConv plugin identity/version (empty when the plugin is off), the edgesr
+  version, and the builder options that change the engine. Its :meth:`EngineKey.digest`
+  (sha256 of the canonical JSON) names the files.
+- Each engine ``<digest>.engine`` has a manifest ``<digest>.json`` recording the key and the
+  engine's sha256; each timing cache ``<name>.cache`` has ``<name>.cache.sha256``. A file is
+  used only if its recorded hash matches the bytes read. Anything else (missing, stale,
+  truncated, edited) is ignored with a log line and rebuilt.
+- **Who may write** (:func:`check_private`, as ssh's StrictModes does for keys): the cache
+  root and its folders must be owned by this user and not group/world-writable, else the
+  build stops with a one-line error saying which ``chmod``/``chown`` fixes it; an engine,
+  manifest or timing file that is a symlink, owned by someone else or group/world-writable
+  is not loaded (rebuilt instead). New folders are made 0o700 and new files 0o600.
+
+The hashes catch corruption and accidents; they do not authenticate: whoever can write the
+cache as this user can write a matching engine and manifest. The ownership and mode checks
+keep everyone else out. The README's TensorRT section states this trust model.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import re
+import stat
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from edgesr import __version__ as EDGESR_VERSION
+from edgesr import fileio
+from edgesr.errors import ConfigError, ModelFileError
+from edgesr.runtime.trt.profile import OptimizationProfile
+from edgesr.spec import PRECISIONS
+
+__all__ = [
+    "MANIFEST_FORMAT",
+    "EngineKey",
+    "cache_root",
+    "check_private",
+    "engine_paths",
+    "load_cached_engine_bytes",
+    "load_timing_cache_bytes",
+    "read_manifest",
+    "save_engine",
+    "save_timing_cache_bytes",
+    "timing_cache_path",
+]
+
+logger = logging.getLogger(__name__)
+
+MANIFEST_FORMAT = 1
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_UNSAFE_BITS = stat.S_IWGRP | stat.S_IWOTH
+
+
+# --------------------------------------------------------------------------- keys and paths
+
+
+@dataclass(frozen=True, kw_only=True)
+class EngineKey:
+    """Everything a serialized engine depends on. Two builds with equal keys are
+    interchangeable; change any field and the cached engine no longer applies."""
+
+    onnx_sha256: str
+    trt_version: str
+    gpu_name: str
+    compute_capability: str  # "8.7"
+    precision: str  # "fp32" | "fp16"
+    profile: OptimizationProfile
+    plugin_version: str = ""  # "" when built without the DSConv plugin
+    edgesr_version: str = EDGESR_VERSION
+    builder: Mapping[str, str] = field(default_factory=dict)  # options that change the engine
+
+    def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise ConfigError(
+                f"precision {self.precision!r} is not one of {', '.join(PRECISIONS)}"
+            )
+        if not re.fullmatch(r"[0-9a-f]{64}", self.onnx_sha256):
+            raise ConfigError(
+                f"onnx_sha256 must be 64 lowercase hex digits, received {self.onnx_sha256!r}"
+            )
+        object.__setattr__(self, "builder", {str(k): str(v) for k, v in self.builder.items()})
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "onnx_sha256": self.onnx_sha256,
+            "trt_version": self.trt_version,
+            "gpu_name": self.gpu_name,
+            "compute_capability": self.compute_capability,
+            "precision": self.precision,
+            "profile": self.profile.as_dict(),
+            "plugin_version": self.plugin_version,
+            "edgesr_version": self.edgesr_version,
+            "builder": dict(sorted(self.builder.items())),
+        }
+
+    def digest(self) -> str:
+        """sha256 of the canonical JSON of :meth:`as_dict` (names the cache files)."""
+        canonical = json.dumps(self.as_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def cache_root(cache_dir: str | os.PathLike[str] | None = None) -> Path:
+    """The TensorRT cache folder: ``cache_dir`` if given, else edgesr's ``trt`` cache
+    (``edgesr.fileio.cache_dir("trt")``). Not created here."""
+    if cache_dir is not None:
+        return Path(cache_dir).expanduser()
+    return fileio.cache_dir("trt")
+
+
+def engine_paths(key: EngineKey, *, root: Path) -> tuple[Path, Path]:
+    """(engine file, manifest file) of ``key`` under ``root``."""
+    digest = key.digest()
+    folder = root / "engines"
+    return folder / f"{digest}.engine", folder / f"{digest}.json"
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9.]+", "-", text).strip("-") or "unknown"
+
+
+def timing_cache_path(*, root: Path, trt_version: str, gpu_name: str, compute_capability: str) -> Path:
+    """The timing cache shared by every build with this TensorRT version and GPU."""
+    name = f"trt-{_slug(trt_version)}_{_slug(gpu_name)}_sm{compute_capability.replace('.', '')}"
+    return root / "timing" / f"{name}.cache"
+
+
+# --------------------------------------------------------------------------- manifests
+
+
+def read_manifest(path: Path) -> dict[str, object] | None:
+    """The manifest JSON, or None (logged) when missing or unreadable."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        logger.warning("cannot read TensorRT cache manifest %s (%s); the engine will be rebuilt", path, exc)
+        return None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        logger.warning("TensorRT cache manifest %s is not valid JSON (%s); the engine will be rebuilt", path, exc)
+        return None
+    if not isinstance(data, dict):
+        logger.warning("TensorRT cache manifest %s is not a JSON object; the engine will be rebuilt", path)
+        return None
+    return data
+
+
+# --------------------------------------------------------------------------- who may write
+
+
+def check_private(path: Path, *, kind: str) -> str:
+    """"" when ``path`` is a real ``kind`` ("folder" or "file") owned by this user and not
+    group/world-writable, else what is wrong with it (for the caller's message)."""
+    try:
+        st = os.lstat(path)
+    except OSError as exc:
+        return f"cannot be checked ({exc.strerror})"
+    want_dir = kind == "folder"
+    if stat.S_ISLNK(st.st_mode):
+        return "is a symbolic link"
+    if want_dir != stat.S_ISDIR(st.st_mode) or (not want_dir and not stat.S_ISREG(st.st_mode)):
+        return f"is not a {'folder' if want_dir else 'regular file'}"
+    if st.st_uid != os.geteuid():
+        return f"is owned by uid {st.st_uid}, not by this user (uid {os.geteuid()})"
+    if st.st_mode & _UNSAFE_BITS:
+        return f"is writable by group or others (mode {stat.S_IMODE(st.st_mode):04o})"
+    return ""
+
+
+def _private_dir(path: Path) -> None:
+    """Create ``path`` (0o700) if needed, then refuse it unless only this user can write it."""
+    try:
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot create the TensorRT cache folder {path}: {exc.strerror}; set "
+            f"{fileio.CACHE_ENV} to a writable folder"
+        ) from exc
+    problem = check_private(path, kind="folder")
+    if problem:
+        raise ConfigError(
+            f"refusing the TensorRT cache folder {path}: it {problem}; TensorRT engines are "
+            f"code, so only you may write there (chown it to yourself and chmod 700 {path}, or "
+            f"set {fileio.CACHE_ENV} to a private folder)"
+        )
+
+
+def _trusted_file(path: Path, what: str) -> bool:
+    """False (logged) when ``path`` exists but someone else could have written it."""
+    problem = check_private(path, kind="file")
+    if problem and os.path.lexists(path):
+        logger.warning("not loading %s %s: it %s; rebuilding it", what, path, problem)
+        return False
+    return True
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """Atomic write (edgesr.fileio) into a checked private folder, then mode 0o600 (the
+    folder is 0o700, so the moment between rename and chmod is invisible to others)."""
+    _private_dir(path.parent)
+    fileio.write_atomically(path, lambda tmp: Path(tmp).write_bytes(data))
+    os.chmod(path, 0o600)
+
+
+def _read_verified(path: Path, expected: object, what: str) -> bytes | None:
+    """``path``'s bytes if they hash to ``expected`` (64 hex digits), else None (logged)."""
+    if not isinstance(expected, str) or not _SHA256.fullmatch(expected):
+        logger.warning("%s %s has no valid recorded sha256; rebuilding", what, path)
+        return None
+    if not _trusted_file(path, what):
+        return None
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        logger.warning("cannot read %s %s (%s); rebuilding", what, path, exc.strerror)
+        return None
+    actual = hashlib.sha256(data).hexdigest()  # hash the very bytes that would be used
+    if actual != expected:
+        logger.warning(
+            "refusing %s %s: its sha256 %s… does not match the recorded %s… (modified, "
+            "truncated or replaced); rebuilding",
+            what, path, actual[:12], expected[:12],
+        )  # fmt: skip
+        return None
+    return data
+
+
+# --------------------------------------------------------------------------- engines
+
+
+def save_engine(key: EngineKey, engine_bytes: bytes, *, root: Path) -> Path:
+    """Store an engine this tool just built, with its manifest; returns the engine path."""
+    if not engine_bytes:
+        raise ModelFileError("refusing to cache an empty TensorRT engine; the build failed")
+    _private_dir(root)
+    engine_path, manifest_path = engine_paths(key, root=root)
+    with contextlib.suppress(FileNotFoundError):  # an old manifest must never vouch for new bytes
+        manifest_path.unlink()
+    _write_private(engine_path, engine_bytes)
+    manifest = {
+        "format": MANIFEST_FORMAT,
+        "built_by": f"edgesr {EDGESR_VERSION}",
+        "created_unix": int(time.time()),
+        "key_sha256": key.digest(),
+        "key": key.as_dict(),
+        "engine_file": engine_path.name,
+        "engine_sha256": hashlib.sha256(engine_bytes).hexdigest(),
+        "engine_bytes": len(engine_bytes),
+    }
+    _write_private(manifest_path, (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
+    logger.info("cached TensorRT engine %s (%.1f MB)", engine_path, len(engine_bytes) / 1e6)
+    return engine_path
+
+
+def load_cached_engine_bytes(key: EngineKey, *, root: Path) -> bytes | None:
+    """The cached engine for ``key`` if this tool built it, it is intact and only this user
+    could have written it; else None (logged) and the caller rebuilds. ConfigError when the
+    cache root itself may be written by others."""
+    _private_dir(root)
+    engine_path, manifest_path = engine_paths(key, root=root)
+    if not _trusted_file(manifest_path, "TensorRT cache manifest"):
+        return None
+    manifest = read_manifest(manifest_path)
+    if manifest is None:
+        logger.debug("no cached TensorRT engine for key %s", key.digest()[:16])
+        return None
+    if manifest.get("format") != MANIFEST_FORMAT or manifest.get("key") != key.as_dict():
+        logger.warning(
+            "TensorRT cache manifest %s does not describe this build (another key or format); "
+            "ignoring it and rebuilding",
+            manifest_path,
+        )
+        return None
+    data = _read_verified(engine_path, manifest.get("engine_sha256"), "TensorRT engine")
+    if data is not None:
+        logger.debug("TensorRT engine cache hit: %s", engine_path)
+    return data
+
+
+# --------------------------------------------------------------------------- timing caches
+
+
+def _digest_path(path: Path) -> Path:
+    return path.with_name(path.name + ".sha256")
+
+
+def load_timing_cache_bytes(path: Path) -> bytes:
+    """The timing cache's bytes when its recorded sha256 matches, else b"" (a new one)."""
+    _private_dir(path.parent)
+    if not path.exists():
+        return b""
+    digest_file = _digest_path(path)
+    if not _trusted_file(digest_file, "TensorRT timing-cache digest"):
+        return b""
+    try:
+        expected = digest_file.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        expected = ""
+    data = _read_verified(path, expected, "TensorRT timing cache")
+    return b"" if data is None else data
+
+
+def save_timing_cache_bytes(path: Path, data: bytes) -> None:
+    """Store the timing cache and its sha256 (builds running at once keep the last one)."""
+    if not data:
+        return
+    with contextlib.suppress(FileNotFoundError):  # the old digest must not vouch for new bytes
+        _digest_path(path).unlink()
+    _write_private(path, data)
+    _write_private(_digest_path(path), (hashlib.sha256(data).hexdigest() + "\n").encode())
