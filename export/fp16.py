@@ -46,6 +46,7 @@ import onnx
 from onnx import TensorProto
 
 from edgesr.errors import ExportError
+from edgesr.export.fp16_casts import bypass_cast_round_trips
 from edgesr.spec import DSCONV_DOMAIN, DSCONV_OP_TYPE
 
 __all__ = [
@@ -304,10 +305,12 @@ def verify_fp16_graph(model: onnx.ModelProto, *, full_check: bool = False) -> No
         )
 
 
-def convert_to_fp16(model: onnx.ModelProto) -> tuple[onnx.ModelProto, list[tuple[str, str]]]:
+def convert_to_fp16(model: onnx.ModelProto, *, fp32_scopes: Iterable[str] = ()
+                    ) -> tuple[onnx.ModelProto, list[tuple[str, str]]]:
     """:func:`fp16_from_onnx` without the verification (:func:`verify_fp16_graph`), for a
     caller that edits the graph further and verifies the final one; the float32 nodes as
-    ``(name, op_type)`` pairs."""
+    ``(name, op_type)`` pairs. Nodes whose names start with one of ``fp32_scopes`` (e.g.
+    ``/blocks.1/cell/``, from :func:`edgesr.export.fp16_range.fp32_scopes`) stay float32 too."""
     try:
         from onnxconverter_common import float16
     except ImportError:
@@ -326,6 +329,9 @@ def convert_to_fp16(model: onnx.ModelProto) -> tuple[onnx.ModelProto, list[tuple
     _ensure_unique_names(work)
     _constant_floats_as_tensors(work)
     kept = fp32_node_names(work)
+    scopes = tuple(fp32_scopes)
+    if scopes:
+        kept += [n.name for n in work.graph.node if n.name.startswith(scopes) and n.name not in set(kept)]
     ops = sorted(FP32_OP_TYPES | set(float16.DEFAULT_OP_BLOCK_LIST))
     _split_shared_initializers(
         work, set(kept) | {n.name for n in work.graph.node if n.op_type in ops}
@@ -347,6 +353,8 @@ def convert_to_fp16(model: onnx.ModelProto) -> tuple[onnx.ModelProto, list[tuple
     if caught:  # "the float32 number 5e-08 will be truncated to 1e-07", one per value
         logger.debug("fp16: %d weights clamped to the float16-safe range [1e-7, 1e4] in "
                      "magnitude (e.g. %s)", len(caught), caught[0].message)
+    removed = bypass_cast_round_trips(out, _value_types(out))
+    logger.debug("fp16: %d float32 -> float16 -> float32 round trips removed", removed)
     blocked = set(kept)
     listing = [  # computations only: Constant nodes kept float32 hold values
         (n.name, n.op_type)

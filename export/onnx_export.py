@@ -47,6 +47,7 @@ from edgesr.export.dsconv_onnx import (
     dsconv_as_custom_op,
     inline_dsconv_functions,
 )
+from edgesr.export.fp16_range import fp32_scopes
 from edgesr.export.fp16 import (
     convert_to_fp16,
     node_labels,
@@ -656,6 +657,7 @@ def export_model(
     _check_output_folder(path)
 
     model, source = _model_with_weights(name, weights, allow_untrained=allow_untrained)
+    scopes = fp32_scopes(model) if fp16 else []  # measured before export: values past float16
     proto, spec, simplifier = _export_fp32(
         model, spec=model_spec(name), opset=opset, simplify=simplify,
         inline_functions=inline_functions and not fp16,
@@ -674,7 +676,7 @@ def export_model(
     final, fp32_kept = proto, []
     if fp16:
         logger.info("converting to FP16...")
-        final, fp32_kept = convert_to_fp16(proto)
+        final, fp32_kept = convert_to_fp16(proto, fp32_scopes=scopes)
         if inline_functions:
             final = inline_dsconv_functions(final)
         spec = replace(spec, precision="fp16")
