@@ -64,6 +64,7 @@ from edgesr.metrics import psnr
 from edgesr.models.registry import (
     count_params,
     create_model,
+    is_test_variant,
     model_name,
     model_spec,
 )
@@ -610,7 +611,7 @@ def _model_with_weights(name: str, weights: str | Path | None, *,
     if shipped is not None:
         load_weights(model, shipped)
         return model, f"shipped ({shipped.name})"
-    if not allow_untrained:
+    if not (allow_untrained or is_test_variant(name)):
         raise WeightsError(
             f"edgesr ships no trained weights for {name} (`edgesr-weights list` shows which "
             "models have them); pass --weights FILE, or --allow-untrained to export the seeded "

@@ -193,6 +193,12 @@ def model_spec(name: str, *, precision: str = "fp32") -> ModelSpec:
     return ModelSpec(arch=entry.name, scale=entry.scale, precision=precision, min_size_px=entry.min_input_px)
 
 
+def is_test_variant(name: str) -> bool:
+    """Tiny variants exist for fast tests and are never trained: they export and run on their
+    seeded initialization (with a warning) where a real model without weights is refused."""
+    return "-tiny_x" in name
+
+
 def create_model(name: str, *, eval_mode: bool = True) -> nn.Module:
     """Build the named variant with fresh weights (eval mode unless asked otherwise)."""
     model = model_entry(name).build()
