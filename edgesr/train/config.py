@@ -44,7 +44,8 @@ class TrainConfig:
     num_workers: int = 2
     finetune_from: str | None = None  # a x2 checkpoint: load all but the upsampler
     init_from: str | None = None  # weights of the same model to start from (a later stage)
-    # A trained relative of the same scale (official BSRN for OSFFNet, LKDN for LMFN):
+    # A trained relative of the same scale (official BSRN for OSFFNet, LKDN for LMFN), as a
+    # weights file or the name of a model whose weights ship (e.g. "bsrn_x4"):
     # shared layers copied, new modules started as identities (edgesr.warm_start).
     warm_start_from: str | None = None
     # Keep BatchNorm layers on their running statistics while training (a warm start's

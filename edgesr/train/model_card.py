@@ -1,126 +1,135 @@
-"""Model cards for shipped weights: data, recipe, iterations, wall time, machine, scores.
+"""Model cards for shipped weights: where they come from and what they score.
 
-    python -m edgesr.train.model_card --model osffnet_x4 --val-dir corpus/val \
-        --stage osffnet_x4_skimage runs/osffnet_x4_skimage 3100 \
-        --stage osffnet_x4_skimage_stage2 runs/osffnet_x4_skimage_stage2 - \
-        -o edgesr/weights/osffnet_x4.md
+    python -m edgesr.train.model_card --model lkdn_x4 --official LKDN_x4.pth \
+        --bench shared/data/benchmarks -o edgesr/weights/lkdn_x4.md
+    python -m edgesr.train.model_card --model osffnet_x4 --weights runs/osffnet_x4_warm/best.safetensors \
+        --run runs/osffnet_x4_warm --recipe osffnet_x4_warm --corpus corpus \
+        --bench shared/data/benchmarks -o edgesr/weights/osffnet_x4.md
 
-Each ``--stage RECIPE RUN_DIR WALL_TIME_S`` is one training run (``-`` takes the wall time
-from the run's log); the last stage's ``weights.safetensors`` are the ones described.
-
-The scores are recomputed here with ``edgesr.train.evaluate`` (what ``edgesr-eval`` prints),
-so ``edgesr-eval --model NAME --data <val photos>`` reproduces the card's numbers.
+Every score is computed here with ``edgesr.train.evaluate`` (what ``edgesr-eval`` prints), so
+``edgesr-eval --model NAME --data <Set5 folder>`` reproduces the card's rows; tests check it.
 """
 
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import logging
 import os
 import platform
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
 from edgesr.cli_util import setup_logging
-from edgesr.data.folder import SKIMAGE_TRAIN, SKIMAGE_VAL
 from edgesr.fileio import write_text_atomically
-from edgesr.models import create_model, model_entry
-from edgesr.train.config import load_config
-from edgesr.train.evaluate import evaluate, load_pairs, mean_scores, scores_markdown
-from edgesr.weights_io import load_weights
+from edgesr.published import published_row
+
+BENCHMARKS = ("Set5", "Set14")
 
 
 def _machine() -> str:
-    cpus = os.cpu_count()
-    return f"{platform.machine()} CPU, {cpus} cores (shared with other jobs), torch {torch.__version__}, no GPU"
+    import torch
+
+    return f"{platform.machine()} CPU, {os.cpu_count()} cores (shared with other jobs), torch {torch.__version__}, no GPU"
 
 
-@dataclass(frozen=True, kw_only=True)
-class Stage:
-    recipe: str
-    run_dir: Path
-    wall_time_s: float | None  # None: read the last elapsed_s of the run's log
+def benchmark_rows(model: str, weights: Path, bench_root: Path, *, donor: str | None = None) -> str:
+    """Markdown rows: ours, the paper's, the donor's (shipped weights) and bicubic, per set."""
+    from edgesr.models import create_model, model_entry
+    from edgesr.train.evaluate import evaluate, load_pairs, mean_scores
+    from edgesr.weights import shipped_weights
+    from edgesr.weights_io import load_weights
 
-    @functools.cached_property
-    def records(self) -> list[dict]:
-        return [json.loads(line) for line in (self.run_dir / "log.jsonl").read_text().splitlines()]
-
-    def iterations(self) -> int:
-        return max(r["iteration"] for r in self.records)
-
-    def wall_s(self) -> float | None:
-        if self.wall_time_s is not None:
-            return self.wall_time_s
-        elapsed = [r["elapsed_s"] for r in self.records if "elapsed_s" in r]
-        return elapsed[-1] if elapsed else None
-
-
-def _recipe_table(recipe: str) -> str:
-    config = load_config(recipe)
-    rows = "\n".join(f"| {k} | {v} |" for k, v in config.as_dict().items()
-                     if k not in ("train_dir", "val_dir", "out_dir", "cache_dir") and v is not None)
-    return f"### `edgesr-train --config {recipe}`\n| key | value |\n|---|---|\n{rows}"
+    scale = model_entry(model).scale
+    lines = ["| set | edgesr (these weights) | paper | donor | bicubic |", "|---|---|---|---|---|"]
+    for bench in BENCHMARKS:
+        pairs = load_pairs(bench_root / bench, scale=scale)
+        means = mean_scores(evaluate(load_weights(create_model(model), weights), pairs, scale=scale, method=model))
+        paper = published_row(model, bench)
+        donor_cell = "-"
+        if donor is not None:
+            d = mean_scores(evaluate(load_weights(create_model(donor), shipped_weights(donor)), pairs,
+                                     scale=scale, method=donor))[donor]
+            donor_cell = f"{d[0]:.2f} / {d[1]:.4f} ({donor})"
+        paper_cell = f"{paper[0]:.2f} / {paper[1]:.4f} ({paper[2]})" if paper else "not published"
+        ours, bicubic = means[model], means["bicubic"]
+        lines.append(f"| {bench} | **{ours[0]:.2f} / {ours[1]:.4f}** | {paper_cell} | {donor_cell} | "
+                     f"{bicubic[0]:.2f} / {bicubic[1]:.4f} |")
+    return "\n".join(lines)
 
 
-def card_text(*, model: str, stages: list[Stage], val_dir: Path) -> str:
-    entry = model_entry(model)
-    weights = stages[-1].run_dir / "weights.safetensors"
-    iterations = sum(stage.iterations() for stage in stages)
-    walls = [stage.wall_s() for stage in stages]
-    wall_time_s = sum(walls) if all(w is not None for w in walls) else None
-    scores = evaluate(load_weights(create_model(model), weights), load_pairs(val_dir, scale=entry.scale),
-                      scale=entry.scale, method=model)
-    means = mean_scores(scores)
-    gain = means[model][0] - means["bicubic"][0]
-    recipes = "\n\n".join(_recipe_table(stage.recipe) for stage in stages)
-    stage_lines = "; ".join(f"{stage.recipe}: {stage.iterations():,} iterations" for stage in stages)
-    wall = f"{wall_time_s / 60:.0f} min" if wall_time_s else "not recorded"
-    return f"""# {model}: weights shipped with edgesr
+def official_card(model: str, source: str, bench_root: Path) -> str:
+    from edgesr.weights import shipped_weights, weights_source
 
-**Small-corpus weights.** Trained for {iterations:,} iterations on {len(SKIMAGE_TRAIN)} photos
-bundled with scikit-image, on a CPU. They beat bicubic, but they are far from the paper's
-quality, which needs the paper's recipe on DF2K (DIV2K + Flickr2K, 3,450 HR images):
+    return f"""# {model}: the authors' published weights
 
-    edgesr-train --config {model} --train-dir data/DF2K_HR --val-dir data/Set5/HR
+- Source: {weights_source(model)}; original file `{source}`.
+- Converted with `edgesr-weights convert {source} -o {model}.safetensors` (explicit key map,
+  `edgesr/official_weights.py`; every tensor renamed by rule and checked against our model).
+- Licence: MIT, notice in `LICENSE-{model.split('_')[0].upper()}` beside this file.
 
-## Data
-- Training photos (scikit-image): {", ".join(SKIMAGE_TRAIN)}
-- Validation photos: {", ".join(SKIMAGE_VAL)}
-- Written by `edgesr.data.folder.write_skimage_corpus(root, split="all")`; LR made with
-  MATLAB-compatible bicubic (antialiased, a = -0.5), HR cropped to a multiple of {entry.scale}.
+## Set5 / Set14 (PSNR-Y dB / SSIM-Y, border = scale, `edgesr-eval --model {model} --data <set>`)
+{benchmark_rows(model, shipped_weights(model), bench_root)}
+"""
 
-## Recipes (one per stage, each starting from the previous stage's weights)
-{recipes}
 
-## Run
-- Iterations: {iterations:,} ({stage_lines}); wall time: {wall}
-- Machine: {_machine()}
+def fine_tuned_card(model: str, weights: Path, run_dir: Path, recipe: str, corpus: Path, bench_root: Path,
+                    donor: str) -> str:
+    records = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
+    from safetensors import safe_open
 
-## Validation (Y channel, {entry.scale}-pixel border cropped, SR rounded to 8 bits)
-{scores_markdown(scores)}
+    with safe_open(str(weights), "pt") as f:
+        meta = f.metadata() or {}
+    iteration = int(meta.get("iteration", max(r["iteration"] for r in records)))
+    wall_s = max(r.get("elapsed_s", 0) for r in records)
+    val = [r for r in records if "val_psnr_db" in r]
+    val_line = ", ".join(f"{r['iteration']}: {r['val_psnr_db']:.2f}" for r in val)
+    recipe_text = (Path(__file__).resolve().parents[1] / "recipes" / f"{recipe}.toml").read_text()
+    return f"""# {model}: weights fine-tuned by edgesr
 
-Gain over bicubic: **{gain:+.2f} dB** PSNR-Y (mean over the validation photos).
-Reproduce: `edgesr-eval --model {model} --data <folder with the validation photos>`.
+- Donor: `{donor}` (the authors' published weights, MIT), warm start by `edgesr.warm_start`:
+  shared layers copied, new modules started as identities.
+- Data: `edgesr-data photos` (12 mate-backgrounds nature photographs, GPL-2+, downscaled x2,
+  and the scikit-image photos; `{corpus.name}/LICENSES.md` lists every file). Validation and the
+  choice of checkpoint use its own val/ split (never Set5/Set14).
+- Iterations: {iteration:,} (the checkpoint with the best validation PSNR); whole run
+  {len(records) and max(r['iteration'] for r in records):,} iterations in {wall_s / 60:.0f} min of wall time.
+- Machine: {_machine()}.
+- Validation PSNR-Y (dB) by iteration: {val_line}.
+
+## Set5 / Set14 (PSNR-Y dB / SSIM-Y, border = scale, `edgesr-eval --model {model} --data <set>`)
+{benchmark_rows(model, weights, bench_root, donor=donor)}
+
+## Recipe (`edgesr-train --config {recipe}`)
+```toml
+{recipe_text.strip()}
+```
 """
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m edgesr.train.model_card", description=__doc__.split("\n\n")[0])
     p.add_argument("--model", required=True)
-    p.add_argument("--stage", nargs=3, action="append", required=True, metavar=("RECIPE", "RUN_DIR", "WALL_TIME_S"),
-                   help="one training stage, in order; WALL_TIME_S '-' reads it from the run's log")
-    p.add_argument("--val-dir", required=True)
+    p.add_argument("--official", help="the authors' checkpoint the shipped file was converted from")
+    p.add_argument("--weights", help="fine-tuned weights (best.safetensors of a run)")
+    p.add_argument("--run", help="the run folder (log.jsonl)")
+    p.add_argument("--recipe", help="packaged recipe name of the run")
+    p.add_argument("--corpus", default="corpus", help="the corpus folder (for its LICENSES.md)")
+    p.add_argument("--donor", help="donor model name (default: from edgesr.warm_start.DONORS)")
+    p.add_argument("--bench", required=True, help="folder holding Set5/ and Set14/")
     p.add_argument("-o", "--output", required=True)
     args = p.parse_args(argv)
     setup_logging(verbose=False)
-    stages = [Stage(recipe=r, run_dir=Path(d), wall_time_s=None if w == "-" else float(w)) for r, d, w in args.stage]
-    text = card_text(model=args.model, stages=stages, val_dir=Path(args.val_dir))
+    if args.official:
+        text = official_card(args.model, Path(args.official).name, Path(args.bench))
+    else:
+        from edgesr.warm_start import DONORS
+
+        family, _, scale = args.model.partition("_x")
+        donor = args.donor or f"{DONORS[family]}_x{scale}"
+        text = fine_tuned_card(args.model, Path(args.weights), Path(args.run), args.recipe, Path(args.corpus),
+                               Path(args.bench), donor)
     write_text_atomically(args.output, text)
     logging.getLogger(__name__).info("wrote %s", args.output)
     return 0

@@ -40,6 +40,7 @@ from edgesr.train.checkpoint import (
 from edgesr.train.config import TrainConfig
 from edgesr.train.evaluate import EvalPair, load_pairs, sr_from_model
 from edgesr.warm_start import warm_start
+from edgesr.weights import shipped_weights
 from edgesr.weights_io import in_edgesr_layout, load_for_finetune, load_weights, read_state_dict, save_weights
 
 log = logging.getLogger(__name__)
@@ -145,7 +146,8 @@ class Trainer:
         if config.init_from:
             load_weights(self.model, config.init_from)
         if config.warm_start_from:
-            warm_start(self.model, entry.family, in_edgesr_layout(read_state_dict(config.warm_start_from)))
+            donor = shipped_weights(config.warm_start_from) or config.warm_start_from  # a name or a file
+            warm_start(self.model, entry.family, in_edgesr_layout(read_state_dict(donor)))
         self.device = training_device()
         self.model.to(self.device)  # before EMA and DDP, which copy / wrap the parameters
         self.ema = (AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay), use_buffers=True)
