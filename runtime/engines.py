@@ -172,9 +172,16 @@ def choose_engine(name: str = "auto") -> EngineChoice:
             f"no engine can run ONNX models here: TensorRT: {trt_why}; ONNX Runtime: {ort_why}; "
             f"{_INSTALL_HINT['ort']}"
         )
+    trt_why = _without_advice(trt_why)  # auto was asked for, not trt: no install advice
     if _ort_has_cuda():
         return EngineChoice(name="ort", reason=f"ONNX Runtime with a GPU provider; trt is not usable: {trt_why}")
     return EngineChoice(name="ort", reason=f"ONNX Runtime on the CPU (no GPU provider); trt is not usable: {trt_why}")
+
+
+def _without_advice(why: str) -> str:
+    """The reason part of an availability answer ("X is missing; do Y" -> "X is missing"), so a
+    message gives one piece of advice, its own."""
+    return why.split("; ")[0]
 
 
 def open_engine(
@@ -230,7 +237,8 @@ def open_engine(
     if choice.name == "trt" and name == "trt":
         ok, why = engine_available("trt")
         if not ok:
-            raise EngineUnavailableError(f"engine 'trt' is not available here: {why}; {_INSTALL_HINT['trt']}")
+            raise EngineUnavailableError(
+                f"engine 'trt' is not available here: {_without_advice(why)}; {_INSTALL_HINT['trt']}")
     try:
         cls = engine_class(choice.name)
         engine = cls(model_path=Path(model_path), spec=spec, options=options_for(choice.name))
@@ -239,8 +247,8 @@ def open_engine(
             raise
         logger.warning("engine auto: %s; falling back to ort", exc)
         return engine_class("ort")(model_path=Path(model_path), spec=spec, options=options_for("ort"))
-    if name == "auto":  # logged once it is open: a refused model (say --fp16) gives one error line
-        logger.info("engine auto -> %s: %s", choice.name, choice.reason)
+    if name == "auto":  # debug: the CLI prints the engine it got; trt is mentioned only when asked for
+        logger.debug("engine auto -> %s: %s", choice.name, choice.reason)
     return engine
 
 

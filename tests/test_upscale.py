@@ -13,7 +13,7 @@ import pytest
 import skimage.data
 from onnx import TensorProto, helper, numpy_helper
 
-from edgesr.errors import ConfigError, ImageError
+from edgesr.errors import ConfigError, ImageError, OutputError
 from edgesr.runtime.imageio import check_output_path, nchw_from_rgb, read_image
 from edgesr.runtime.ort_engine import OrtEngine, OrtOptions
 from edgesr.runtime.tiling import seam_score
@@ -233,9 +233,9 @@ def test_check_output_refuses_before_any_work(tmp_path: Path, photo: np.ndarray)
     src = _save(tmp_path / "in.png", photo)
     with pytest.raises(ImageError, match=".png .jpg"):
         check_output_path(tmp_path / "out.gif", inputs=[src], overwrite=False)
-    with pytest.raises(ImageError, match="does not exist"):
+    with pytest.raises(OutputError, match="does not exist"):
         check_output_path(tmp_path / "nope" / "out.png", inputs=[src], overwrite=False)
-    with pytest.raises(ImageError, match="never overwrites an input"):
+    with pytest.raises(OutputError, match="never overwrites an input"):
         check_output_path(src, inputs=[src], overwrite=True)
 
 
