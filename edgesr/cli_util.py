@@ -98,8 +98,23 @@ def run_cli(
     """Run ``main`` through the one error path (module notes). ``extra`` is the optional
     dependency group the command needs (``export``, ``train``), named when an import fails."""
     verbose = _wants_traceback(argv)
-    if not isinstance(sys.stdout, _ClosedPipeTolerantStdout):
-        sys.stdout = _ClosedPipeTolerantStdout(sys.stdout)
+    original_stdout = sys.stdout
+    sys.stdout = _ClosedPipeTolerantStdout(original_stdout)
+    try:
+        return _run_guarded(prog, main, argv, extra=extra, verbose=verbose)
+    finally:
+        sys.stdout.flush()  # a closed pipe is diverted here, not at interpreter exit
+        sys.stdout = original_stdout
+
+
+def _run_guarded(
+    prog: str,
+    main: Callable[[Sequence[str] | None], int],
+    argv: Sequence[str] | None,
+    *,
+    extra: str | None,
+    verbose: bool,
+) -> int:
 
     def fail(message: str, code: int) -> int:
         if verbose:  # -v: the traceback too (called inside the except blocks below)

@@ -206,6 +206,15 @@ def check_output_file(
     return out
 
 
+def files_under(folder: PathLike) -> list[Path]:
+    """Every file under ``folder`` (recursive; a file path gives itself): the inputs an output
+    must never replace. Nothing for a path that does not exist (the reader reports that)."""
+    root = Path(folder)
+    if root.is_file():
+        return [root]
+    return [Path(d) / name for d, _, names in os.walk(root) for name in names]
+
+
 def check_writable_folder(folder: PathLike, *, what: str) -> Path:
     """``folder`` exists, is a folder, and this user may create files in it."""
     folder = Path(folder)

@@ -46,7 +46,7 @@ from torch.utils.data import Dataset
 
 from edgesr.data.degrade import lr_from_hr
 from edgesr.errors import ConfigError, DataError, ImageError
-from edgesr.fileio import cache_dir
+from edgesr.fileio import CACHE_ENV, cache_dir, ensure_folder, write_atomically, write_bytes_atomically
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -214,15 +214,13 @@ def _load_cached(hr_path: Path, lr_path: Path, scale: int) -> tuple[int, int] | 
 
 
 def _save_atomic(path: Path, array: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.{time.monotonic_ns()}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            np.save(fh, np.ascontiguousarray(array), allow_pickle=False)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    ensure_folder(path.parent, what=f"LR cache folder (set {CACHE_ENV} to move it)")
+    # a cache entry: replacing a stale or concurrent identical one is right
+    def save(tmp: str) -> None:
+        with open(tmp, "wb") as handle:  # a handle: np.save would append .npy to a name
+            np.save(handle, np.ascontiguousarray(array), allow_pickle=False)
+
+    write_atomically(path, save, overwrite=True)
 
 
 def _make_pair(source: Path, scale: int, hr_path: Path, lr_path: Path) -> tuple[int, int]:
@@ -550,14 +548,8 @@ def _write_png_if_changed(path: Path, image: np.ndarray) -> None:
     data = buffer.getvalue()
     if path.is_file() and path.read_bytes() == data:
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    ensure_folder(path.parent, what="corpus folder")
+    write_bytes_atomically(path, data, overwrite=True)  # the corpus is regenerated in place
 
 
 def write_skimage_corpus(

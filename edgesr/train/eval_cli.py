@@ -12,10 +12,9 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 from edgesr.cli_util import EXIT_OK, run_cli, setup_logging
-from edgesr.fileio import write_text_atomically
+from edgesr.fileio import check_output_file, files_under, write_text_atomically
 
 PROG = "edgesr-eval"
 
@@ -30,6 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="benchmark folder: HR images, or HR/ + LR_bicubic/X<s>/")
     p.add_argument("--csv", help="also write per-image scores as CSV to this file")
     p.add_argument("--markdown", help="also write the Markdown table to this file")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace existing --csv/--markdown files (never an input: a data image "
+                        "or the weights)")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return p
 
@@ -37,15 +39,16 @@ def build_parser() -> argparse.ArgumentParser:
 def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(verbose=args.verbose)
-    from edgesr.errors import DataError, WeightsError
+    from edgesr.errors import WeightsError
     from edgesr.models import create_model, model_entry, model_name
     from edgesr.train.evaluate import evaluate, load_pairs, scores_csv, scores_markdown
     from edgesr.weights import shipped_weights
     from edgesr.weights_io import load_weights
 
-    for report in filter(None, (args.csv, args.markdown)):  # fail before the long evaluation
-        if not Path(report).resolve().parent.is_dir():
-            raise DataError(f"folder of {report!r} does not exist; create it or pick another path")
+    inputs = [*files_under(args.data), *filter(None, [args.weights])]
+    for flag, report in (("--csv", args.csv), ("--markdown", args.markdown)):
+        if report:  # fail before the long evaluation: not an input, folder writable, new file
+            check_output_file(report, inputs=inputs, overwrite=args.overwrite, what=flag)
     name = model_name(args.model, scale=args.scale)
     entry = model_entry(name)
     weights = args.weights or shipped_weights(name)
@@ -56,14 +59,14 @@ def _main(argv: Sequence[str] | None) -> int:
     table = scores_markdown(scores)
     print(table)
     if args.csv:
-        write_text_atomically(args.csv, scores_csv(scores))
+        write_text_atomically(args.csv, scores_csv(scores), overwrite=args.overwrite)
     if args.markdown:
-        write_text_atomically(args.markdown, table + "\n")
+        write_text_atomically(args.markdown, table + "\n", overwrite=args.overwrite)
     return EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return run_cli(PROG, _main, argv)
+    return run_cli(PROG, _main, argv, extra="train")
 
 
 if __name__ == "__main__":

@@ -121,7 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(verbose=False)
     stages = [Stage(recipe=r, run_dir=Path(d), wall_time_s=None if w == "-" else float(w)) for r, d, w in args.stage]
     text = card_text(model=args.model, stages=stages, val_dir=Path(args.val_dir))
-    write_text_atomically(args.output, text)
+    write_text_atomically(args.output, text, overwrite=True)  # a card is regenerated in place
     logging.getLogger(__name__).info("wrote %s", args.output)
     return 0
 
