@@ -16,12 +16,13 @@ import sys
 from collections.abc import Sequence
 
 from edgesr.cli_util import EXIT_OK, run_cli, setup_logging
-from edgesr.models.registry import SCALES
 
 PROG = "edgesr-bench"
 
 
 def _complexity_parser(sub: argparse._SubParsersAction) -> None:
+    from edgesr.models.registry import SCALES  # torch: imported inside run_cli's error path
+
     p = sub.add_parser(
         "complexity",
         help="params and Multi-Adds (paper and full conventions) of every model at 1280x720",
@@ -119,6 +120,8 @@ def _run_model_report(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from edgesr.models.registry import SCALES  # torch: imported inside run_cli's error path
+
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0],
                                      epilog=__doc__.split("\n\n", 1)[1],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -60,11 +60,12 @@ class _ClosedPipeTolerantStdout(io.TextIOBase):
             self._divert()
 
     def _divert(self) -> None:
-        try:  # point fd 1 at /dev/null so the final flush at exit has nowhere to fail
+        try:  # point the stream's fd at /dev/null so the flush at exit has nowhere to fail
+            fd = self._stream.fileno()
             devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.__stdout__.fileno())
+            os.dup2(devnull, fd)
             os.close(devnull)
-        except (OSError, AttributeError, ValueError):
+        except (OSError, AttributeError, ValueError, io.UnsupportedOperation):
             pass
         self._stream = open(os.devnull, "w")  # noqa: SIM115 (lives as long as the process)
 

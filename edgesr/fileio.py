@@ -182,6 +182,12 @@ def check_output_file(
     """
     out = Path(path)
     folder = out.parent if str(out.parent) else Path(".")
+    limit = name_max(folder) if folder.is_dir() else DEFAULT_NAME_MAX
+    if len(os.fsencode(out.name)) > limit:  # first: stat() of such a path fails itself
+        raise OutputError(
+            f"cannot write {what} {out}: the name is {len(os.fsencode(out.name))} bytes, this "
+            f"file system allows {limit}; choose a shorter name"
+        )
     if out.is_dir():
         raise OutputError(f"cannot write {what} {out}: it is a folder, expected a file path")
     for inp in inputs:
@@ -196,12 +202,6 @@ def check_output_file(
             "choose another path or allow overwriting (--overwrite)"
         )
     check_writable_folder(folder, what=f"{what} {out}")
-    limit = name_max(folder)
-    if len(os.fsencode(out.name)) > limit:
-        raise OutputError(
-            f"cannot write {what} {out}: the name is {len(os.fsencode(out.name))} bytes, this "
-            f"file system allows {limit}; choose a shorter name"
-        )
     check_free_space(folder, estimate_bytes, what=f"{what} {out}")
     return out
 

@@ -147,16 +147,11 @@ def _cached_onnx(name: str, *, weights: Path | None, fp16: bool) -> Path:
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        missing = getattr(exc, "name", None) or ""
-        if missing == "torch" or missing.startswith("torch.") or "torch" in str(exc):
-            raise ModelFileError(
-                f"model {name!r} is a registered model name, and exporting it needs PyTorch, which "
-                "is not installed here; pass an exported .onnx file instead (--model path/to/"
-                f"{name}.onnx, made with `edgesr-export` on a machine with PyTorch)"
-            ) from None
+        missing = getattr(exc, "name", None) or str(exc)
         raise ModelFileError(
-            f"model {name!r} is a registered model name, but this install cannot export it "
-            f"({module_name}: {exc}); pass an exported .onnx file instead"
+            f"model {name!r} is a registered model name, and exporting it needs the `export` "
+            f"extra ({missing} is not installed here): pip install 'edgesr[export]', or pass an "
+            f"exported .onnx file (--model path/to/{name}.onnx, made with `edgesr-export`)"
         ) from None
     path = module.cached_onnx_for(name, weights=weights, fp16=fp16)
     return Path(path)

@@ -47,6 +47,7 @@ from torch.utils.data import Dataset
 from edgesr.data.degrade import lr_from_hr
 from edgesr.errors import ConfigError, DataError, ImageError
 from edgesr.fileio import CACHE_ENV, cache_dir, ensure_folder, write_atomically, write_bytes_atomically
+from edgesr.image_guard import probe_header, read_regular_file
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -120,8 +121,12 @@ def read_rgb8(path: Path) -> np.ndarray:
     """Decode an image file to HxWx3 uint8 RGB (gray/palette/alpha/16-bit converted)."""
     from PIL import Image
 
+    # regular files only, size and frame count from the header before decoding (a bomb or a
+    # FIFO in a data folder must not hang or exhaust the machine)
+    data = read_regular_file(path)
+    probe_header(data, source=str(path))
     try:
-        with Image.open(path) as im:
+        with Image.open(io.BytesIO(data)) as im:
             im.load()
             mode = im.mode
             if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
