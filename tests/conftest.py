@@ -19,13 +19,14 @@ needs_torch = pytest.mark.skipif(not HAS_TORCH, reason="torch is not installed (
 TOY_SCALE, TOY_TILE_PX, TOY_OVERLAP_PX = 2, 32, 4
 
 
-def toy_sr_model(scale: int = TOY_SCALE):  # noqa: ANN201 (onnx.ModelProto; onnx imported lazily)
-    """Nearest-neighbour x``scale`` plus a small random 3x3 mix (Conv + DepthToSpace), without
-    metadata; built with the onnx package only, so it needs no torch."""
+def toy_sr_model(scale: int = TOY_SCALE, *, noise: float = 0.005):  # noqa: ANN201 (onnx.ModelProto)
+    """Nearest-neighbour x``scale`` plus a small random 3x3 mix of standard deviation ``noise``
+    (Conv + DepthToSpace), without metadata; built with the onnx package only (no torch). The
+    one toy SR graph of the suite."""
     from onnx import TensorProto, helper, numpy_helper
 
     s2 = scale * scale
-    w = np.random.default_rng(0).normal(0.0, 0.005, (3 * s2, 3, 3, 3)).astype(np.float32)
+    w = np.random.default_rng(0).normal(0.0, noise, (3 * s2, 3, 3, 3)).astype(np.float32)
     for c in range(3):
         w[c * s2 : (c + 1) * s2, c, 1, 1] += 1.0
     graph = helper.make_graph(

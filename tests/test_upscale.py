@@ -11,7 +11,6 @@ import numpy as np
 import onnx
 import pytest
 import skimage.data
-from onnx import TensorProto, helper, numpy_helper
 
 from edgesr.errors import ConfigError, ImageError, OutputError
 from edgesr.runtime.imageio import check_output_path, nchw_from_rgb, read_image
@@ -29,6 +28,8 @@ from edgesr.runtime.upscale import (
 )
 from edgesr.spec import ModelSpec
 
+from conftest import toy_sr_model
+
 ONE_THREAD = OrtOptions(intra_op_threads=1)
 
 
@@ -41,21 +42,7 @@ def _with_metadata(model: onnx.ModelProto, spec: ModelSpec) -> onnx.ModelProto:
 def conv_sr_onnx(path: Path, *, scale: int, spec: ModelSpec | None) -> Path:
     """A local x``scale`` SR graph (3x3 conv + DepthToSpace, receptive radius 1 px):
     nearest-neighbour upscaling plus a small random 3x3 mix, built with the onnx package."""
-    rng = np.random.default_rng(0)
-    s2 = scale * scale
-    w = rng.normal(0.0, 0.02, (3 * s2, 3, 3, 3)).astype(np.float32)
-    for c in range(3):
-        w[c * s2 : (c + 1) * s2, c, 1, 1] += 1.0
-    graph = helper.make_graph(
-        [helper.make_node("Conv", ["lr", "w"], ["f"], pads=[1, 1, 1, 1]),
-         helper.make_node("DepthToSpace", ["f"], ["sr"], blocksize=scale, mode="CRD")],
-        "conv_sr",
-        [helper.make_tensor_value_info("lr", TensorProto.FLOAT, ["n", 3, "h", "w"])],
-        [helper.make_tensor_value_info("sr", TensorProto.FLOAT, ["n", 3, "h2", "w2"])],
-        initializer=[numpy_helper.from_array(w, "w")],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
-    model.ir_version = 8
+    model = toy_sr_model(scale, noise=0.02)
     if spec is not None:
         _with_metadata(model, spec)
     onnx.save(model, str(path))
