@@ -3,7 +3,6 @@ engine, file and folder runs (real images, real ONNX files)."""
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import cv2
@@ -53,24 +52,6 @@ def conv_sr_onnx(path: Path, *, scale: int, spec: ModelSpec | None) -> Path:
 def conv_x2(tmp_path_factory: pytest.TempPathFactory) -> Path:
     spec = ModelSpec(arch="conv_x2", scale=2, tile_px=48, overlap_px=8)
     return conv_sr_onnx(tmp_path_factory.mktemp("upscale") / "conv_x2.onnx", scale=2, spec=spec)
-
-
-@pytest.fixture(scope="session")
-def tiny_osffnet(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch = pytest.importorskip("torch")
-    from edgesr.models import create_model
-
-    path = tmp_path_factory.mktemp("upscale_tiny") / "tiny.onnx"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        torch.onnx.export(
-            create_model("osffnet-tiny_x4"), (torch.rand(1, 3, 24, 24),), str(path), dynamo=False,
-            opset_version=18, input_names=["lr"], output_names=["sr"],
-            dynamic_axes={"lr": {0: "n", 2: "h", 3: "w"}, "sr": {0: "n", 2: "h2", 3: "w2"}},
-        )
-    spec = ModelSpec(arch="osffnet-tiny_x4", scale=4, min_size_px=15, tile_px=48, overlap_px=12)
-    onnx.save(_with_metadata(onnx.load(str(path)), spec), str(path))
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -160,10 +141,10 @@ def test_tiled_equals_whole_for_a_local_model(conv_x2: Path, photo: np.ndarray, 
     np.testing.assert_allclose(a, b, atol=1e-5)
 
 
-def test_tiled_vs_whole_for_osffnet_is_close_and_seamless(tiny_osffnet: Path, photo: np.ndarray) -> None:
+def test_tiled_vs_whole_for_osffnet_is_close_and_seamless(tiny_export: Path, photo: np.ndarray) -> None:
     """Global statistics (CCA, ESA) make tiles differ a little; measured, bounded, no seams."""
     lr = nchw_from_rgb(photo.astype(np.float32) / 255.0)
-    with OrtEngine(model_path=tiny_osffnet, options=ONE_THREAD) as engine:
+    with OrtEngine(model_path=tiny_export, options=ONE_THREAD) as engine:
         whole = engine.run(lr)
         from edgesr.runtime.tiling import upscale_tiled
 

@@ -45,7 +45,7 @@ import torch
 from torch.utils.data import Dataset
 
 from edgesr.data.degrade import lr_from_hr
-from edgesr.errors import ConfigError, DataError, ImageError
+from edgesr.errors import ConfigError, DataError, ImageError, OutputError
 from edgesr.fileio import CACHE_ENV, cache_dir, ensure_folder, write_atomically, write_bytes_atomically
 from edgesr.image_guard import probe_header, read_regular_file
 
@@ -236,7 +236,7 @@ def _make_pair(source: Path, scale: int, hr_path: Path, lr_path: Path) -> tuple[
     try:
         _save_atomic(hr_path, hr_cropped)
         _save_atomic(lr_path, lr)
-    except OSError as exc:
+    except (OSError, OutputError) as exc:
         raise DataError(
             f"cannot write the LR cache in {str(hr_path.parent.parent)!r} ({exc}); expected a "
             "writable folder. Pass cache_dir=... or set EDGESR_CACHE_DIR to a writable folder."
