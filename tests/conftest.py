@@ -7,10 +7,17 @@ Built once per session: :func:`toy_onnx` (a torch-free x2 SR graph with edgesr m
 from __future__ import annotations
 
 import importlib.util
+import os
 from pathlib import Path
 
-import numpy as np
-import pytest
+# One OpenMP thread per process (set before torch is imported; inherited by the console
+# scripts the tests start). On a shared 2-core machine, torch's spin-waiting second thread
+# made the small models of the tests up to 20x slower (a 40-iteration training test: 1.4 s
+# with one thread, 32 s with two, under load). Set OMP_NUM_THREADS to override.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
 
 HAS_TORCH = importlib.util.find_spec("torch") is not None
 needs_torch = pytest.mark.skipif(not HAS_TORCH, reason="torch is not installed (runtime-only environment)")

@@ -158,3 +158,13 @@ def test_unusual_input_is_upscaled(case: str, toy_onnx: Path, tmp_path: Path) ->
     with Image.open(out) as result:
         assert result.size == (TOY_SCALE * width, TOY_SCALE * height)
     assert fingerprint([inputs]) == before
+
+
+def test_max_pixels_is_the_limit_and_is_named(toy_onnx: Path, tmp_path: Path) -> None:
+    src = tmp_path / "photo.png"
+    Image.fromarray(_rgb()).save(src)
+    refused = run("edgesr-run", src, "-o", tmp_path / "a.png", "--model", toy_onnx,
+                  "--max-pixels", str(W * H - 1))
+    assert_refused(refused, "edgesr-run", f"{W}x{H}", f"--max-pixels {W * H - 1:,}")
+    assert_ok(run("edgesr-run", src, "-o", tmp_path / "b.png", "--model", toy_onnx,
+                  "--max-pixels", str(W * H)))
