@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from edgesr.cli_util import EXIT_OK, run_cli, setup_logging
 from edgesr.fileio import check_output_file, files_under, write_text_atomically
@@ -39,12 +40,14 @@ def build_parser() -> argparse.ArgumentParser:
 def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(verbose=args.verbose)
-    from edgesr.errors import WeightsError
+    from edgesr.errors import ConfigError, WeightsError
     from edgesr.models import create_model, model_entry, model_name
     from edgesr.train.evaluate import evaluate, load_pairs, scores_csv, scores_markdown
     from edgesr.weights import shipped_weights
     from edgesr.weights_io import load_weights
 
+    if args.csv and args.markdown and Path(args.csv).resolve() == Path(args.markdown).resolve():
+        raise ConfigError(f"--csv and --markdown both name {args.csv}; give two different files")
     inputs = [*files_under(args.data), *filter(None, [args.weights])]
     for flag, report in (("--csv", args.csv), ("--markdown", args.markdown)):
         if report:  # fail before the long evaluation: not an input, folder writable, new file
