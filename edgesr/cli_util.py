@@ -19,6 +19,7 @@ import os
 import sys
 import traceback
 from collections.abc import Callable, Sequence
+from typing import TextIO
 
 from edgesr.errors import EdgeSRError, MissingExtraError
 
@@ -43,7 +44,7 @@ class _ClosedPipeTolerantStdout(io.TextIOBase):
     die halfway, nor end in a BrokenPipeError traceback at interpreter exit.
     """
 
-    def __init__(self, stream: io.TextIOBase) -> None:
+    def __init__(self, stream: TextIO) -> None:
         self._stream = stream
 
     def write(self, text: str) -> int:
