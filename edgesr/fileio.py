@@ -224,13 +224,21 @@ def check_writable_folder(folder: PathLike, *, what: str) -> Path:
             f"cannot write {what}: the folder {folder} {state}; create it first (mkdir -p) or "
             "choose another path"
         )
-    # os.access answers for the real user; a read-only mount shows up as EROFS through the
-    # statvfs flag, which access() also reports on Linux.
     if not os.access(folder, os.W_OK | os.X_OK):
         raise OutputError(
             f"cannot write {what}: the folder {folder} is not writable for this user; choose "
             "another path or fix its permissions"
         )
+    # os.access trusts the mode bits (and says yes to root everywhere): creating a hidden
+    # probe file is the only answer that also covers ACLs, immutable folders and pseudo file
+    # systems such as /proc.
+    probe = folder / temp_name_for(folder / "write-probe")
+    try:
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        os.unlink(probe)
+    except OSError as exc:
+        raise OutputError(f"cannot write {what}: the folder {folder} does not take new files "
+                          f"({exc.strerror or exc}); choose another path") from None
     return folder
 
 
@@ -238,9 +246,12 @@ def check_free_space(folder: PathLike, estimate_bytes: int, *, what: str) -> Non
     if estimate_bytes <= 0:
         return
     try:
-        free = shutil.disk_usage(folder).free
+        usage = shutil.disk_usage(folder)
     except OSError:
         return  # cannot tell: the write itself will report a full disk
+    if usage.total == 0:
+        return  # a pseudo file system reports no sizes at all
+    free = usage.free
     if free < estimate_bytes:
         raise OutputError(
             f"cannot write {what}: about {estimate_bytes / 1e6:.1f} MB is needed and "
