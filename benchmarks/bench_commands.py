@@ -15,7 +15,7 @@ from pathlib import Path
 
 from edgesr.cli_util import EXIT_OK
 from edgesr.errors import ConfigError, EngineUnavailableError
-from edgesr.fileio import write_text_atomically
+from edgesr.fileio import check_output_file, write_text_atomically
 
 logger = logging.getLogger(__name__)
 
@@ -62,8 +62,9 @@ def resolve_model(model: str, *, precision: str | None) -> tuple[Path, str | Non
 def run_latency_command(args: argparse.Namespace) -> int:
     from edgesr.benchmarks.latency_run import EngineRequest, format_results, run_latency
 
-    if args.json and not Path(args.json).resolve().parent.is_dir():
-        raise ConfigError(f"folder of --json {args.json!r} does not exist; create it or pick another path")
+    if args.json:  # before the timing: not an input, folder writable, no silent replacement
+        check_output_file(args.json, inputs=[args.model] if Path(args.model).exists() else [],
+                          overwrite=args.overwrite, what="--json")
     requests = [EngineRequest.parse(e) for e in args.engines]
     model_path, name = resolve_model(args.model, precision=args.precision)
     document = run_latency(model_path=model_path, model_name=name, requests=requests,
@@ -71,7 +72,7 @@ def run_latency_command(args: argparse.Namespace) -> int:
                            repeats=args.repeats, argv=["edgesr-bench", *sys.argv[1:]])
     print(format_results(document))
     if args.json:
-        write_text_atomically(args.json, json.dumps(document, indent=1) + "\n")
+        write_text_atomically(args.json, json.dumps(document, indent=1) + "\n", overwrite=args.overwrite)
         print(f"wrote {args.json}")
     return EXIT_OK
 
@@ -107,8 +108,9 @@ def run_report_command(args: argparse.Namespace) -> int:
     from edgesr.benchmarks.roofline import target
 
     out = Path(args.output)
-    if not out.resolve().parent.is_dir():
-        raise ConfigError(f"folder of -o {args.output!r} does not exist; create it or pick another path")
+    stem = out.with_suffix("")
+    for path in (out, Path(f"{stem}_latency.png"), Path(f"{stem}_latency_vs_multi_adds.png")):
+        check_output_file(path, inputs=args.results, overwrite=args.overwrite, what="report output")
     profiles = [target(t) for t in args.targets]
     rows = [m for path in args.results for m in load_measurements(Path(path))]
     plots, note = [], None
@@ -117,9 +119,9 @@ def run_report_command(args: argparse.Namespace) -> int:
     else:
         from edgesr.benchmarks.plots import latency_bars, latency_vs_multi_adds
 
-        stem = out.with_suffix("")
-        plots = [latency_bars(rows, profiles, Path(f"{stem}_latency.png")).name,
-                 latency_vs_multi_adds(rows, profiles, Path(f"{stem}_latency_vs_multi_adds.png")).name]
-    write_text_atomically(out, report_markdown(rows, profiles, plots=plots, plots_note=note))
+        plots = [latency_bars(rows, profiles, Path(f"{stem}_latency.png"), overwrite=args.overwrite).name,
+                 latency_vs_multi_adds(rows, profiles, Path(f"{stem}_latency_vs_multi_adds.png"),
+                                       overwrite=args.overwrite).name]
+    write_text_atomically(out, report_markdown(rows, profiles, plots=plots, plots_note=note), overwrite=args.overwrite)
     print(f"wrote {out}" + (f" and {', '.join(plots)}" if plots else f" ({note})"))
     return EXIT_OK

@@ -59,6 +59,7 @@ def _latency_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--warmup", type=int, default=2, help="untimed runs per engine and size (default 2)")
     p.add_argument("--repeats", type=int, default=10, help="timed runs per engine and size (default 10)")
     p.add_argument("--json", metavar="FILE", help="write the results (schema edgesr.latency/1) to FILE")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
     p.set_defaults(handler=run_latency_command)
 
 
@@ -81,6 +82,7 @@ def _report_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--target", dest="targets", nargs="*", default=[], metavar="T",
                    help="targets whose roofline floors the measurements are compared with")
     p.add_argument("-o", "--output", required=True, metavar="report.md")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing report and its plots")
     p.set_defaults(handler=run_report_command)
 
 
@@ -112,6 +114,8 @@ def _torch_handler(command: str, function: str):  # noqa: ANN202
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from edgesr.models.registry import SCALES  # torch: imported inside run_cli's error path
+
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0],
                                      epilog=__doc__.split("\n\n", 1)[1],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -142,7 +146,7 @@ def _main(argv: Sequence[str] | None) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return run_cli(PROG, _main, argv)
+    return run_cli(PROG, _main, argv, extra="export")
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ def _pyplot():  # noqa: ANN202
     return plt
 
 
-def latency_bars(rows: list[Measurement], targets: list[Target], path: Path) -> Path:
+def latency_bars(rows: list[Measurement], targets: list[Target], path: Path, *, overwrite: bool = False) -> Path:
     """p50 latency per machine/engine/input (bars, log scale), each target's floor as a tick."""
     plt = _pyplot()
     labels = [f"{m.machine[:24]}\n{m.model} {m.engine}\n{m.width}x{m.height}" for m in rows]
@@ -36,12 +36,13 @@ def latency_bars(rows: list[Measurement], targets: list[Target], path: Path) -> 
     ax.set_title("Measured p50 latency and roofline floors")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    write_atomically(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110))
+    write_atomically(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110), overwrite=overwrite)
     plt.close(fig)
     return path
 
 
-def latency_vs_multi_adds(rows: list[Measurement], targets: list[Target], path: Path) -> Path:
+def latency_vs_multi_adds(rows: list[Measurement], targets: list[Target], path: Path, *,
+                          overwrite: bool = False) -> Path:
     """p50 latency against Multi-Adds (log-log), one series per machine/engine, with each
     target's compute floor line (2 x MACs / peak) and each model's full floor (marker)."""
     plt = _pyplot()
@@ -72,6 +73,6 @@ def latency_vs_multi_adds(rows: list[Measurement], targets: list[Target], path: 
     ax.set_title("Latency against Multi-Adds, with roofline floors")
     ax.legend(fontsize=7)
     fig.tight_layout()
-    write_atomically(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110))
+    write_atomically(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110), overwrite=overwrite)
     plt.close(fig)
     return path

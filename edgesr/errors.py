@@ -62,3 +62,18 @@ class EngineUnavailableError(EdgeSRError):
 
 class DataError(EdgeSRError):
     """A data folder that is empty, unreadable or unusable for training/evaluation."""
+
+
+class OutputError(EdgeSRError):
+    """An output path that cannot or must not be written (an input, an existing file, a
+    read-only or missing folder, a full disk)."""
+
+
+class MissingExtraError(EdgeSRError):
+    """A command or feature needs an optional dependency group that is not installed."""
+
+    def __init__(self, *, command: str, extra: str, module: str) -> None:
+        super().__init__(
+            f"{command} needs the `{extra}` extra ({module} is not installed): "
+            f"pip install 'edgesr[{extra}]'"
+        )

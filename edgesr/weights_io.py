@@ -43,7 +43,9 @@ def save_weights(model_or_state: nn.Module | Mapping[str, torch.Tensor], path: s
         raise WeightsError(f"folder {str(path.parent)!r} does not exist; create it first")
     state = model_or_state.state_dict() if isinstance(model_or_state, nn.Module) else model_or_state
     tensors = {k: v.detach().contiguous().cpu() for k, v in state.items()}
-    return write_atomically(path, lambda tmp: save_file(tensors, tmp, metadata=dict(metadata or {})))
+    # replaces: weights.safetensors of a run is rewritten at every checkpoint
+    return write_atomically(path, lambda tmp: save_file(tensors, tmp, metadata=dict(metadata or {})),
+                            overwrite=True)
 
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:

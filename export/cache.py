@@ -28,7 +28,7 @@ from edgesr.export.onnx_export import export_model
 import edgesr
 from edgesr.errors import WeightsError
 from edgesr.fileio import cache_dir as edgesr_cache_dir
-from edgesr.fileio import file_sha256
+from edgesr.fileio import CACHE_ENV, ensure_folder, file_sha256
 from edgesr.models.registry import model_name
 from edgesr.spec import DEFAULT_OPSET, META_ARCH, META_PRECISION, META_VERSION
 from edgesr.weights import shipped_weights
@@ -104,7 +104,7 @@ def cached_onnx_for(
     if path.is_file() and _matches(path, name=name, precision=precision):
         logger.debug("reusing cached %s (%s)", path, key)
         return path
-    folder.mkdir(parents=True, exist_ok=True)
+    ensure_folder(folder, what=f"ONNX cache folder (set {CACHE_ENV} to move it)")
     logger.info("no cached export for %s; exporting into %s (once)", key, folder)
     export_model(name, weights=weights, opset=opset, fp16=fp16, output=path, check=True,
                  allow_untrained=allow_untrained)

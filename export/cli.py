@@ -143,7 +143,7 @@ def _main(argv: Sequence[str] | None) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return run_cli(PROG, _main, argv)
+    return run_cli(PROG, _main, argv, extra="export")
 
 
 if __name__ == "__main__":

@@ -59,7 +59,7 @@ from torch import nn
 
 import edgesr
 from edgesr.errors import ConfigError, EdgeSRError, ExportError, WeightsError
-from edgesr.fileio import write_atomically
+from edgesr.fileio import check_output_file, check_writable_folder, write_atomically
 from edgesr.metrics import psnr
 from edgesr.models.registry import (
     count_params,
@@ -220,13 +220,13 @@ def _check_opset(opset: int) -> None:
 
 
 def _check_output_folder(path: Path) -> None:
-    if not path.parent.is_dir():
-        raise ConfigError(f"output folder {str(path.parent)!r} does not exist; create it first")
+    check_writable_folder(path.parent if str(path.parent) else Path("."), what=f"ONNX output {path}")
 
 
-def _write_atomic(model: onnx.ModelProto, path: Path) -> None:
-    """Write ``model`` to ``path`` atomically (the caller checked the folder)."""
-    write_atomically(path, lambda tmp: onnx.save(model, tmp))
+def _write_atomic(model: onnx.ModelProto, path: Path, *, overwrite: bool = True) -> None:
+    """Write ``model`` to ``path`` atomically; without ``overwrite`` a file that appeared
+    meanwhile is refused at commit time (the caller checked the path first)."""
+    write_atomically(path, lambda tmp: onnx.save(model, tmp), overwrite=overwrite)
     logger.info("wrote %s", path)
 
 
@@ -650,12 +650,9 @@ def export_model(
         raise ConfigError(f"output {str(path)!r} should end in .onnx; rename it")
     if weights is not None and path.resolve() == Path(weights).resolve():
         raise ConfigError(f"output {str(path)!r} is the weights file; choose another -o")
-    if path.exists() and not overwrite:
-        raise ConfigError(
-            f"{str(path)!r} already exists; pass --overwrite to replace it or -o to write "
-            "elsewhere"
-        )
-    _check_output_folder(path)
+    # folder writable, not an input, no silent replacement: before the minutes of export work
+    check_output_file(path, inputs=[weights] if weights is not None else [], overwrite=overwrite,
+                      what="ONNX output")
 
     model, source = _model_with_weights(name, weights, allow_untrained=allow_untrained)
     scopes = fp32_scopes(model) if fp16 else []  # measured before export: values past float16
@@ -691,7 +688,7 @@ def export_model(
             parity += results
             _fail_if_any(results, name)
 
-    _write_atomic(final, path)
+    _write_atomic(final, path, overwrite=overwrite)
     return ExportReport(
         model=name, path=path, size_bytes=path.stat().st_size, opset=opset,
         node_counts=_node_counts(final), params=float_param_count(final),

@@ -76,7 +76,7 @@ def ort_from_onnx(onnx_path: Path, *, overwrite: bool = True) -> OrtFormatReport
         if existing and not overwrite:
             raise ExportError(f"{existing[0]} already exists; pass --overwrite to replace it")
         for source, target in zip(produced, targets):
-            write_atomically(target, lambda tmp, source=source: shutil.copyfile(source, tmp))
+            write_atomically(target, lambda tmp, source=source: shutil.copyfile(source, tmp), overwrite=overwrite)
     lr = np.random.default_rng(0).random((1, 3, 37, 29), dtype=np.float32)  # odd size, not a trace size
     reference = _run(onnx_path, lr)
     errors = {t.name: float(np.abs(_run(t, lr) - reference).max()) for t in targets if t.suffix == ".ort"}

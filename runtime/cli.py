@@ -27,6 +27,8 @@ from typing import Any
 
 from edgesr.cli_util import EXIT_OK, run_cli, setup_logging
 from edgesr.errors import ConfigError, ImageError, ModelFileError
+from edgesr.fileio import ensure_folder
+from edgesr.image_guard import DEFAULT_MAX_PIXELS
 from edgesr.runtime.engine import Engine
 from edgesr.runtime.engines import ENGINE_CHOICES, MODEL_ENGINES, choose_engine, open_engine
 from edgesr.runtime.imageio import SUPPORTED_EXTENSIONS, check_output_path, read_image
@@ -104,6 +106,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"engine memory per call, sets the default tile size (default: {DEFAULT_MEMORY_BUDGET_MB})")
     parser.add_argument("--weights", metavar="FILE", default=None,
                         help="weights (.safetensors/.pth) for a registered --model NAME (default: shipped)")
+    parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, metavar="N",
+                        help="refuse inputs with more pixels than this, read from the file header "
+                        f"before decoding (default: {DEFAULT_MAX_PIXELS:,}). Only regular files "
+                        "are read; multi-frame inputs (animated PNG/WebP, multi-page TIFF) are "
+                        "refused, not cut to their first frame")
     parser.add_argument("--threads", type=int, default=0, metavar="N",
                         help="CPU threads per operator (default: the engine's choice)")
     parser.add_argument("--allow-untrained", action="store_true",
@@ -142,16 +149,11 @@ def _cached_onnx(name: str, *, weights: Path | None, fp16: bool, allow_untrained
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        missing = getattr(exc, "name", None) or ""
-        if missing == "torch" or missing.startswith("torch.") or "torch" in str(exc):
-            raise ModelFileError(
-                f"model {name!r} is a registered model name, and exporting it needs PyTorch, which "
-                "is not installed here; pass an exported .onnx file instead (--model path/to/"
-                f"{name}.onnx, made with `edgesr-export` on a machine with PyTorch)"
-            ) from None
+        missing = getattr(exc, "name", None) or str(exc)
         raise ModelFileError(
-            f"model {name!r} is a registered model name, but this install cannot export it "
-            f"({module_name}: {exc}); pass an exported .onnx file instead"
+            f"model {name!r} is a registered model name, and exporting it needs the `export` "
+            f"extra ({missing} is not installed here): pip install 'edgesr[export]', or pass an "
+            f"exported .onnx file (--model path/to/{name}.onnx, made with `edgesr-export`)"
         ) from None
     path = module.cached_onnx_for(name, weights=weights, fp16=fp16, allow_untrained=allow_untrained)
     return Path(path)
@@ -298,7 +300,7 @@ def _describe(r: UpscaleResult) -> str:
 def _check_numbers(args: argparse.Namespace) -> None:
     for flag, value, low in (("--tile", args.tile, 0), ("--overlap", args.overlap, 0),
                              ("--scale", args.scale, 1), ("--memory-budget-mb", args.memory_budget_mb, 1),
-                             ("--threads", args.threads, 0)):
+                             ("--threads", args.threads, 0), ("--max-pixels", args.max_pixels, 1)):
         if value is not None and value < low:
             raise ConfigError(f"{flag} {value}: expected an integer >= {low}")
 
@@ -306,7 +308,7 @@ def _check_numbers(args: argparse.Namespace) -> None:
 def _run_file(args: argparse.Namespace, src: Path) -> int:
     # Cheap refusals first (output path, image, model, tiling), then the engine is loaded.
     out = check_output_path(args.output, inputs=[src], overwrite=args.overwrite)
-    image = read_image(src)
+    image = read_image(src, max_pixels=args.max_pixels)
     model = resolve_model(args)
     budget = args.memory_budget_mb * MIB
     plan = None
@@ -319,7 +321,8 @@ def _run_file(args: argparse.Namespace, src: Path) -> int:
         try:
             result = upscale_file(src, out, engine=engine, image=image, plan=plan, tile_px=args.tile,
                                   overlap_px=args.overlap, memory_budget_bytes=budget,
-                                  overwrite=args.overwrite, tile_progress=bars)
+                                  overwrite=args.overwrite, tile_progress=bars,
+                                  max_pixels=args.max_pixels)
         finally:
             bars.close()
     print(_describe(result))
@@ -331,6 +334,7 @@ def _run_folder(args: argparse.Namespace, src: Path) -> int:
 
     dst = Path(args.output)
     jobs = folder_jobs(src, dst)
+    ensure_folder(dst, what="output folder")  # a read-only place fails here, before the model
     model = resolve_model(args)
     if model.spec is not None and args.tile is not None:
         # flag problems (e.g. --tile not above 2 * --overlap) fail once, before any file
@@ -339,7 +343,6 @@ def _run_folder(args: argparse.Namespace, src: Path) -> int:
     bars = _TileBars()
     with _open(args, model) as engine:
         print(f"engine: {engine.info().describe()}")
-        dst.mkdir(parents=True, exist_ok=True)
         with tqdm(total=len(jobs), unit="img", disable=None, file=sys.stderr) as bar:
 
             def on_item(item: FolderItem) -> None:
@@ -355,7 +358,7 @@ def _run_folder(args: argparse.Namespace, src: Path) -> int:
                 report = upscale_folder(
                     src, dst, engine=engine, tile_px=args.tile, overlap_px=args.overlap,
                     memory_budget_bytes=args.memory_budget_mb * MIB, overwrite=args.overwrite,
-                    jobs=jobs, on_item=on_item, tile_progress=bars,
+                    jobs=jobs, on_item=on_item, tile_progress=bars, max_pixels=args.max_pixels,
                 )
             finally:
                 bars.close()

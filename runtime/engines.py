@@ -260,6 +260,12 @@ def _options_for(options: Any, engine: str) -> Any:
     return options
 
 
+def _without_advice(why: str) -> str:
+    """The reason part of an availability answer ("X is missing; do Y" -> "X is missing"), so a
+    message gives one piece of advice, its own."""
+    return why.split("; ")[0]
+
+
 def open_engine(
     name: str,
     *,

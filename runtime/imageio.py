@@ -38,10 +38,16 @@ Decisions (each one is tested in ``tests/test_runtime_imageio.py``):
   premultiplies them while decoding (its 8-bit TIFF path does, through libtiff's RGBA
   interface; a one-time probe checks). Colour under very small alpha keeps only the
   precision the file had.
-- **Multi-frame files** (multi-page TIFF, animated PNG/WebP): the first frame is used.
-- **Writing is atomic**: encode in memory, write a hidden temporary file in the destination
-  folder, fsync, ``os.replace``. An interrupted run never leaves a half-written image under
-  the final name. :func:`check_output_path` refuses to write onto any input file.
+- **Bounded input** (:mod:`edgesr.image_guard`): only regular files are read (a FIFO or
+  ``/dev/zero`` named .png is refused, not waited on or read forever); width, height and
+  frame count come from the header before decoding, and more than ``max_pixels`` pixels
+  (``--max-pixels``, default 64 MP) or more than one frame (multi-page TIFF, animated
+  PNG/WebP) is refused. Decoder messages (libpng) go to the debug log, not stderr.
+- **Writing is atomic and no-clobber** (:func:`edgesr.fileio.write_atomically`): encode in
+  memory, write a hidden temporary file in the destination folder, fsync, then link it into
+  place, which fails if the output appeared meanwhile (``overwrite`` replaces atomically).
+  :func:`check_output_path` refuses an input, an existing file, a read-only folder and a disk
+  without room for the image, before any work.
 """
 
 from __future__ import annotations
@@ -49,7 +55,6 @@ from __future__ import annotations
 import functools
 import logging
 import os
-import secrets
 import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -60,6 +65,13 @@ import cv2
 import numpy as np
 
 from edgesr.errors import ImageError
+from edgesr.fileio import check_output_file, write_bytes_atomically
+from edgesr.image_guard import (
+    DEFAULT_MAX_PIXELS,
+    native_stderr_captured,
+    probe_header,
+    read_regular_file,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -375,29 +387,18 @@ def _tiff_colour_is_premultiplied(data: bytes, dtype: np.dtype) -> bool:
     return False
 
 
-def _read_bytes(p: Path, received: PathLike) -> bytes:
-    try:
-        if p.is_dir():
-            raise ImageError(
-                f"cannot read image {received!s}: it is a folder, expected an image file; "
-                "pass a file, or use the folder mode of edgesr-run to process every image in it"
-            )
-        return p.read_bytes()
-    except FileNotFoundError:
+def _read_bytes(p: Path, received: PathLike, *, max_pixels: int) -> bytes:
+    if p.is_dir():
+        raise ImageError(
+            f"cannot read image {received!s}: it is a folder, expected an image file; "
+            "pass a file, or use the folder mode of edgesr-run to process every image in it"
+        )
+    if not p.exists() and not p.is_symlink():
         raise ImageError(
             f"cannot read image {received!s}: the file does not exist; check the path "
             f"(working folder is {os.getcwd()})"
-        ) from None
-    except PermissionError:
-        raise ImageError(
-            f"cannot read image {received!s}: permission denied; make the file readable "
-            "for this user"
-        ) from None
-    except OSError as exc:
-        raise ImageError(
-            f"cannot read image {received!s}: {exc.strerror or exc}; check that the file "
-            "is a regular, readable image file"
-        ) from None
+        )
+    return read_regular_file(p, max_pixels=max_pixels)  # FIFOs, devices, oversized files
 
 
 def _to_unit_float(raw: np.ndarray, received: PathLike) -> tuple[np.ndarray, int]:
@@ -442,12 +443,13 @@ def _refuse_zero_size_png(data: bytes, path: PathLike) -> None:
             )
 
 
-def read_image(path: PathLike) -> LoadedImage:
+def read_image(path: PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
     """Read an image file into float32 RGB [0, 1] (+ separate alpha); see the module notes.
 
-    Raises :class:`ImageError` (one line, with what to do) for a missing path, a folder, an
-    unsupported extension, an empty, truncated or corrupt file, a file that is not an image,
-    unsupported sample types, and images smaller than 2×2 pixels.
+    Raises :class:`ImageError` (one line, with what to do) for a missing path, a folder, a
+    FIFO or device, an unsupported extension, an empty, truncated or corrupt file, a file that
+    is not an image, more than ``max_pixels`` pixels or more than one frame (both read from
+    the header, before decoding), unsupported sample types, and images smaller than 2×2.
     """
     p = Path(path)
     if p.exists() and not p.is_dir() and not _is_supported(p.suffix):
@@ -455,7 +457,7 @@ def read_image(path: PathLike) -> LoadedImage:
             f"cannot read image {path!s}: extension {p.suffix or '(none)'!r} is not supported, "
             f"expected one of {_SUPPORTED_LIST}; convert the file to PNG"
         )
-    data = _read_bytes(p, path)  # missing path, folder, permission errors
+    data = _read_bytes(p, path, max_pixels=max_pixels)
     if not data:
         raise ImageError(
             f"cannot read image {path!s}: the file is empty (0 bytes), expected image data; "
@@ -490,8 +492,10 @@ def read_image(path: PathLike) -> LoadedImage:
             "re-download the file"
         )
 
+    probe_header(data, source=str(path), max_pixels=max_pixels)  # size and frames, undecoded
     try:
-        raw = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+        with native_stderr_captured():  # libpng's own "libpng error:" line stays off stderr
+            raw = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     except cv2.error:
         raw = None
     if raw is None:
@@ -565,18 +569,19 @@ def read_image(path: PathLike) -> LoadedImage:
 
 
 def check_output_path(
-    output: PathLike, *, inputs: Iterable[PathLike], overwrite: bool
+    output: PathLike, *, inputs: Iterable[PathLike], overwrite: bool, estimate_bytes: int = 0
 ) -> Path:
     """Refuse an output edgesr cannot or must not write, before any work: a folder, an
-    extension that is not in :data:`SUPPORTED_EXTENSIONS`, a missing parent folder, one of
-    ``inputs``, or an existing file while ``overwrite`` is False.
+    extension that is not in :data:`SUPPORTED_EXTENSIONS`, a missing or read-only parent
+    folder, one of ``inputs``, an existing file while ``overwrite`` is False, a name longer
+    than the file system allows, or less free space than ``estimate_bytes``
+    (:func:`edgesr.fileio.check_output_file`).
 
     "Is an input" means the same file by ``os.path.samefile``, so symlinks, hard links,
     relative spellings and case-insensitive file systems are all caught. Overwriting an input
-    is refused even with ``overwrite=True``. An output that does not exist yet cannot be an
-    (existing) input, so the inputs are only stat'ed when the output already exists. Call it
-    before inference, to fail before spending time on the model. Returns the output as a
-    :class:`Path`.
+    is refused even with ``overwrite=True``. "Exists" is checked again when the file is
+    committed (:func:`write_image`), so a file created meanwhile is never replaced. Returns
+    the output as a :class:`Path`.
     """
     out = Path(output)
     if out.is_dir():
@@ -589,28 +594,14 @@ def check_output_path(
             f"cannot write {output!s}: extension {out.suffix or '(none)'!r} is not supported, "
             f"expected one of {_SUPPORTED_LIST}; change the output file name"
         )
-    if not out.parent.is_dir():
-        raise ImageError(
-            f"cannot write {output!s}: the folder {out.parent!s} does not exist; create it first "
-            "(mkdir -p) or choose another output path"
-        )
-    out_exists = out.exists()
-    for inp in inputs if out_exists else ():
-        try:
-            same = os.path.samefile(out, inp)
-        except OSError:  # the input does not exist (any more): nothing to protect
-            same = False
-        if same:
-            raise ImageError(
-                f"refusing to write {output!s}: it is the input file {inp!s}, and edgesr never "
-                "overwrites an input; choose another output path (e.g. add a suffix)"
-            )
-    if out_exists and not overwrite:
-        raise ImageError(
-            f"refusing to write {output!s}: the file already exists, expected a new path; "
-            "choose another output path or allow overwriting (--overwrite)"
-        )
-    return out
+    return check_output_file(out, inputs=inputs, overwrite=overwrite,
+                             estimate_bytes=estimate_bytes, what="output image")
+
+
+def encoded_size_bound(*, height: int, width: int, channels: int = 4, bit_depth: int = 16) -> int:
+    """Bytes an encoded image of this size can need at most (uncompressed samples): the free
+    space asked for before upscaling. Generous on purpose: PNG/JPEG usually need far less."""
+    return height * width * channels * (bit_depth // 8) + 64 * 1024
 
 
 def _quantize(values: np.ndarray, bit_depth: int) -> np.ndarray:
@@ -654,6 +645,7 @@ def write_image(
     bit_depth: int,
     is_gray: bool,
     inputs: Iterable[PathLike] = (),
+    overwrite: bool = False,
 ) -> Path:
     """Write float RGB [0, 1] (H×W×3) and optional alpha (H×W) atomically; return the path.
 
@@ -661,11 +653,12 @@ def write_image(
     for PNG/TIFF; JPEG/WebP/BMP get 8 bits and a logged warning. ``is_gray`` writes one
     channel (OpenCV RGB2GRAY weights; with alpha, RGBA with equal colour channels). Values are
     clipped to [0, 1] and rounded. WebP is written lossless, JPEG at quality 95.
-    ``inputs``: paths this write must never replace. The path is checked with
-    :func:`check_output_path` (extension, folder, inputs; callers should also call that before
-    inference, to fail before spending time on the model).
+    ``inputs``: paths this write must never replace. Without ``overwrite`` an existing file
+    (even one another process wrote while this one worked) is refused at commit time. The path
+    is checked with :func:`check_output_path` (callers should also call that before inference,
+    to fail before spending time on the model).
     """
-    p = check_output_path(path, inputs=inputs, overwrite=True)
+    p = check_output_path(path, inputs=inputs, overwrite=overwrite)
     ext = p.suffix.lower()
     if bit_depth not in (8, 16) or isinstance(bit_depth, bool):
         raise ImageError(
@@ -733,40 +726,9 @@ def write_image(
             f"cannot write {path!s}: OpenCV could not encode a {pixels.shape} {pixels.dtype} "
             f"image as {ext}; try writing .png"
         )
-    _write_atomic(p, encoded.tobytes())
+    write_bytes_atomically(p, encoded.tobytes(), overwrite=overwrite)
     logger.debug("wrote %s (%dx%d, %d-bit)", p, pixels.shape[1], pixels.shape[0], bit_depth)
     return p
-
-
-def _write_atomic(p: Path, data: bytes) -> None:
-    """Hidden temp file in the same folder, fsync, os.replace; the temp file never survives."""
-    tmp = p.with_name(f".{p.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        # O_EXCL: never follow or clobber anything; mode 0o666 so the umask applies as usual.
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, p)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-    except OSError as exc:
-        raise ImageError(
-            f"cannot write {p!s}: {exc.strerror or exc}; check the folder's permissions and "
-            "free disk space"
-        ) from None
-    if hasattr(os, "O_DIRECTORY"):  # make the rename itself durable (POSIX); best effort
-        try:
-            dir_fd = os.open(p.parent, os.O_RDONLY | os.O_DIRECTORY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
-        except OSError:
-            pass
 
 
 # --------------------------------------------------------------- alpha and array layout
@@ -882,6 +844,7 @@ __all__ = [
     "SIXTEEN_BIT_EXTENSIONS",
     "SUPPORTED_EXTENSIONS",
     "check_output_path",
+    "encoded_size_bound",
     "list_images",
     "mirror_output_path",
     "nchw_from_rgb",

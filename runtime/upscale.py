@@ -50,12 +50,15 @@ from pathlib import Path
 import numpy as np
 
 from edgesr.errors import ConfigError, EdgeSRError, ImageError
+from edgesr.fileio import ensure_folder
+from edgesr.image_guard import DEFAULT_MAX_PIXELS
 from edgesr.runtime.engine import Engine
 from edgesr.runtime.engines import padded_size
 from edgesr.runtime.imageio import (
     SUPPORTED_EXTENSIONS,
     LoadedImage,
     check_output_path,
+    encoded_size_bound,
     list_images,
     mirror_output_path,
     nchw_from_rgb,
@@ -256,6 +259,7 @@ def upscale_file(
     tile_progress: TileProgressFactory | None = None,
     image: LoadedImage | None = None,
     plan: TilingPlan | None = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> UpscaleResult:
     """Upscale one image file into ``output_path`` (format from its extension) with an open
     ``engine``.
@@ -263,19 +267,26 @@ def upscale_file(
     A caller that already read ``input_path`` (to check it, or to plan before opening the
     engine, as ``edgesr-run`` does) passes it as ``image``, and its ``plan`` (then ``tile_px``,
     ``overlap_px`` and ``memory_budget_bytes`` are not used); otherwise both are made here.
-    ``total_ms`` counts from this call (not the caller's earlier read).
+    ``total_ms`` counts from this call (not the caller's earlier read). ``max_pixels`` bounds
+    the input (read from its header, before decoding). The output is committed without
+    replacing a file that appeared meanwhile, unless ``overwrite``.
     """
     start = time.perf_counter()
-    out = check_output_path(output_path, inputs=[input_path], overwrite=overwrite)
+    check_output_path(output_path, inputs=[input_path], overwrite=overwrite)
     if image is None:
-        image = read_image(input_path)
+        image = read_image(input_path, max_pixels=max_pixels)
+    scale = engine.spec.scale
+    out = check_output_path(  # again, now that the size (and so the free space needed) is known
+        output_path, inputs=[input_path], overwrite=overwrite,
+        estimate_bytes=encoded_size_bound(height=image.height * scale, width=image.width * scale),
+    )
     if plan is None:
         plan = plan_tiling(height=image.height, width=image.width, spec=engine.spec, tile_px=tile_px,
                            overlap_px=overlap_px, memory_budget_bytes=memory_budget_bytes)
     progress = tile_progress(plan.tiles) if tile_progress is not None else None
     rgb, alpha, inference_ms = upscale_image(image, engine, plan=plan, progress=progress)
     write_image(out, rgb=rgb, alpha=alpha, bit_depth=image.bit_depth, is_gray=image.is_gray,
-                inputs=[input_path])
+                inputs=[input_path], overwrite=overwrite)
     return UpscaleResult(
         input_path=Path(input_path), output_path=out, width=image.width, height=image.height,
         out_width=rgb.shape[1], out_height=rgb.shape[0], plan=plan, inference_ms=inference_ms,
@@ -349,6 +360,7 @@ def upscale_folder(
     jobs: list[tuple[Path, Path]] | None = None,
     on_item: Callable[[FolderItem], None] | None = None,
     tile_progress: TileProgressFactory | None = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> FolderReport:
     """Upscale every image under ``input_dir`` into the mirrored tree under ``output_dir``.
 
@@ -364,11 +376,11 @@ def upscale_folder(
             item = FolderItem(input_path=src, output_path=dst, status="skipped")
         else:
             try:
-                dst.parent.mkdir(parents=True, exist_ok=True)
+                ensure_folder(dst.parent, what="output folder")
                 result = upscale_file(
                     src, dst, engine=engine, tile_px=tile_px, overlap_px=overlap_px,
                     memory_budget_bytes=memory_budget_bytes, overwrite=overwrite,
-                    tile_progress=tile_progress,
+                    tile_progress=tile_progress, max_pixels=max_pixels,
                 )
                 item = FolderItem(input_path=src, output_path=dst, status="done", result=result)
             except (EdgeSRError, MemoryError) as exc:

@@ -36,7 +36,7 @@ from edgesr.export.onnx_export import (  # noqa: E402
     spec_for,
 )
 
-from edgesr.errors import ConfigError, UnknownNameError  # noqa: E402
+from edgesr.errors import ConfigError, OutputError, UnknownNameError  # noqa: E402
 from edgesr.metrics import psnr  # noqa: E402
 from edgesr.models.registry import count_params, create_model, model_entry, model_name  # noqa: E402
 from edgesr.ops.dsconv import DSConv  # noqa: E402
@@ -208,11 +208,11 @@ def test_export_model_argument_errors(tmp_path) -> None:
         export_model("osfnet_x4", output=tmp_path / "a.onnx")
     with pytest.raises(ConfigError, match="opset"):
         export_model("osffnet-tiny_x4", opset=11, output=tmp_path / "a.onnx")
-    with pytest.raises(ConfigError, match="does not exist"):
+    with pytest.raises(OutputError, match="does not exist"):
         export_model("osffnet-tiny_x4", output=tmp_path / "missing" / "a.onnx")
     existing = tmp_path / "keep.onnx"
     existing.write_bytes(b"mine")
-    with pytest.raises(ConfigError, match="already exists"):
+    with pytest.raises(OutputError, match="already exists"):
         export_model("osffnet-tiny_x4", output=existing, overwrite=False)
     assert existing.read_bytes() == b"mine"
     with pytest.raises(ConfigError, match="FP32 graphs"):

@@ -65,7 +65,9 @@ def test_lkdn_without_bias_is_near_its_published_18_3() -> None:
     assert abs(c.paper_nobias_multi_adds / 1e9 - 18.3) < 0.1
 
 
-@pytest.mark.parametrize("name", sorted(MODEL_TABLE))
+# Shapes do not depend on the width: the tiny variants cover each family's code path (the
+# full-size models are run where a number matters), the ablation switches exist full-size only.
+@pytest.mark.parametrize("name", sorted(n for n in MODEL_TABLE if "-" in n))
 def test_odd_sizes_give_scaled_output(name: str) -> None:
     entry = model_entry(name)
     height = max(entry.min_input_px, 9) + 2  # odd, and above each model's minimum
@@ -76,12 +78,18 @@ def test_odd_sizes_give_scaled_output(name: str) -> None:
     assert torch.isfinite(sr).all()
 
 
-@pytest.mark.parametrize("name", ["osffnet_x4", "bsrn_x4", "imdn_x4", "lkdn_x4", "lmfn-tiny_x3"])
-def test_eval_is_deterministic(name: str) -> None:
-    model = create_model(name)
+@pytest.mark.parametrize("name", ["osffnet-tiny_x4", "bsrn-tiny_x4", "imdn-tiny_x4", "lkdn-tiny_x4",
+                                  "lmfn-tiny_x3"])
+def test_eval_images_do_not_see_each_other(name: str) -> None:
+    # In eval mode every image of a batch is upscaled on its own (BatchNorm uses running
+    # statistics, nothing mixes across the batch): batch output == one-image outputs. A model
+    # left in training mode, or an op that pools over the batch, fails this.
+    model = create_model(name).eval()
     lr = torch.rand(2, 3, 17, 21)
     with torch.no_grad():
-        assert torch.equal(model(lr), model(lr))
+        together = model(lr)
+        alone = torch.cat([model(lr[:1]), model(lr[1:])])
+    torch.testing.assert_close(together, alone, rtol=1e-4, atol=1e-5)
 
 
 def test_unknown_name_suggests_close_matches() -> None:

@@ -16,12 +16,14 @@ import numpy as np
 import onnx
 import pytest
 import skimage.data
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto, helper
 from PIL import Image
 
 from edgesr.runtime.imageio import upscale_alpha
 from edgesr.spec import ModelSpec
 from edgesr.weights import shipped_onnx
+
+from conftest import toy_sr_model
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = Path(sys.executable).with_name("edgesr-run")
@@ -61,25 +63,12 @@ def _model(nodes: list, output_shape: list, inits: list = ()) -> onnx.ModelProto
     return model
 
 
-def conv_sr(scale: int) -> onnx.ModelProto:
-    """Nearest-neighbour x``scale`` plus a small random 3x3 mix: conv + DepthToSpace."""
-    rng = np.random.default_rng(0)
-    s2 = scale * scale
-    w = rng.normal(0.0, 0.005, (3 * s2, 3, 3, 3)).astype(np.float32)
-    for c in range(3):
-        w[c * s2 : (c + 1) * s2, c, 1, 1] += 1.0
-    return _model([helper.make_node("Conv", ["lr", "w"], ["f"], pads=[1, 1, 1, 1]),
-                   helper.make_node("DepthToSpace", ["f"], ["sr"], blocksize=scale, mode="CRD")],
-                  ["n", 3, "h2", "w2"], [numpy_helper.from_array(w, "w")])
-
-
 @pytest.fixture(scope="session")
-def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def models(tmp_path_factory: pytest.TempPathFactory, toy_onnx: Path) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("cli_models")
-    paths = {name: folder / f"{name}.onnx" for name in ("sr", "nometa", "classifier")}
-    onnx.save(_with_metadata(conv_sr(SCALE), ModelSpec(arch="conv_x2", scale=SCALE, tile_px=32, overlap_px=4)),
-              str(paths["sr"]))
-    onnx.save(conv_sr(SCALE), str(paths["nometa"]))
+    paths = {name: folder / f"{name}.onnx" for name in ("nometa", "classifier")}
+    paths["sr"] = toy_onnx  # x2, tile 32, overlap 4 (conftest)
+    onnx.save(toy_sr_model(SCALE), str(paths["nometa"]))
     classifier = _model([helper.make_node("GlobalAveragePool", ["lr"], ["p"]),
                          helper.make_node("Flatten", ["p"], ["sr"])], ["n", 3])
     onnx.save(classifier, str(paths["classifier"]))
@@ -335,12 +324,18 @@ def test_trt_engine_unavailable_is_one_line(models, photo, tmp_path: Path) -> No
 # ------------------------------------------------------------------------ default model
 
 
-def test_without_a_shipped_model_the_error_says_how_to_get_one(photo, tmp_path: Path) -> None:
-    if shipped_onnx("osffnet_x4") is not None:
-        pytest.skip("the default model is shipped")
+def test_without_a_shipped_model_the_error_says_how_to_get_one(photo, tmp_path: Path, monkeypatch,
+                                                               capsys) -> None:
+    # In process, with the shipped model hidden: a subprocess would always find it (it is
+    # shipped), and this test then never ran.
+    from edgesr.runtime import cli
+
+    monkeypatch.setattr(cli, "shipped_onnx", lambda name: None)
     src = save_rgb(tmp_path / "in.png", photo)
-    assert_refused(run_cli(src, "-o", tmp_path / "o.png"),
-                   "edgesr-export --model osffnet --scale 4", "--model osffnet_x4.onnx")
+    assert cli.main([str(src), "-o", str(tmp_path / "o.png")]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "edgesr-export --model osffnet --scale 4" in lines[0], lines
+    assert "--model osffnet_x4.onnx" in lines[0] and not (tmp_path / "o.png").exists()
 
 
 @pytest.mark.skipif(shipped_onnx("osffnet_x4") is None,

@@ -15,7 +15,7 @@ import pytest
 import skimage.data
 from PIL import Image, ImageOps
 
-from edgesr.errors import ImageError
+from edgesr.errors import ImageError, OutputError
 from edgesr.runtime import imageio
 from edgesr.runtime.imageio import (
     LoadedImage,
@@ -393,7 +393,10 @@ def test_too_small(tmp_path, size):
 def test_write_is_atomic_and_replaces(tmp_path, photo):
     target = tmp_path / "out.png"
     target.write_bytes(b"old")
-    write_image(target, rgb=unit8(photo), bit_depth=8, is_gray=False)
+    with pytest.raises(OutputError) as exc:  # no-clobber unless asked
+        write_image(target, rgb=unit8(photo), bit_depth=8, is_gray=False)
+    assert "already exists" in assert_one_line(exc) and target.read_bytes() == b"old"
+    write_image(target, rgb=unit8(photo), bit_depth=8, is_gray=False, overwrite=True)
     assert sorted(os.listdir(tmp_path)) == ["out.png"]  # no temp file left
     np.testing.assert_array_equal(read_image(target).rgb, unit8(photo))
 
@@ -406,9 +409,9 @@ def test_failed_write_keeps_old_file_and_no_temp(tmp_path, photo, monkeypatch):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(imageio.os, "replace", broken_replace)
-    with pytest.raises(ImageError) as exc:
-        write_image(target, rgb=unit8(photo), bit_depth=8, is_gray=False)
-    assert "No space left" in assert_one_line(exc)
+    with pytest.raises(OutputError) as exc:
+        write_image(target, rgb=unit8(photo), bit_depth=8, is_gray=False, overwrite=True)
+    assert "no space left" in assert_one_line(exc)
     assert target.read_bytes() == b"old"
     assert os.listdir(tmp_path) == ["out.png"]
 
@@ -421,7 +424,7 @@ def test_write_unknown_extension(tmp_path, photo):
 
 
 def test_write_missing_folder(tmp_path, photo):
-    with pytest.raises(ImageError) as exc:
+    with pytest.raises(OutputError) as exc:
         write_image(tmp_path / "no" / "out.png", rgb=unit8(photo), bit_depth=8, is_gray=False)
     assert "does not exist" in assert_one_line(exc)
 
@@ -509,19 +512,19 @@ def test_check_output_path_refuses_inputs(tmp_path, photo, monkeypatch):
     os.link(src, hard)
     (tmp_path / "sub").mkdir()
     for output in (src, Path("./in.png"), tmp_path / "sub" / ".." / "in.png", link, hard):
-        with pytest.raises(ImageError) as exc:
+        with pytest.raises(OutputError) as exc:
             check_output_path(output, inputs=[src], overwrite=True)
         assert "never overwrites an input" in assert_one_line(exc)
     # write_image refuses too when told the inputs
-    with pytest.raises(ImageError):
-        write_image(link, rgb=unit8(photo), bit_depth=8, is_gray=False, inputs=[src])
+    with pytest.raises(OutputError):
+        write_image(link, rgb=unit8(photo), bit_depth=8, is_gray=False, inputs=[src], overwrite=True)
     assert Image.open(src).size == (W, H)
 
 
 def test_check_output_path_existing_and_overwrite(tmp_path):
     existing = tmp_path / "out.png"
     existing.write_bytes(b"x")
-    with pytest.raises(ImageError) as exc:
+    with pytest.raises(OutputError) as exc:
         check_output_path(existing, inputs=[tmp_path / "in.png"], overwrite=False)
     assert "already exists" in assert_one_line(exc)
     assert check_output_path(existing, inputs=[tmp_path / "in.png"], overwrite=True) == existing

@@ -3,7 +3,6 @@ engine, file and folder runs (real images, real ONNX files)."""
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import cv2
@@ -11,9 +10,8 @@ import numpy as np
 import onnx
 import pytest
 import skimage.data
-from onnx import TensorProto, helper, numpy_helper
 
-from edgesr.errors import ConfigError, ImageError
+from edgesr.errors import ConfigError, ImageError, OutputError
 from edgesr.runtime.imageio import check_output_path, nchw_from_rgb, read_image
 from edgesr.runtime.ort_engine import OrtEngine, OrtOptions
 from edgesr.runtime.tiling import seam_score
@@ -29,6 +27,8 @@ from edgesr.runtime.upscale import (
 )
 from edgesr.spec import ModelSpec
 
+from conftest import toy_sr_model
+
 ONE_THREAD = OrtOptions(intra_op_threads=1)
 
 
@@ -41,21 +41,7 @@ def _with_metadata(model: onnx.ModelProto, spec: ModelSpec) -> onnx.ModelProto:
 def conv_sr_onnx(path: Path, *, scale: int, spec: ModelSpec | None) -> Path:
     """A local x``scale`` SR graph (3x3 conv + DepthToSpace, receptive radius 1 px):
     nearest-neighbour upscaling plus a small random 3x3 mix, built with the onnx package."""
-    rng = np.random.default_rng(0)
-    s2 = scale * scale
-    w = rng.normal(0.0, 0.02, (3 * s2, 3, 3, 3)).astype(np.float32)
-    for c in range(3):
-        w[c * s2 : (c + 1) * s2, c, 1, 1] += 1.0
-    graph = helper.make_graph(
-        [helper.make_node("Conv", ["lr", "w"], ["f"], pads=[1, 1, 1, 1]),
-         helper.make_node("DepthToSpace", ["f"], ["sr"], blocksize=scale, mode="CRD")],
-        "conv_sr",
-        [helper.make_tensor_value_info("lr", TensorProto.FLOAT, ["n", 3, "h", "w"])],
-        [helper.make_tensor_value_info("sr", TensorProto.FLOAT, ["n", 3, "h2", "w2"])],
-        initializer=[numpy_helper.from_array(w, "w")],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
-    model.ir_version = 8
+    model = toy_sr_model(scale, noise=0.02)
     if spec is not None:
         _with_metadata(model, spec)
     onnx.save(model, str(path))
@@ -66,24 +52,6 @@ def conv_sr_onnx(path: Path, *, scale: int, spec: ModelSpec | None) -> Path:
 def conv_x2(tmp_path_factory: pytest.TempPathFactory) -> Path:
     spec = ModelSpec(arch="conv_x2", scale=2, tile_px=48, overlap_px=8)
     return conv_sr_onnx(tmp_path_factory.mktemp("upscale") / "conv_x2.onnx", scale=2, spec=spec)
-
-
-@pytest.fixture(scope="session")
-def tiny_osffnet(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch = pytest.importorskip("torch")
-    from edgesr.models import create_model
-
-    path = tmp_path_factory.mktemp("upscale_tiny") / "tiny.onnx"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        torch.onnx.export(
-            create_model("osffnet-tiny_x4"), (torch.rand(1, 3, 24, 24),), str(path), dynamo=False,
-            opset_version=18, input_names=["lr"], output_names=["sr"],
-            dynamic_axes={"lr": {0: "n", 2: "h", 3: "w"}, "sr": {0: "n", 2: "h2", 3: "w2"}},
-        )
-    spec = ModelSpec(arch="osffnet-tiny_x4", scale=4, min_size_px=15, tile_px=48, overlap_px=12)
-    onnx.save(_with_metadata(onnx.load(str(path)), spec), str(path))
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -173,10 +141,10 @@ def test_tiled_equals_whole_for_a_local_model(conv_x2: Path, photo: np.ndarray, 
     np.testing.assert_allclose(a, b, atol=1e-5)
 
 
-def test_tiled_vs_whole_for_osffnet_is_close_and_seamless(tiny_osffnet: Path, photo: np.ndarray) -> None:
+def test_tiled_vs_whole_for_osffnet_is_close_and_seamless(tiny_export: Path, photo: np.ndarray) -> None:
     """Global statistics (CCA, ESA) make tiles differ a little; measured, bounded, no seams."""
     lr = nchw_from_rgb(photo.astype(np.float32) / 255.0)
-    with OrtEngine(model_path=tiny_osffnet, options=ONE_THREAD) as engine:
+    with OrtEngine(model_path=tiny_export, options=ONE_THREAD) as engine:
         whole = engine.run(lr)
         from edgesr.runtime.tiling import upscale_tiled
 
@@ -233,9 +201,9 @@ def test_check_output_refuses_before_any_work(tmp_path: Path, photo: np.ndarray)
     src = _save(tmp_path / "in.png", photo)
     with pytest.raises(ImageError, match=".png .jpg"):
         check_output_path(tmp_path / "out.gif", inputs=[src], overwrite=False)
-    with pytest.raises(ImageError, match="does not exist"):
+    with pytest.raises(OutputError, match="does not exist"):
         check_output_path(tmp_path / "nope" / "out.png", inputs=[src], overwrite=False)
-    with pytest.raises(ImageError, match="never overwrites an input"):
+    with pytest.raises(OutputError, match="never overwrites an input"):
         check_output_path(src, inputs=[src], overwrite=True)
 
 

@@ -45,8 +45,9 @@ import torch
 from torch.utils.data import Dataset
 
 from edgesr.data.degrade import lr_from_hr
-from edgesr.errors import ConfigError, DataError, ImageError
-from edgesr.fileio import cache_dir
+from edgesr.errors import ConfigError, DataError, ImageError, OutputError
+from edgesr.fileio import CACHE_ENV, cache_dir, ensure_folder, write_atomically, write_bytes_atomically
+from edgesr.image_guard import probe_header, read_regular_file
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -120,8 +121,12 @@ def read_rgb8(path: Path) -> np.ndarray:
     """Decode an image file to HxWx3 uint8 RGB (gray/palette/alpha/16-bit converted)."""
     from PIL import Image
 
+    # regular files only, size and frame count from the header before decoding (a bomb or a
+    # FIFO in a data folder must not hang or exhaust the machine)
+    data = read_regular_file(path)
+    probe_header(data, source=str(path))
     try:
-        with Image.open(path) as im:
+        with Image.open(io.BytesIO(data)) as im:
             im.load()
             mode = im.mode
             if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
@@ -214,15 +219,13 @@ def _load_cached(hr_path: Path, lr_path: Path, scale: int) -> tuple[int, int] | 
 
 
 def _save_atomic(path: Path, array: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.{time.monotonic_ns()}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            np.save(fh, np.ascontiguousarray(array), allow_pickle=False)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    ensure_folder(path.parent, what=f"LR cache folder (set {CACHE_ENV} to move it)")
+    # a cache entry: replacing a stale or concurrent identical one is right
+    def save(tmp: str) -> None:
+        with open(tmp, "wb") as handle:  # a handle: np.save would append .npy to a name
+            np.save(handle, np.ascontiguousarray(array), allow_pickle=False)
+
+    write_atomically(path, save, overwrite=True)
 
 
 def _make_pair(source: Path, scale: int, hr_path: Path, lr_path: Path) -> tuple[int, int]:
@@ -233,7 +236,7 @@ def _make_pair(source: Path, scale: int, hr_path: Path, lr_path: Path) -> tuple[
     try:
         _save_atomic(hr_path, hr_cropped)
         _save_atomic(lr_path, lr)
-    except OSError as exc:
+    except (OSError, OutputError) as exc:
         raise DataError(
             f"cannot write the LR cache in {str(hr_path.parent.parent)!r} ({exc}); expected a "
             "writable folder. Pass cache_dir=... or set EDGESR_CACHE_DIR to a writable folder."
@@ -550,14 +553,8 @@ def _write_png_if_changed(path: Path, image: np.ndarray) -> None:
     data = buffer.getvalue()
     if path.is_file() and path.read_bytes() == data:
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    ensure_folder(path.parent, what="corpus folder")
+    write_bytes_atomically(path, data, overwrite=True)  # the corpus is regenerated in place
 
 
 def write_skimage_corpus(

@@ -77,7 +77,7 @@ def _save_png(path: Path, image: np.ndarray) -> None:
     ok, encoded = cv2.imencode(".png", np.ascontiguousarray(image[..., ::-1]))
     if not ok:
         raise DataError(f"could not encode {path.name} as PNG")
-    write_atomically(path, lambda tmp: Path(tmp).write_bytes(encoded.tobytes()))
+    write_atomically(path, lambda tmp: Path(tmp).write_bytes(encoded.tobytes()), overwrite=True)  # refreshed
 
 
 def _mate_files(mate: Path, out: Path, work: Path) -> list[CorpusFile]:
@@ -133,5 +133,5 @@ def build_photo_corpus(out: str | Path, *, mate: str | Path | None = None) -> li
             raise DataError(f"{str(mate_path)!r} does not exist; get it with `apt-get download mate-backgrounds`")
         with tempfile.TemporaryDirectory() as work:
             files += _mate_files(mate_path, out, Path(work))
-    write_text_atomically(out / "LICENSES.md", _licences_markdown(files, out))
+    write_text_atomically(out / "LICENSES.md", _licences_markdown(files, out), overwrite=True)
     return files

@@ -22,6 +22,7 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
 from edgesr.errors import WeightsError
+from edgesr.fileio import ensure_folder
 from edgesr.weights_io import load_weights, save_weights
 
 LATEST = "latest"
@@ -48,8 +49,7 @@ def restore_rng(state: dict[str, Any]) -> None:
 
 
 def save_checkpoint(out_dir: Path, *, model: nn.Module, ema: AveragedModel | None, state: TrainState) -> Path:
-    root = out_dir / "checkpoints"
-    root.mkdir(parents=True, exist_ok=True)
+    root = ensure_folder(out_dir / "checkpoints", what="checkpoint folder")
     final = root / f"iter_{state.iteration:07d}"
     tmp = root / f".tmp_{final.name}"
     shutil.rmtree(tmp, ignore_errors=True)

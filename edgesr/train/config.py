@@ -54,27 +54,74 @@ class TrainConfig:
     cache_dir: str | None = None
 
     def __post_init__(self) -> None:
+        _check_types_and_ranges(self)  # first: the checks below compare values
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"optimizer {self.optimizer!r} is not one of {', '.join(OPTIMIZERS)}")
         if self.scheduler not in SCHEDULERS:
             raise ConfigError(f"scheduler {self.scheduler!r} is not one of {', '.join(SCHEDULERS)}")
         if self.loss != "l1":
             raise ConfigError(f"loss {self.loss!r} is not supported; the papers train with 'l1'")
-        for name in ("iterations", "batch_size", "lr_patch_px", "val_every", "checkpoint_every", "log_every"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         starts = [k for k in ("finetune_from", "init_from", "warm_start_from") if getattr(self, k)]
         if len(starts) > 1:
             raise ConfigError(f"give one of finetune_from (another scale, upsampler skipped), init_from "
                               f"(same model, all weights) or warm_start_from (a relative); got {', '.join(starts)}")
-        if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
-            raise ConfigError(f"ema_decay must be in (0, 1), got {self.ema_decay}")
 
     def replace(self, **changes: Any) -> TrainConfig:
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+_STRINGS = ("model", "train_dir", "out_dir", "loss", "optimizer", "scheduler")
+_OPTIONAL_STRINGS = ("val_dir", "finetune_from", "init_from", "warm_start_from", "cache_dir")
+_POSITIVE_INTS = ("iterations", "batch_size", "lr_patch_px", "val_every", "checkpoint_every", "log_every")
+_NON_NEGATIVE_INTS = ("seed", "num_workers")
+#: name -> (low, low included, high, high included): the valid range, named in the error.
+_NUMBER_RANGES: dict[str, tuple[float, bool, float, bool]] = {
+    "lr": (0.0, False, 1.0, True),
+    "lr_min": (0.0, True, 1.0, True),
+    "eps": (0.0, False, 1.0, False),
+    "weight_decay": (0.0, True, 1.0, True),
+    "ema_decay": (0.0, False, 1.0, False),
+}
+
+
+def _bad(name: str, value: object, expected: str) -> ConfigError:
+    return ConfigError(f"{name} = {value!r}: expected {expected}; fix the recipe or the flag")
+
+
+def _in_range(name: str, value: object) -> None:
+    low, low_in, high, high_in = _NUMBER_RANGES[name]
+    interval = f"{'[' if low_in else '('}{low:g}, {high:g}{']' if high_in else ')'}"
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        raise _bad(name, value, f"a number in {interval}")
+    if (value < low or (value == low and not low_in)) or (value > high or (value == high and not high_in)):
+        raise _bad(name, value, f"a number in {interval}")
+
+
+def _check_types_and_ranges(config: TrainConfig) -> None:
+    """Every field has its type and lies in its valid range (named in the error), so a recipe
+    with ``lr = "fast"`` or ``--lr -1`` fails here, in one line, not in the optimizer."""
+    for name in _STRINGS + _OPTIONAL_STRINGS:
+        value = getattr(config, name)
+        if not isinstance(value, str) and not (value is None and name in _OPTIONAL_STRINGS):
+            raise _bad(name, value, "a string")
+    for name, low in [(n, 1) for n in _POSITIVE_INTS] + [(n, 0) for n in _NON_NEGATIVE_INTS]:
+        value = getattr(config, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise _bad(name, value, f"an integer >= {low}")
+    for name in _NUMBER_RANGES:
+        if not (name == "ema_decay" and config.ema_decay is None):
+            _in_range(name, getattr(config, name))
+    if config.lr_min > config.lr:
+        raise _bad("lr_min", config.lr_min, f"at most lr ({config.lr:g})")
+    betas = config.betas
+    count = {"adam": 2, "adan": 3}.get(config.optimizer, 2)
+    if not isinstance(betas, tuple) or len(betas) != count or not all(
+            isinstance(b, (int, float)) and not isinstance(b, bool) and 0.0 <= b < 1.0 for b in betas):
+        raise _bad("betas", betas, f"{count} numbers in [0, 1) for {config.optimizer} "
+                   "(adam: [0.9, 0.999]; adan: [0.98, 0.92, 0.99])")
 
 
 def valid_keys() -> list[str]:
@@ -85,12 +132,14 @@ def config_from_dict(values: dict[str, Any], *, source: str) -> TrainConfig:
     unknown = sorted(set(values) - set(valid_keys()))
     if unknown:
         raise ConfigError(f"{source}: unknown keys {', '.join(unknown)}; valid keys: {', '.join(valid_keys())}")
-    if "betas" in values:
+    if isinstance(values.get("betas"), list):  # TOML arrays are lists
         values = {**values, "betas": tuple(values["betas"])}
     try:
         return TrainConfig(**values)
     except TypeError as exc:  # a required key is missing
         raise ConfigError(f"{source}: {exc}".replace("__init__() ", "")) from None
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
 
 
 def packaged_recipes() -> list[str]:

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from edgesr.cli_util import EXIT_OK, run_cli, setup_logging
-from edgesr.fileio import write_text_atomically
+from edgesr.fileio import check_output_file, files_under, write_text_atomically
 from edgesr.runtime.engines import engine_choices
 
 PROG = "edgesr-eval"
@@ -45,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "ONNX engines run the shipped .onnx, or an export of --weights")
     p.add_argument("--csv", help="also write per-image scores as CSV to this file")
     p.add_argument("--markdown", help="also write the Markdown table to this file")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace existing --csv/--markdown files (never an input: a data image "
+                        "or the weights)")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return p
 
@@ -52,13 +55,17 @@ def build_parser() -> argparse.ArgumentParser:
 def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(verbose=args.verbose)
-    from edgesr.errors import DataError
+    from edgesr.errors import ConfigError
     from edgesr.train.evaluate import evaluate, load_pairs, scores_csv, scores_markdown
     from edgesr.train.eval_models import model_to_score
 
-    for report in filter(None, (args.csv, args.markdown)):  # fail before the long evaluation
-        if not Path(report).resolve().parent.is_dir():
-            raise DataError(f"folder of {report!r} does not exist; create it or pick another path")
+    if args.csv and args.markdown and Path(args.csv).resolve() == Path(args.markdown).resolve():
+        raise ConfigError(f"--csv and --markdown both name {args.csv}; give two different files")
+    onnx_model = [args.model] if args.model and args.model.endswith(".onnx") else []
+    inputs = [*files_under(args.data), *filter(None, [args.weights]), *onnx_model]
+    for flag, report in (("--csv", args.csv), ("--markdown", args.markdown)):
+        if report:  # fail before the long evaluation: not an input, folder writable, new file
+            check_output_file(report, inputs=inputs, overwrite=args.overwrite, what=flag)
     scored = model_to_score(model=args.model, scale=args.scale, weights=args.weights,
                             engine=args.engine, fp16=args.fp16)
     try:
@@ -69,14 +76,14 @@ def _main(argv: Sequence[str] | None) -> int:
     table = scores_markdown(scores)
     print(table)
     if args.csv:
-        write_text_atomically(args.csv, scores_csv(scores))
+        write_text_atomically(args.csv, scores_csv(scores), overwrite=args.overwrite)
     if args.markdown:
-        write_text_atomically(args.markdown, table + "\n")
+        write_text_atomically(args.markdown, table + "\n", overwrite=args.overwrite)
     return EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return run_cli(PROG, _main, argv)
+    return run_cli(PROG, _main, argv, extra="train")
 
 
 if __name__ == "__main__":

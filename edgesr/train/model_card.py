@@ -130,7 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         donor = args.donor or f"{DONORS[family]}_x{scale}"
         text = fine_tuned_card(args.model, Path(args.weights), Path(args.run), args.recipe, Path(args.corpus),
                                Path(args.bench), donor)
-    write_text_atomically(args.output, text)
+    write_text_atomically(args.output, text, overwrite=True)  # a card is regenerated in place
     logging.getLogger(__name__).info("wrote %s", args.output)
     return 0
 

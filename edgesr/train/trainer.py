@@ -39,6 +39,7 @@ from edgesr.train.checkpoint import (
 )
 from edgesr.train.config import TrainConfig
 from edgesr.train.evaluate import EvalPair, load_pairs, sr_from_model
+from edgesr.fileio import ensure_folder
 from edgesr.warm_start import warm_start
 from edgesr.weights import shipped_weights
 from edgesr.weights_io import in_edgesr_layout, load_for_finetune, load_weights, read_state_dict, save_weights
@@ -131,7 +132,7 @@ class Trainer:
     def __init__(self, *, config: TrainConfig, resume: bool = True) -> None:
         self.config = config
         self.dist = init_distributed()
-        self.out_dir = Path(config.out_dir)
+        self.out_dir = ensure_folder(config.out_dir, what="--out-dir")  # before any work
         entry = model_entry(config.model)
         self.scale = entry.scale
         if config.batch_size % self.dist.world_size:
@@ -226,7 +227,6 @@ class Trainer:
         """Train to ``config.iterations`` (or stop early at ``stop_at``, as an interruption would)."""
         config = self.config
         end = min(config.iterations, stop_at) if stop_at is not None else config.iterations
-        self.out_dir.mkdir(parents=True, exist_ok=True)
         self.model.train()
         if config.freeze_batchnorm:
             for module in self.model.modules():

@@ -213,7 +213,7 @@ def _write_private(path: Path, data: bytes) -> None:
     """Atomic write (edgesr.fileio) into a checked private folder, then mode 0o600 (the
     folder is 0o700, so the moment between rename and chmod is invisible to others)."""
     _private_dir(path.parent)
-    fileio.write_atomically(path, lambda tmp: Path(tmp).write_bytes(data))
+    fileio.write_atomically(path, lambda tmp: Path(tmp).write_bytes(data), overwrite=True)  # a rebuild replaces
     os.chmod(path, 0o600)
 
 
