@@ -38,7 +38,7 @@ def parse_size(text: str) -> tuple[int, int]:
     return width, height
 
 
-def resolve_model(model: str, *, precision: str | None) -> tuple[Path, str | None]:
+def resolve_model(model: str, *, precision: str | None, allow_untrained: bool = False) -> tuple[Path, str | None]:
     """(ONNX path, registered name or None) for an .onnx path or a model name."""
     path = Path(model)
     if path.suffix == ".onnx" or path.is_file():
@@ -56,7 +56,7 @@ def resolve_model(model: str, *, precision: str | None) -> tuple[Path, str | Non
     except ImportError:
         raise needs_torch(f"model {model!r} (no shipped {precision or 'fp32'} ONNX; exporting it)") from None
     name = model_name(model)
-    return cached_onnx_for(name, fp16=precision == "fp16"), name
+    return cached_onnx_for(name, fp16=precision == "fp16", allow_untrained=allow_untrained), name
 
 
 def run_latency_command(args: argparse.Namespace) -> int:
@@ -66,7 +66,7 @@ def run_latency_command(args: argparse.Namespace) -> int:
         check_output_file(args.json, inputs=[args.model] if Path(args.model).exists() else [],
                           overwrite=args.overwrite, what="--json")
     requests = [EngineRequest.parse(e) for e in args.engines]
-    model_path, name = resolve_model(args.model, precision=args.precision)
+    model_path, name = resolve_model(args.model, precision=args.precision, allow_untrained=args.allow_untrained)
     document = run_latency(model_path=model_path, model_name=name, requests=requests,
                            sizes=args.sizes or [(80, 60)], precision=args.precision, warmup=args.warmup,
                            repeats=args.repeats, argv=["edgesr-bench", *sys.argv[1:]])

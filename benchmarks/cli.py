@@ -59,6 +59,8 @@ def _latency_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--warmup", type=int, default=2, help="untimed runs per engine and size (default 2)")
     p.add_argument("--repeats", type=int, default=10, help="timed runs per engine and size (default 10)")
     p.add_argument("--json", metavar="FILE", help="write the results (schema edgesr.latency/1) to FILE")
+    p.add_argument("--allow-untrained", action="store_true",
+                   help="a model name without shipped weights is exported untrained (timing only)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
     p.set_defaults(handler=run_latency_command)
 
@@ -114,14 +116,14 @@ def _torch_handler(command: str, function: str):  # noqa: ANN202
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from edgesr.models.registry import SCALES  # torch: imported inside run_cli's error path
-
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0],
                                      epilog=__doc__.split("\n\n", 1)[1],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     parser.add_argument("--model", help="one-model report (torch): a family with --scale, or a name")
     parser.add_argument("--scale", type=int, default=4, choices=SCALES, help="upscaling factor (default 4)")
+    parser.add_argument("--allow-untrained", action="store_true",
+                        help="time a model edgesr ships no weights for, untrained (timing only)")
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per engine (default 5)")
     parser.add_argument("--tile", type=int, default=128, help="tile size of the tiled latency run (default 128)")
     parser.add_argument("--overlap", type=int, default=16, help="overlap of the tiled latency run (default 16)")

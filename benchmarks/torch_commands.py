@@ -52,8 +52,9 @@ def run_model_report(args: argparse.Namespace) -> int:
     print(format_table(complexity_rows([name])))
     height, width = lr_size_for_hr(scale=args.scale)
     lr = random_lr(height=height, width=width)
-    with open_engine("ort", model_path=cached_onnx_for(name)) as ort, open_engine(
-        "torch", model_name=name, options=TorchOptions(allow_untrained=True),  # timing needs no training
+    # untrained weights only when asked: a model without weights is refused in one line
+    with open_engine("ort", model_path=cached_onnx_for(name, allow_untrained=args.allow_untrained)) as ort, open_engine(
+        "torch", model_name=name, options=TorchOptions(allow_untrained=args.allow_untrained),
     ) as torch_engine:
         ort_label = f"ort-{short_provider_name(ort.provider_ran)}"  # the provider that really ran
         runs = {

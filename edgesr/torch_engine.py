@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from edgesr.errors import ConfigError, EngineUnavailableError, UnknownNameError, WeightsError
-from edgesr.models.registry import create_model, model_spec
+from edgesr.models.registry import create_model, is_test_variant, model_spec
 from edgesr.runtime.engine import EngineInfo
 from edgesr.runtime.engine_base import BaseEngine
 from edgesr.spec import PRECISIONS, ModelSpec
@@ -132,12 +132,12 @@ class TorchEngine(BaseEngine):
         if shipped is not None:
             load_weights(model, shipped)
             return f"shipped {shipped.name}"
-        if options.allow_untrained:
+        if options.allow_untrained or is_test_variant(name):
             logger.warning("%s: no weights given or shipped; running untrained weights (timing only)", name)
             return "untrained"
         raise WeightsError(
             f"no weights for {name}: none were given and none are shipped with edgesr; pass a "
-            "weights file (--weights model.safetensors), or allow_untrained=True for timing only"
+            "weights file (--weights model.safetensors), or --allow-untrained for timing only"
         )
 
     def _setup(self, model: nn.Module, *, spec: ModelSpec, options: TorchOptions, name: str,
