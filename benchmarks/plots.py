@@ -33,12 +33,8 @@ def latency_bars(rows: list[Measurement], targets: list[Target], path: Path, *, 
     ax.set_xticks(range(len(rows)), labels, fontsize=7)
     ax.set_yscale("log")
     ax.set_ylabel("latency per frame (ms, log)")
-    ax.set_title("Measured p50 latency and roofline floors")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    write_atomically(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110), overwrite=overwrite)
-    plt.close(fig)
-    return path
+    return _save(fig, ax, path, title="Measured p50 latency and roofline floors", legend_size=8,
+                 overwrite=overwrite)
 
 
 def latency_vs_multi_adds(rows: list[Measurement], targets: list[Target], path: Path, *,
@@ -70,8 +66,16 @@ def latency_vs_multi_adds(rows: list[Measurement], targets: list[Target], path: 
     ax.set_yscale("log")
     ax.set_xlabel("Multi-Adds per frame (full convention)")
     ax.set_ylabel("latency per frame (ms)")
-    ax.set_title("Latency against Multi-Adds, with roofline floors")
-    ax.legend(fontsize=7)
+    return _save(fig, ax, path, title="Latency against Multi-Adds, with roofline floors", legend_size=7,
+                 overwrite=overwrite)
+
+
+def _save(fig, ax, path: Path, *, title: str, legend_size: int, overwrite: bool) -> Path:  # noqa: ANN001
+    """Title, legend, layout, then the one atomic PNG write every plot ends with."""
+    import matplotlib.pyplot as plt
+
+    ax.set_title(title)
+    ax.legend(fontsize=legend_size)
     fig.tight_layout()
     write_atomically(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110), overwrite=overwrite)
     plt.close(fig)

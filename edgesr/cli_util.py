@@ -14,6 +14,7 @@ The error path (:func:`run_cli`), the same for all five console scripts:
 from __future__ import annotations
 
 import io
+import argparse
 import logging
 import os
 import sys
@@ -27,6 +28,16 @@ EXIT_OK = 0
 EXIT_BUG = 1
 EXIT_ERROR = 2  # argparse uses 2 for usage errors too: "you asked for something wrong"
 EXIT_INTERRUPTED = 130
+
+
+def command_parser(prog: str, doc: str) -> argparse.ArgumentParser:
+    """A parser whose description is the module docstring's first paragraph and whose epilog
+    (examples, notes) is the rest, kept as written; ``-v`` for debug logging."""
+    parser = argparse.ArgumentParser(prog=prog, description=doc.split("\n\n")[0],
+                                     epilog=doc.split("\n\n", 1)[1],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging (and tracebacks)")
+    return parser
 
 
 def setup_logging(*, verbose: bool) -> None:

@@ -21,11 +21,15 @@ from typing import Any
 
 from edgesr.errors import WeightsError
 
-# Names inside one official block (after "B<i>."), ours on the right.
-_BSRN_BLOCK = {
+# Names inside one official block (after "B<i>."), ours on the right. Both architectures
+# share the distillation steps (BSRN's design, which LKDN kept).
+_DISTILLATION = {
     r"c([123])_d\.(.*)": lambda m: f"distill.{int(m[1]) - 1}.{m[2]}",
     r"c([123])_r\.(.*)": lambda m: f"refine.{int(m[1]) - 1}.{m[2]}",
     r"c4\.(.*)": lambda m: f"distill_last.{m[1]}",
+}
+_BSRN_BLOCK = {
+    **_DISTILLATION,
     r"c5\.(.*)": lambda m: f"fuse.{m[1]}",
     r"esa\.conv1\.(.*)": lambda m: f"esa.reduce.{m[1]}",
     r"esa\.conv_f\.(.*)": lambda m: f"esa.skip.{m[1]}",
@@ -36,9 +40,7 @@ _BSRN_BLOCK = {
     r"cca\.conv_du\.2\.(.*)": lambda m: f"cca.excite.{m[1]}",
 }
 _LKDN_BLOCK = {
-    r"c([123])_d\.(.*)": lambda m: f"distill.{int(m[1]) - 1}.{m[2]}",
-    r"c([123])_r\.(.*)": lambda m: f"refine.{int(m[1]) - 1}.{m[2]}",
-    r"c4\.(.*)": lambda m: f"distill_last.{m[1]}",
+    **_DISTILLATION,
     r"c5\.(.*)": lambda m: f"reduce.{m[1]}",
     r"atten\.pointwise\.(.*)": lambda m: f"cell.pw.{m[1]}",
     r"atten\.depthwise\.(.*)": lambda m: f"cell.dw.{m[1]}",

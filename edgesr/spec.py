@@ -27,8 +27,9 @@ META_OVERLAP_PX = METADATA_PREFIX + "overlap_px"
 META_WEIGHTS_HASH = METADATA_PREFIX + "weights_sha256"
 META_MIN_SIZE = METADATA_PREFIX + "min_size_px"  # smallest input side (ESA pooling needs 15)
 
-# The model edgesr-run uses without --model (its ONNX ships in edgesr/weights).
-DEFAULT_MODEL = "osffnet_x4"
+# The model edgesr-run uses without --model (its ONNX ships in edgesr/weights): the shipped
+# x4 model with the highest Set5 PSNR (tests/test_shipped_weights.py recomputes it).
+DEFAULT_MODEL = "lkdn_x4"
 
 # Graph I/O names (DESIGN section 6).
 INPUT_NAME = "lr"

@@ -17,15 +17,13 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from edgesr.cli_util import EXIT_OK, run_cli, setup_logging
+from edgesr.cli_util import EXIT_OK, command_parser, run_cli, setup_logging
 
 PROG = "edgesr-weights"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0],
-                                epilog=__doc__.split("\n\n", 1)[1],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = command_parser(PROG, __doc__)
     sub = p.add_subparsers(dest="command", required=True)
     convert = sub.add_parser("convert", help="official checkpoint -> edgesr .safetensors")
     convert.add_argument("checkpoint", help="the authors' .pth (BSRN or LKDN)")
@@ -33,7 +31,6 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--model", help="expected model name (e.g. bsrn_x4); default: detected")
     convert.add_argument("-q", "--quiet", action="store_true", help="do not list the renames")
     sub.add_parser("list", help="every model of the table: whether weights ship for it, and their source")
-    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return p
 
 

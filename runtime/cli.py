@@ -58,7 +58,7 @@ logger = logging.getLogger(__name__)
 
 _EXAMPLES = """\
 examples:
-  edgesr-run photo.png -o photo_x4.png                       shipped default model (osffnet_x4)
+  edgesr-run photo.png -o photo_x4.png                       shipped default model (lkdn_x4)
   edgesr-run photos/ -o photos_x4/                           a folder: mirrored tree, resumable
   edgesr-run photo.jpg -o out.png --model osffnet_x4.onnx    an exported model (edgesr-export)
   edgesr-run photo.png -o out.png --model other.onnx --scale 2   an ONNX without edgesr metadata
@@ -192,7 +192,7 @@ def resolve_model(args: argparse.Namespace) -> ResolvedModel:
             if shipped is None:
                 raise ModelFileError(
                     f"no --model given and the default model ({DEFAULT_MODEL}.onnx) is not shipped "
-                    f"with this install; export it with `edgesr-export --model osffnet --scale 4` "
+                    f"with this install; export it with `edgesr-export --model {DEFAULT_MODEL}` "
                     f"and pass --model {DEFAULT_MODEL}.onnx"
                 )
             info = inspect_onnx(shipped, scale=args.scale)

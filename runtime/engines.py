@@ -308,7 +308,8 @@ def open_engine(
     if name != "auto":
         ok, why = row.available()
         if not ok:
-            raise EngineUnavailableError(f"engine {row.name!r} is not available here: {why}; {row.install_hint}")
+            raise EngineUnavailableError(
+                f"engine {row.name!r} is not available here: {_without_advice(why)}; {row.install_hint}")
     try:
         engine = engine_class(row.name)(model_path=Path(model_path), spec=spec,
                                         options=_options_for(options, row.name))
@@ -317,8 +318,8 @@ def open_engine(
             raise
         logger.warning("engine auto: %s; falling back to ort", exc)
         return engine_class("ort")(model_path=Path(model_path), spec=spec, options=_options_for(options, "ort"))
-    if name == "auto":  # logged once it is open: a refused model (say --fp16) gives one error line
-        logger.info("engine auto -> %s: %s", row.name, choice.reason)
+    if name == "auto":  # debug: the CLI prints the engine it got; trt is mentioned only when asked for
+        logger.debug("engine auto -> %s: %s", row.name, choice.reason)
     return engine
 
 

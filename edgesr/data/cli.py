@@ -16,20 +16,17 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from edgesr.cli_util import EXIT_OK, run_cli, setup_logging
+from edgesr.cli_util import EXIT_OK, command_parser, run_cli, setup_logging
 
 PROG = "edgesr-data"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0],
-                                epilog=__doc__.split("\n\n", 1)[1],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = command_parser(PROG, __doc__)
     sub = p.add_subparsers(dest="command", required=True)
     photos = sub.add_parser("photos", help="scikit-image photos (+ mate-backgrounds) -> train/ val/")
     photos.add_argument("out", help="output folder (created; existing corpus files are refreshed)")
     photos.add_argument("--mate", help="mate-backgrounds .deb (apt-get download mate-backgrounds) or its unpacked folder")
-    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return p
 
 

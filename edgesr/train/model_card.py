@@ -94,7 +94,7 @@ def fine_tuned_card(model: str, weights: Path, run_dir: Path, recipe: str, corpu
   and the scikit-image photos; `{corpus.name}/LICENSES.md` lists every file). Validation and the
   choice of checkpoint use its own val/ split (never Set5/Set14).
 - Iterations: {iteration:,} (the checkpoint with the best validation PSNR); whole run
-  {len(records) and max(r['iteration'] for r in records):,} iterations in {wall_s / 60:.0f} min of wall time.
+  {len(records) and max(r['iteration'] for r in records):,} iterations in {wall_s / 60:.0f} min of wall time since its last resume (2 CPU cores shared with other work).
 - Machine: {_machine()}.
 - Validation PSNR-Y (dB) by iteration: {val_line}.
 
