@@ -1,7 +1,7 @@
 """The runtime-only subcommands of edgesr-bench: latency, predict, report (no torch imports).
 
 A model argument is an .onnx file or a registered model name; a name uses the ONNX file edgesr
-ships for it when there is one, and otherwise exports it (which needs the torch extra).
+ships for it when there is one, and otherwise exports it (which needs the `export` extra).
 """
 
 from __future__ import annotations
@@ -20,11 +20,11 @@ from edgesr.fileio import check_output_file, write_text_atomically
 logger = logging.getLogger(__name__)
 
 HR_WIDTH, HR_HEIGHT = 1280, 720  # DESIGN section 5: complexity is reported at a 1280x720 output
-TORCH_HINT = "pip install 'edgesr[torch]' (or 'edgesr[export]' to export models)"
+TORCH_HINT = "pip install 'edgesr[export]' (PyTorch and the exporter)"
 
 
 def needs_torch(what: str) -> EngineUnavailableError:
-    return EngineUnavailableError(f"{what} needs the torch extra: {TORCH_HINT}")
+    return EngineUnavailableError(f"{what} needs the `export` extra: {TORCH_HINT}")
 
 
 def parse_size(text: str) -> tuple[int, int]:

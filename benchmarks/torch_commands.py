@@ -1,7 +1,7 @@
 """The edgesr-bench subcommands that need torch: complexity, tiling, the one-model report.
 
 Imported only after edgesr-bench has checked that torch is importable, so a runtime-only
-install gets one line ("needs the torch extra: pip install ...") instead of a traceback.
+install gets one line ("needs the `export` extra: pip install ...") instead of a traceback.
 """
 
 from __future__ import annotations

@@ -23,13 +23,13 @@ import logging
 from pathlib import Path
 
 import onnx
-from edgesr.export.onnx_export import export_model
+from edgesr.export.onnx_export import export_model, untrained_error
 
 import edgesr
 from edgesr.errors import WeightsError
 from edgesr.fileio import cache_dir as edgesr_cache_dir
 from edgesr.fileio import CACHE_ENV, ensure_folder, file_sha256
-from edgesr.models.registry import model_name
+from edgesr.models.registry import is_test_variant, model_name
 from edgesr.spec import DEFAULT_OPSET, META_ARCH, META_PRECISION, META_VERSION
 from edgesr.weights import shipped_weights
 
@@ -97,6 +97,8 @@ def cached_onnx_for(
     (torch vs ONNX Runtime) before they enter the cache."""
     name = model_name(name)
     precision = _precision(fp16)
+    if weights is None and shipped_weights(name) is None and not (allow_untrained or is_test_variant(name)):
+        raise untrained_error(name)  # before any log line: one line on stderr
     key = _key(name, weights=weights, precision=precision, opset=opset)
     folder = Path(cache_dir).expanduser() if cache_dir is not None else edgesr_cache_dir("onnx")
     short = hashlib.sha256(key.encode()).hexdigest()[:12]

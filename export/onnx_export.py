@@ -599,6 +599,15 @@ def _fail_if_any(results: Sequence[ParityResult], name: str) -> None:
 # --------------------------------------------------------------------------- export_model
 
 
+def untrained_error(name: str) -> WeightsError:
+    """The one refusal of a model without weights (export, the export cache, run, bench)."""
+    return WeightsError(
+        f"edgesr ships no trained weights for {name} (`edgesr-weights list` shows which "
+        "models have them); pass --weights FILE, or --allow-untrained to export the seeded "
+        "random initialization for timing only"
+    )
+
+
 def _model_with_weights(name: str, weights: str | Path | None, *,
                         allow_untrained: bool = False) -> tuple[nn.Module, str]:
     with torch.random.fork_rng(devices=[]):
@@ -612,11 +621,7 @@ def _model_with_weights(name: str, weights: str | Path | None, *,
         load_weights(model, shipped)
         return model, f"shipped ({shipped.name})"
     if not (allow_untrained or is_test_variant(name)):
-        raise WeightsError(
-            f"edgesr ships no trained weights for {name} (`edgesr-weights list` shows which "
-            "models have them); pass --weights FILE, or --allow-untrained to export the seeded "
-            "random initialization for timing only"
-        )
+        raise untrained_error(name)
     logger.warning("%s: exporting the UNTRAINED initialization (timing only; its output is "
                    "not a useful upscale)", name)
     return model, "untrained initialization"

@@ -55,4 +55,4 @@ def test_torch_commands_say_what_to_install(env: dict[str, str], command: list[s
     result = bench(*command, env=env)
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 2 and len(lines) == 1, result.stderr
-    assert "needs the torch extra: pip install" in lines[0]
+    assert "needs the `export` extra: pip install" in lines[0]

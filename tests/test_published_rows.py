@@ -36,7 +36,7 @@ def _mean_row(csv_path: Path, method: str) -> tuple[float, float]:
 def _evaluate(tmp_path: Path, *args: str) -> Path:
     from edgesr.train.eval_cli import main
 
-    out = tmp_path / "scores.csv"
+    out = tmp_path / f"scores{len(list(tmp_path.glob('scores*.csv')))}.csv"
     assert main([*args, "--csv", str(out)]) == 0
     return out
 

@@ -334,8 +334,8 @@ def test_without_a_shipped_model_the_error_says_how_to_get_one(photo, tmp_path: 
     src = save_rgb(tmp_path / "in.png", photo)
     assert cli.main([str(src), "-o", str(tmp_path / "o.png")]) == 2
     lines = capsys.readouterr().err.strip().splitlines()
-    assert len(lines) == 1 and "edgesr-export --model osffnet --scale 4" in lines[0], lines
-    assert "--model osffnet_x4.onnx" in lines[0] and not (tmp_path / "o.png").exists()
+    assert len(lines) == 1 and "edgesr-export --model lkdn_x4" in lines[0], lines
+    assert "--model lkdn_x4.onnx" in lines[0] and not (tmp_path / "o.png").exists()
 
 
 @pytest.mark.skipif(shipped_onnx("osffnet_x4") is None,
