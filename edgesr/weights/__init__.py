@@ -46,7 +46,9 @@ def weights_source(model_name: str) -> str:
     """One line saying where the weights edgesr ships for ``model_name`` come from, or that
     none ship (such a model runs only with --weights, or --allow-untrained for timing)."""
     if shipped_weights(model_name) is None:
-        return "no weights shipped (untrained: pass --weights FILE)"
+        if "-tiny_x" in model_name:
+            return "test variant: never trained, runs on its seeded initialization"
+        return "no weights shipped (refused unless --weights FILE, or --allow-untrained for timing)"
     family, _, scale = model_name.partition("_x")
     template = _OFFICIAL.get(family) or _FINE_TUNED.get(family) or "shipped (see the model card)"
     return template.format(s=scale)
