@@ -110,7 +110,8 @@ def _torch_handler(command: str, function: str):  # noqa: ANN202
             raise needs_torch(f"edgesr-bench {command}") from None
         from edgesr.benchmarks import torch_commands
 
-        return getattr(torch_commands, function)(args)
+        print(getattr(torch_commands, function)(args))  # the command returns its text
+        return EXIT_OK
 
     return handler
 

@@ -2,27 +2,25 @@
 
 Imported only after edgesr-bench has checked that torch is importable, so a runtime-only
 install gets one line ("needs the `export` extra: pip install ...") instead of a traceback.
+Each returns the text to show; the CLI prints it.
 """
 
 from __future__ import annotations
 
 import argparse
 
-from edgesr.cli_util import EXIT_OK
 
-
-def run_complexity(args: argparse.Namespace) -> int:
+def run_complexity(args: argparse.Namespace) -> str:
     from edgesr.benchmarks.complexity_table import complexity_rows, default_names, format_table, rows_as_json
 
     names = args.models or default_names(scales=tuple(args.scales), ablations=args.ablations)
     rows = complexity_rows(names)
-    print(rows_as_json(rows) if args.json else format_table(rows))
-    return EXIT_OK
+    return rows_as_json(rows) if args.json else format_table(rows)
 
 
-def run_tiling(args: argparse.Namespace) -> int:
+def run_tiling(args: argparse.Namespace) -> str:
     from edgesr.benchmarks.tiling_report import format_rows, tiling_rows
-    from edgesr.data.folder import SKIMAGE_VAL, skimage_photos
+    from edgesr.data.skimage_photos import SKIMAGE_VAL, skimage_photos
     from edgesr.export.cache import cached_onnx_for
     from edgesr.runtime.engines import open_engine
 
@@ -33,11 +31,10 @@ def run_tiling(args: argparse.Namespace) -> int:
             rows += tiling_rows(engine, model=name, photos=photos,
                                 tile_px=args.tile or engine.spec.tile_px,
                                 overlap_px=args.overlap if args.overlap is not None else engine.spec.overlap_px)
-    print(format_rows(rows))
-    return EXIT_OK
+    return format_rows(rows)
 
 
-def run_model_report(args: argparse.Namespace) -> int:
+def run_model_report(args: argparse.Namespace) -> str:
     """Params and Multi-Adds of one model, and ORT (whole, tiled) vs torch latency at 1280x720."""
     from edgesr.benchmarks.complexity_table import complexity_rows, format_table
     from edgesr.benchmarks.latency import format_timings, random_lr, tiled, time_round_robin
@@ -49,7 +46,7 @@ def run_model_report(args: argparse.Namespace) -> int:
     from edgesr.torch_engine import TorchOptions
 
     name = model_name(args.model, scale=args.scale)
-    print(format_table(complexity_rows([name])))
+    table = format_table(complexity_rows([name]))
     height, width = lr_size_for_hr(scale=args.scale)
     lr = random_lr(height=height, width=width)
     # untrained weights only when asked: a model without weights is refused in one line
@@ -63,7 +60,6 @@ def run_model_report(args: argparse.Namespace) -> int:
             f"torch-{torch_engine.info().device.split()[0]}": lambda: torch_engine.run(lr),
         }
         timings = time_round_robin(runs, repeats=args.repeats)
-        print(f"\nlatency of {name} on a {width}x{height} input ({ort.info().describe()}), "
-              f"{args.repeats} round-robin repeats:")
-    print(format_timings(timings, baseline=ort_label))
-    return EXIT_OK
+        heading = (f"latency of {name} on a {width}x{height} input ({ort.info().describe()}), "
+                   f"{args.repeats} round-robin repeats:")
+    return f"{table}\n\n{heading}\n{format_timings(timings, baseline=ort_label)}"

@@ -19,6 +19,7 @@ constructor that fails half-way never calls ``_release`` on missing attributes.
 from __future__ import annotations
 
 import logging
+from abc import ABC, abstractmethod
 from typing import ClassVar
 
 import numpy as np
@@ -31,7 +32,7 @@ from edgesr.spec import ModelSpec
 logger = logging.getLogger(__name__)
 
 
-class BaseEngine:
+class BaseEngine(ABC):
     """Shared ``run``/``close``/context-manager path; see the module notes."""
 
     #: The engine's table name ("ort", "trt", "torch"): used in error messages.
@@ -43,14 +44,17 @@ class BaseEngine:
 
     # ------------------------------------------------------------ what subclasses write
 
+    @abstractmethod
     def _infer(self, padded: np.ndarray) -> np.ndarray:
-        raise NotImplementedError(f"{type(self).__name__} must implement _infer(padded)")
+        """The engine's own inference on an already checked and padded batch."""
 
+    @abstractmethod
     def _release(self) -> None:
-        raise NotImplementedError(f"{type(self).__name__} must implement _release()")
+        """Free the engine's resources (called once, by ``close``)."""
 
+    @abstractmethod
     def info(self) -> EngineInfo:
-        raise NotImplementedError(f"{type(self).__name__} must implement info()")
+        """What ran: engine, device, precision, details."""
 
     # ------------------------------------------------------------ the shared path
 

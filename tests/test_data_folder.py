@@ -19,12 +19,14 @@ from edgesr.data import folder  # noqa: E402
 from edgesr.data.degrade import imresize, lr_from_hr  # noqa: E402
 from edgesr.data.folder import (  # noqa: E402
     IMAGE_EXTENSIONS,
-    SKIMAGE_TRAIN,
-    SKIMAGE_VAL,
     PatchParams,
     TrainPatchDataset,
     ValImageDataset,
     find_images,
+)
+from edgesr.data.skimage_photos import (  # noqa: E402
+    SKIMAGE_TRAIN,
+    SKIMAGE_VAL,
     skimage_photos,
     write_skimage_corpus,
 )

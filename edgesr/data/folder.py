@@ -18,8 +18,7 @@
   keep the epoch they were started with.
 * ``ValImageDataset`` yields whole images ``{"lr", "hr", "name"}`` (HR cropped to a
   multiple of the scale); use ``batch_size=1`` since sizes differ.
-* ``skimage_photos`` / ``write_skimage_corpus``: the RGB photos bundled with scikit-image,
-  the one real corpus available offline on every machine, with a fixed train/val split.
+* The scikit-image photos and their fixed split live in ``edgesr.data.skimage_photos``.
 
 Unreadable files and images too small for a patch are skipped with a logged warning and
 counted in ``dataset.report``; an empty folder, or one where nothing usable remains, raises
@@ -36,7 +35,6 @@ import numbers
 import os
 import re
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,13 +44,11 @@ from torch.utils.data import Dataset
 
 from edgesr.data.degrade import lr_from_hr
 from edgesr.errors import ConfigError, DataError, ImageError, OutputError
-from edgesr.fileio import CACHE_ENV, cache_dir, ensure_folder, write_atomically, write_bytes_atomically
+from edgesr.fileio import CACHE_ENV, cache_dir, ensure_folder, write_atomically
 from edgesr.image_guard import probe_header, read_regular_file
 
 __all__ = [
     "IMAGE_EXTENSIONS",
-    "SKIMAGE_TRAIN",
-    "SKIMAGE_VAL",
     "FolderReport",
     "PairRecord",
     "PatchParams",
@@ -61,8 +57,6 @@ __all__ = [
     "default_cache_dir",
     "find_images",
     "prepare_pairs",
-    "skimage_photos",
-    "write_skimage_corpus",
 ]
 
 logger = logging.getLogger(__name__)
@@ -71,19 +65,6 @@ IMAGE_EXTENSIONS: tuple[str, ...] = (".bmp", ".jpeg", ".jpg", ".png", ".tif", ".
 # Bump when the LR recipe or the cache layout changes: old entries are then ignored.
 CACHE_VERSION = 1
 
-# The fixed split of the scikit-image photos (every RGB photo bundled in the wheel, loaded
-# without network). Validation: an animal with fur (chelsea), an indoor still life with
-# edges and smooth gradients (coffee) and a microscopy slide (immunohistochemistry). The
-# stereo pair motorcycle_left/right are near-duplicates, so both stay on the same side.
-SKIMAGE_TRAIN: tuple[str, ...] = (
-    "astronaut",
-    "hubble_deep_field",
-    "motorcycle_left",
-    "motorcycle_right",
-    "retina",
-    "rocket",
-)
-SKIMAGE_VAL: tuple[str, ...] = ("chelsea", "coffee", "immunohistochemistry")
 
 
 # --------------------------------------------------------------------------- scanning
@@ -280,7 +261,7 @@ def prepare_pairs(
             f"no images found in {str(root_path)!r}: searched recursively for "
             f"{', '.join(IMAGE_EXTENSIONS)} (any letter case); expected a folder of HR images "
             "(e.g. DIV2K_train_HR). Check the path, or write the bundled photos there with "
-            "edgesr.data.folder.write_skimage_corpus()."
+            "edgesr.data.skimage_photos.write_skimage_corpus()."
         )
 
     sizes: dict[int, tuple[int, int]] = {}
@@ -493,95 +474,3 @@ class ValImageDataset(Dataset):
             "hr": _to_tensor(np.load(record.hr_path)),
             "name": record.name,
         }
-
-
-# --------------------------------------------------------------------------- scikit-image photos
-
-
-def _skimage_loaders() -> dict[str, Callable[[], np.ndarray]]:
-    try:
-        from skimage import data
-    except ImportError as exc:
-        raise DataError(
-            "the bundled photos need scikit-image, which is not installed; "
-            "install it with `pip install 'edgesr[train]'` (or scikit-image>=0.22)."
-        ) from exc
-    return {
-        "astronaut": data.astronaut,
-        "chelsea": data.chelsea,
-        "coffee": data.coffee,
-        "hubble_deep_field": data.hubble_deep_field,
-        "immunohistochemistry": data.immunohistochemistry,
-        "motorcycle_left": lambda: data.stereo_motorcycle()[0],
-        "motorcycle_right": lambda: data.stereo_motorcycle()[1],
-        "retina": data.retina,
-        "rocket": data.rocket,
-    }
-
-
-def skimage_photos() -> list[tuple[str, np.ndarray]]:
-    """The RGB photos bundled with scikit-image, as ``(name, HxWx3 uint8)``, sorted by name.
-
-    Only files shipped inside the scikit-image wheel are used (no download). Sizes range
-    from 300x451 (chelsea) to 1411x1411 (retina). The fixed split is ``SKIMAGE_TRAIN`` /
-    ``SKIMAGE_VAL``.
-    """
-    photos = []
-    for name, load in sorted(_skimage_loaders().items()):
-        try:
-            image = np.asarray(load())
-        except Exception as exc:  # a data file missing from a trimmed installation
-            raise DataError(
-                f"scikit-image photo {name!r} could not be loaded ({type(exc).__name__}: {exc}); "
-                "expected it inside the scikit-image package. Reinstall scikit-image."
-            ) from exc
-        if image.ndim != 3 or image.shape[2] < 3 or image.dtype != np.uint8:
-            raise DataError(
-                f"scikit-image photo {name!r} has shape {image.shape} and dtype {image.dtype}; "
-                "expected HxWx3 uint8. This scikit-image version is not supported."
-            )
-        photos.append((name, np.ascontiguousarray(image[..., :3])))
-    return photos
-
-
-def _write_png_if_changed(path: Path, image: np.ndarray) -> None:
-    """Write a PNG atomically, leaving an identical existing file (and its mtime) alone."""
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, format="PNG")
-    data = buffer.getvalue()
-    if path.is_file() and path.read_bytes() == data:
-        return
-    ensure_folder(path.parent, what="corpus folder")
-    write_bytes_atomically(path, data, overwrite=True)  # the corpus is regenerated in place
-
-
-def write_skimage_corpus(
-    root: str | os.PathLike[str], *, split: str = "all"
-) -> dict[str, list[Path]]:
-    """Write the scikit-image photos as PNG into ``root/train`` and/or ``root/val``.
-
-    ``split`` is ``"train"``, ``"val"`` or ``"all"`` (both). The split is fixed:
-    train = ``SKIMAGE_TRAIN`` (6 photos), val = ``SKIMAGE_VAL`` (3 photos). Files whose
-    content is already right are not rewritten, so LR caches keyed on mtime stay valid.
-    Returns ``{"train": [...], "val": [...]}`` with the paths of the requested splits.
-    """
-    wanted = {"train": ("train",), "val": ("val",), "all": ("train", "val")}
-    if split not in wanted:
-        raise ConfigError(
-            f"split must be 'train', 'val' or 'all'; received {split!r}."
-        )
-    root_path = Path(root)
-    if root_path.exists() and not root_path.is_dir():
-        raise DataError(f"{str(root_path)!r} is a file; expected a folder to write the photos into.")
-    members = {"train": SKIMAGE_TRAIN, "val": SKIMAGE_VAL}
-    photos = dict(skimage_photos())
-    written: dict[str, list[Path]] = {}
-    for part in wanted[split]:
-        written[part] = []
-        for name in members[part]:
-            path = root_path / part / f"{name}.png"
-            _write_png_if_changed(path, photos[name])
-            written[part].append(path)
-    return written

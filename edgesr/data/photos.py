@@ -4,7 +4,7 @@ Sources (no hub, no network at run time):
 - Debian's ``mate-backgrounds`` package: 12 nature photographs (JPEG, 1280x1024 to 2560x1920,
   GPL-2+, copyright holders in the package's ``copyright`` file). Get it with
   ``apt-get download mate-backgrounds`` and pass the .deb (or the folder it unpacks to).
-- The scikit-image photos (``edgesr.data.folder.skimage_photos``), in their fixed split.
+- The scikit-image photos (``edgesr.data.skimage_photos.skimage_photos``), in their fixed split.
 
 JPEG photos carry compression artefacts that an SR model would learn to reproduce, so each is
 downscaled x2 (MATLAB-compatible bicubic, antialiased) before it is used as HR: the
@@ -25,7 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from edgesr.data.degrade import imresize
-from edgesr.data.folder import SKIMAGE_TRAIN, SKIMAGE_VAL, read_rgb8, skimage_photos
+from edgesr.data.folder import read_rgb8
+from edgesr.data.skimage_photos import SKIMAGE_TRAIN, SKIMAGE_VAL, skimage_photos
 from edgesr.errors import DataError
 from edgesr.fileio import write_atomically, write_text_atomically
 
