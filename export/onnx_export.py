@@ -33,7 +33,6 @@ from __future__ import annotations
 import io
 import logging
 import warnings
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -48,19 +47,36 @@ from edgesr.export.dsconv_onnx import (
     inline_dsconv_functions,
 )
 from edgesr.export.fp16_range import fp32_scopes
+from edgesr.export.graph_tidy import (
+    IN_DIMS,
+    OUT_DIMS,
+    constants_to_initializers,
+    float_param_count,
+    name_dynamic_dims,
+    node_counts,
+    set_metadata,
+)
+from edgesr.export.simplify import simplify_onnx
+from edgesr.export.parity import (
+    ParityResult,
+    check_inputs,
+    fail_if_any,
+    fp16_parity,
+    fp32_parity,
+    model_device,
+    onnx_session,
+)
 from edgesr.export.fp16 import (
     convert_to_fp16,
     node_labels,
     sorted_counts,
     verify_fp16_graph,
 )
-from onnx import TensorProto
 from torch import nn
 
 import edgesr
 from edgesr.errors import ConfigError, EdgeSRError, ExportError, WeightsError
 from edgesr.fileio import check_output_file, check_writable_folder, write_atomically
-from edgesr.metrics import psnr
 from edgesr.models.registry import (
     count_params,
     create_model,
@@ -72,7 +88,6 @@ from edgesr.ops.dsconv import DSConv
 from edgesr.spec import (
     DEFAULT_OPSET,
     INPUT_NAME,
-    METADATA_PREFIX,
     OUTPUT_NAME,
     ModelSpec,
 )
@@ -80,65 +95,24 @@ from edgesr.weights import shipped_weights
 from edgesr.weights_io import load_weights, weights_sha256
 
 __all__ = [
-    "FP16_MIN_PSNR_DB",
-    "FP32_MAX_ABS_ERROR",
-    "FP32_MIN_PSNR_DB",
     "ExportReport",
-    "ParityResult",
-    "check_fp16_parity",
-    "check_parity",
     "default_output_name",
     "export_model",
-    "float_param_count",
     "onnx_from_model",
-    "onnx_session",
-    "photo_crop",
-    "run_onnx",
-    "simplify_onnx",
     "spec_for",
 ]
 
 logger = logging.getLogger(__name__)
 
-# Self-check tolerances (printed by edgesr-export --help).
-FP32_MAX_ABS_ERROR = 1e-3
-FP32_MIN_PSNR_DB = 60.0
-FP16_MIN_PSNR_DB = 45.0
-ODD_HEIGHT_PX, ODD_WIDTH_PX = 37, 29  # odd, different from the trace size
-PHOTO_CROP_PX = 96
 TRACE_HEIGHT_PX, TRACE_WIDTH_PX = 32, 48  # raised to the model's min_input_px when larger
 _MAX_OPSET = 20  # the newest the exporter knows (MIN_OPSET: GridSample needs 16)
-SIMPLIFIERS = ("onnxsim", "onnxslim")
 
 # Dim names of the dynamic axes.
-_IN_DIMS = {0: "batch", 2: "height", 3: "width"}
-_OUT_DIMS = {0: "batch", 2: "sr_height", 3: "sr_width"}
+
 
 
 
 # --------------------------------------------------------------------------- results
-
-
-@dataclass(frozen=True, kw_only=True)
-class ParityResult:
-    """One comparison of the exported graph against a reference on one input."""
-
-    label: str  # "odd-size random", "photo crop"
-    input_shape: tuple[int, ...]
-    reference: str  # "torch" or "onnx fp32"
-    candidate: str  # "onnx fp32" or "onnx fp16"
-    max_abs_error: float
-    psnr_db: float
-    tolerance: str
-    passed: bool
-
-    def line(self) -> str:
-        shape = "x".join(str(d) for d in self.input_shape)
-        return (
-            f"{self.label} {shape}: {self.candidate} vs {self.reference} max abs "
-            f"{self.max_abs_error:.2e}, PSNR {self.psnr_db:.1f} dB "
-            f"({'ok' if self.passed else 'FAILED'}; {self.tolerance})"
-        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -200,16 +174,6 @@ def _with_provenance(spec: ModelSpec, model: nn.Module | None) -> ModelSpec:
     )
 
 
-def float_param_count(model: onnx.ModelProto) -> int:
-    """Float elements (float32/float16/bfloat16/float64) in the main graph's initializers."""
-    floats = (TensorProto.FLOAT, TensorProto.FLOAT16, TensorProto.BFLOAT16, TensorProto.DOUBLE)
-    return sum(int(np.prod(t.dims, dtype=np.int64)) for t in model.graph.initializer if t.data_type in floats)
-
-
-def _node_counts(model: onnx.ModelProto) -> dict[str, int]:
-    return sorted_counts(n.op_type for n in model.graph.node)
-
-
 def _check_opset(opset: int) -> None:
     if isinstance(opset, bool) or not isinstance(opset, int) or not MIN_OPSET <= opset <= _MAX_OPSET:
         raise ConfigError(
@@ -219,120 +183,11 @@ def _check_opset(opset: int) -> None:
         )
 
 
-def _check_output_folder(path: Path) -> None:
-    check_writable_folder(path.parent if str(path.parent) else Path("."), what=f"ONNX output {path}")
-
-
 def _write_atomic(model: onnx.ModelProto, path: Path, *, overwrite: bool = True) -> None:
     """Write ``model`` to ``path`` atomically; without ``overwrite`` a file that appeared
     meanwhile is refused at commit time (the caller checked the path first)."""
     write_atomically(path, lambda tmp: onnx.save(model, tmp), overwrite=overwrite)
     logger.info("wrote %s", path)
-
-
-_TOOL_METADATA_PREFIXES = ("onnxsim.", "onnxslim.")
-
-
-def _set_metadata(model: onnx.ModelProto, spec: ModelSpec, *, simplifier: str) -> None:
-    # onnxsim 0.8 records its own bookkeeping (assigned node names, ...): not for users
-    keep = {p.key: p.value for p in model.metadata_props
-            if not p.key.startswith((METADATA_PREFIX, *_TOOL_METADATA_PREFIXES))}
-    onnx.helper.set_model_props(model, {**keep, **spec.to_metadata()})  # replaces them all
-    model.doc_string = (
-        f"{spec.arch} (x{spec.scale}, {spec.precision}) exported by edgesr {spec.edgesr_version}; "
-        f"simplifier: {simplifier}"
-    )
-
-
-def _constants_to_initializers(model: onnx.ModelProto) -> None:
-    """Main-graph ``Constant`` nodes holding a tensor of more than one element become
-    initializers (onnxsim leaves some folded weights as Constant nodes), so every weight
-    is an initializer. Scalar constants (GELU's 0.5, a norm's eps) stay Constant nodes."""
-    kept = []
-    for node in model.graph.node:
-        attrs = {a.name: a for a in node.attribute}
-        if (
-            node.op_type == "Constant"
-            and node.domain in ("", "ai.onnx")
-            and set(attrs) == {"value"}
-            and int(np.prod(attrs["value"].t.dims, dtype=np.int64)) > 1
-        ):
-            tensor = onnx.TensorProto()
-            tensor.CopyFrom(attrs["value"].t)
-            tensor.name = node.output[0]
-            model.graph.initializer.append(tensor)
-        else:
-            kept.append(node)
-    del model.graph.node[:]
-    model.graph.node.extend(kept)
-
-
-def _name_dynamic_dims(model: onnx.ModelProto) -> None:
-    """Give lr/sr's dynamic axes stable names; fail if any was frozen to a number."""
-    for values, names in ((model.graph.input, _IN_DIMS), (model.graph.output, _OUT_DIMS)):
-        for vi in values:
-            dims = vi.type.tensor_type.shape.dim
-            if len(dims) != 4:
-                raise ExportError(f"{vi.name!r} has rank {len(dims)}; expected 4 (NCHW)")
-            for axis, dim_name in names.items():
-                if dims[axis].HasField("dim_value"):
-                    raise ExportError(
-                        f"axis {axis} of {vi.name!r} became static ({dims[axis].dim_value}) "
-                        "during export; expected a dynamic axis. Export with --no-simplify "
-                        "and report the model name."
-                    )
-                dims[axis].dim_param = dim_name
-
-
-# --------------------------------------------------------------------------- simplify
-
-
-def _run_onnxsim(model: onnx.ModelProto) -> tuple[onnx.ModelProto, str]:
-    import onnxsim
-
-    simplified, ok = onnxsim.simplify(model)
-    if not ok:
-        raise ExportError("onnxsim's own check found the simplified graph differs")
-    return simplified, f"onnxsim {str(onnxsim.__version__).lstrip('v')}"
-
-
-def _run_onnxslim(model: onnx.ModelProto) -> tuple[onnx.ModelProto, str]:
-    import onnxslim
-
-    slimmed = onnxslim.slim(model)
-    if not isinstance(slimmed, onnx.ModelProto):
-        raise ExportError(f"onnxslim returned {type(slimmed).__name__}, expected a ModelProto")
-    return slimmed, f"onnxslim {onnxslim.__version__}"
-
-
-def simplify_onnx(
-    model: onnx.ModelProto, *, simplifiers: Sequence[str] = SIMPLIFIERS
-) -> tuple[onnx.ModelProto, str]:
-    """Simplify with the first of ``simplifiers`` that succeeds (onnxsim, then onnxslim);
-    return the model and which one ran ("onnxsim 0.8.1"). Dynamic axes stay dynamic.
-
-    A simplifier whose result fails ``onnx.checker`` (structure only: the export runs the
-    full check, with strict shape inference, once on the finished graph) counts as failed."""
-    runners = {"onnxsim": _run_onnxsim, "onnxslim": _run_onnxslim}
-    failures = []
-    for name in simplifiers:
-        if name not in runners:
-            raise ConfigError(f"unknown simplifier {name!r}; expected one of {', '.join(runners)}")
-        try:
-            simplified, label = runners[name](model)
-            onnx.checker.check_model(simplified)
-        except Exception as exc:  # third-party simplifiers raise anything (C++ errors too)
-            reason = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
-            failures.append(f"{name}: {reason}")
-            logger.warning("%s failed (%s); %s", name, reason,
-                           "trying the next simplifier" if name != simplifiers[-1] else "giving up")
-            continue
-        logger.info("simplified with %s", label)
-        return simplified, label
-    raise ExportError(
-        f"every simplifier failed ({'; '.join(failures)}); expected at least one to produce "
-        "a valid graph. Export without simplification (--no-simplify, simplify=False)."
-    )
 
 
 # --------------------------------------------------------------------------- export
@@ -346,7 +201,7 @@ def _torch_to_onnx(model: nn.Module, *, opset: int, height: int, width: int) -> 
     # the custom domain only when there is a DSConv (torch warns about an unused domain)
     custom_opsets = DSCONV_CUSTOM_OPSETS if _dsconv_modules(model) else None
     generator = torch.Generator().manual_seed(0)
-    lr = torch.rand(1, 3, height, width, generator=generator).to(_device(model))
+    lr = torch.rand(1, 3, height, width, generator=generator).to(model_device(model))
     buffer = io.BytesIO()
     was_training = model.training
     model.eval()
@@ -359,7 +214,7 @@ def _torch_to_onnx(model: nn.Module, *, opset: int, height: int, width: int) -> 
                 model, (lr,), buffer, dynamo=False, opset_version=opset,
                 custom_opsets=custom_opsets, input_names=[INPUT_NAME],
                 output_names=[OUTPUT_NAME],
-                dynamic_axes={INPUT_NAME: _IN_DIMS, OUTPUT_NAME: _OUT_DIMS},
+                dynamic_axes={INPUT_NAME: IN_DIMS, OUTPUT_NAME: OUT_DIMS},
             )
     except EdgeSRError:
         raise
@@ -401,19 +256,15 @@ def _export_fp32(
     if simplify:
         logger.info("simplifying...")
         proto, simplifier = simplify_onnx(proto)
-    _constants_to_initializers(proto)
-    _name_dynamic_dims(proto)
-    _set_metadata(proto, spec, simplifier=simplifier)
+    constants_to_initializers(proto)
+    name_dynamic_dims(proto)
+    set_metadata(proto, spec, simplifier=simplifier)
     _check_graph(proto, "exported")
     return proto, spec, simplifier
 
 
 def _dsconv_modules(model: nn.Module) -> list[DSConv]:
     return [m for m in model.modules() if isinstance(m, DSConv)]
-
-
-def _device(model: nn.Module) -> torch.device:
-    return next(iter(model.parameters()), torch.empty(0)).device
 
 
 def onnx_from_model(
@@ -434,166 +285,13 @@ def onnx_from_model(
     functions; TensorRT then cannot use the fused plugin).
     """
     _check_opset(opset)
-    if path is not None:
-        _check_output_folder(Path(path))
+    if path is not None:  # a writable folder before the export work
+        check_writable_folder(Path(path).parent, what=f"ONNX output {path}")
     proto, _, _ = _export_fp32(model, spec=spec, opset=opset, simplify=simplify,
                                inline_functions=inline_functions)
     if path is not None:
         _write_atomic(proto, Path(path))
     return proto
-
-
-# --------------------------------------------------------------------------- checks
-
-
-def onnx_session(model: onnx.ModelProto | str | Path):  # noqa: ANN201 (onnxruntime is optional)
-    """An ONNX Runtime CPU session for a ModelProto or file."""
-    try:
-        import onnxruntime as ort
-    except ImportError:
-        raise ExportError(
-            "the export self-check needs onnxruntime, which is not installed; "
-            "pip install onnxruntime (edgesr[cpu]) or export with --no-check"
-        ) from None
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    source = model.SerializeToString() if isinstance(model, onnx.ModelProto) else str(model)
-    try:
-        return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
-        raise ExportError(f"ONNX Runtime cannot load the exported graph: {exc}") from None
-
-
-def run_onnx(session, lr: np.ndarray) -> np.ndarray:  # noqa: ANN001
-    """Run a session on an NCHW float32 batch and return ``sr``."""
-    return session.run([OUTPUT_NAME], {INPUT_NAME: np.ascontiguousarray(lr, dtype=np.float32)})[0]
-
-
-def _torch_sr(model: nn.Module, lr: np.ndarray) -> np.ndarray:
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            x = torch.from_numpy(np.ascontiguousarray(lr, dtype=np.float32)).to(_device(model))
-            return model(x).cpu().numpy()
-    finally:
-        model.train(was_training)
-
-
-def _expect_shape(sr: np.ndarray, lr: np.ndarray, scale: int, what: str) -> None:
-    n, c, h, w = lr.shape
-    expected = (n, 3, h * scale, w * scale)
-    if tuple(sr.shape) != expected:
-        raise ExportError(
-            f"{what} output for input {tuple(lr.shape)} has shape {tuple(sr.shape)}; expected "
-            f"{expected} (scale {scale}). The export is broken; report the model name."
-        )
-
-
-def _compare(
-    reference: np.ndarray, candidate: np.ndarray, *, label: str, lr: np.ndarray,
-    reference_name: str, candidate_name: str, fp16: bool,
-) -> ParityResult:
-    finite = bool(np.isfinite(candidate).all())
-    if finite:
-        max_abs = float(np.max(np.abs(candidate.astype(np.float64) - reference.astype(np.float64))))
-        db = psnr(candidate, reference, data_range=1.0)
-    else:
-        max_abs, db = float("inf"), float("-inf")
-    if fp16:
-        tolerance = f"PSNR >= {FP16_MIN_PSNR_DB:g} dB, no NaN/Inf"
-        passed = finite and db >= FP16_MIN_PSNR_DB
-    else:
-        tolerance = f"max abs <= {FP32_MAX_ABS_ERROR:g}, PSNR >= {FP32_MIN_PSNR_DB:g} dB"
-        passed = finite and max_abs <= FP32_MAX_ABS_ERROR and db >= FP32_MIN_PSNR_DB
-    return ParityResult(
-        label=label, input_shape=tuple(lr.shape), reference=reference_name,
-        candidate=candidate_name, max_abs_error=max_abs, psnr_db=db, tolerance=tolerance,
-        passed=passed,
-    )
-
-
-def _as_session(model_or_session):  # noqa: ANN001, ANN202
-    return model_or_session if hasattr(model_or_session, "run") else onnx_session(model_or_session)
-
-
-def check_parity(
-    model: nn.Module, onnx_model, *, lr: np.ndarray, scale: int,  # noqa: ANN001
-    label: str = "input",
-) -> ParityResult:
-    """Torch vs the FP32 ONNX graph (ModelProto, file or ONNX Runtime session; CPU) on
-    ``lr`` (NCHW float32 in [0, 1]). Raises ExportError on a wrong output shape; the
-    tolerance verdict is in ``passed``."""
-    return _fp32_parity(model, _as_session(onnx_model), lr=lr, scale=scale, label=label)[0]
-
-
-def _fp32_parity(
-    model: nn.Module, session, *, lr: np.ndarray, scale: int, label: str,  # noqa: ANN001
-) -> tuple[ParityResult, np.ndarray]:
-    """:func:`check_parity`, also returning the FP32 ONNX output (the FP16 check's reference)."""
-    reference = _torch_sr(model, lr)
-    candidate = run_onnx(session, lr)
-    _expect_shape(reference, lr, scale, "torch")
-    _expect_shape(candidate, lr, scale, "ONNX")
-    result = _compare(reference, candidate, label=label, lr=lr, reference_name="torch",
-                      candidate_name="onnx fp32", fp16=False)
-    return result, candidate
-
-
-def check_fp16_parity(
-    fp32_model, fp16_model, *, lr: np.ndarray, scale: int, label: str = "input",  # noqa: ANN001
-) -> ParityResult:
-    """The FP16 graph vs the FP32 graph (ModelProtos, files or sessions; ONNX Runtime CPU)
-    on ``lr``."""
-    reference = run_onnx(_as_session(fp32_model), lr)
-    return _fp16_parity(reference, _as_session(fp16_model), lr=lr, scale=scale, label=label)
-
-
-def _fp16_parity(
-    reference: np.ndarray, fp16_session, *, lr: np.ndarray, scale: int, label: str,  # noqa: ANN001
-) -> ParityResult:
-    """:func:`check_fp16_parity` against an FP32 ONNX output already computed for ``lr``."""
-    candidate = run_onnx(fp16_session, lr)
-    _expect_shape(candidate, lr, scale, "FP16 ONNX")
-    if candidate.dtype != np.float32:
-        raise ExportError(f"the FP16 graph returns {candidate.dtype}; expected float32 output")
-    return _compare(reference, candidate, label=label, lr=lr, reference_name="onnx fp32",
-                    candidate_name="onnx fp16", fp16=True)
-
-
-def photo_crop(*, size_px: int = PHOTO_CROP_PX) -> np.ndarray | None:
-    """The centre ``size_px`` square of scikit-image's astronaut as 1x3xHxW float32 in
-    [0, 1], or None (logged) when scikit-image is not installed."""
-    try:
-        from skimage import data as skdata
-    except ImportError:
-        logger.info("scikit-image is not installed: skipping the photo parity check")
-        return None
-    image = skdata.astronaut()
-    h, w = image.shape[:2]
-    top, left = (h - size_px) // 2, (w - size_px) // 2
-    crop = image[top : top + size_px, left : left + size_px, :3]
-    return np.ascontiguousarray(crop.transpose(2, 0, 1)[None], dtype=np.float32) / 255.0
-
-
-def _check_inputs(spec: ModelSpec) -> list[tuple[str, np.ndarray]]:
-    rng = np.random.default_rng(0)
-    h, w = max(ODD_HEIGHT_PX, spec.min_size_px), max(ODD_WIDTH_PX, spec.min_size_px)
-    inputs = [("odd-size random", rng.random((1, 3, h, w), dtype=np.float32))]
-    photo = photo_crop(size_px=max(PHOTO_CROP_PX, spec.min_size_px))
-    if photo is not None:
-        inputs.append(("photo crop", photo))
-    return inputs
-
-
-def _fail_if_any(results: Sequence[ParityResult], name: str) -> None:
-    failed = [r for r in results if not r.passed]
-    if failed:
-        raise ExportError(
-            f"{name}: the exported graph does not match: "
-            + "; ".join(r.line() for r in failed)
-            + ". Nothing was written. Try --no-simplify (or without --fp16) and report the model name."
-        )
 
 
 # --------------------------------------------------------------------------- export_model
@@ -670,11 +368,11 @@ def export_model(
     if check:
         logger.info("checking torch vs ONNX Runtime...")
         session = onnx_session(proto)
-        for label, lr in _check_inputs(spec):
-            result, sr = _fp32_parity(model, session, lr=lr, scale=spec.scale, label=label)
+        for label, lr in check_inputs(spec):
+            result, sr = fp32_parity(model, session, lr=lr, scale=spec.scale, label=label)
             parity.append(result)
             fp32_outputs.append((label, lr, sr))
-        _fail_if_any(parity, name)
+        fail_if_any(parity, name)
 
     final, fp32_kept = proto, []
     if fp16:
@@ -683,20 +381,20 @@ def export_model(
         if inline_functions:
             final = inline_dsconv_functions(final)
         spec = replace(spec, precision="fp16")
-        _set_metadata(final, spec, simplifier=simplifier)
+        set_metadata(final, spec, simplifier=simplifier)
         verify_fp16_graph(final, full_check=True)
         if check:
             logger.info("checking FP16 vs FP32 ONNX...")
             half = onnx_session(final)
-            results = [_fp16_parity(sr, half, lr=lr, scale=spec.scale, label=label)
+            results = [fp16_parity(sr, half, lr=lr, scale=spec.scale, label=label)
                        for label, lr, sr in fp32_outputs]
             parity += results
-            _fail_if_any(results, name)
+            fail_if_any(results, name)
 
     _write_atomic(final, path, overwrite=overwrite)
     return ExportReport(
         model=name, path=path, size_bytes=path.stat().st_size, opset=opset,
-        node_counts=_node_counts(final), params=float_param_count(final),
+        node_counts=node_counts(final), params=float_param_count(final),
         torch_params=count_params(model), simplifier=simplifier, weights_source=source,
         spec=spec, parity=tuple(parity), fp32_kept=tuple(fp32_kept),
     )

@@ -21,19 +21,21 @@ from edgesr.export.cache import cache_key, cached_onnx_for  # noqa: E402
 from edgesr.export.dsconv_onnx import dsconv_nodes  # noqa: E402
 from edgesr.export.fp16 import fp16_from_onnx, mixed_precision_nodes  # noqa: E402
 from edgesr.export.onnx_export import (  # noqa: E402
+    export_model,
+    onnx_from_model,
+    spec_for,
+)
+from edgesr.export.graph_tidy import float_param_count  # noqa: E402
+from edgesr.export.simplify import simplify_onnx  # noqa: E402
+from edgesr.export.parity import (  # noqa: E402
     FP16_MIN_PSNR_DB,
     FP32_MAX_ABS_ERROR,
     FP32_MIN_PSNR_DB,
     check_fp16_parity,
     check_parity,
-    export_model,
-    float_param_count,
-    onnx_from_model,
     onnx_session,
     photo_crop,
     run_onnx,
-    simplify_onnx,
-    spec_for,
 )
 
 from edgesr.errors import ConfigError, OutputError, UnknownNameError  # noqa: E402

@@ -23,13 +23,8 @@ from edgesr.export.dsconv_onnx import (  # noqa: E402
     inline_dsconv_functions,
 )
 from edgesr.export.fp16 import fp16_from_onnx, mixed_precision_nodes  # noqa: E402
-from edgesr.export.onnx_export import (  # noqa: E402
-    FP16_MIN_PSNR_DB,
-    check_fp16_parity,
-    export_model,
-    onnx_from_model,
-    spec_for,
-)
+from edgesr.export.onnx_export import export_model, onnx_from_model, spec_for  # noqa: E402
+from edgesr.export.parity import FP16_MIN_PSNR_DB, check_fp16_parity  # noqa: E402
 from edgesr.metrics import psnr  # noqa: E402
 from edgesr.models.registry import create_model  # noqa: E402
 from edgesr.spec import DSCONV_DOMAIN, ModelSpec  # noqa: E402
@@ -178,16 +173,16 @@ def test_export_model_fp16_inline_writes_checked_fp16_file(tmp_path) -> None:
 def test_export_model_fp16_check_runs_each_graph_once_per_input(tmp_path, monkeypatch) -> None:
     """The FP16 check compares against the FP32 outputs of the torch-vs-ONNX check: per
     check input one FP32 ONNX run and one FP16 run, not a second FP32 run."""
-    import edgesr.export.onnx_export as onnx_export
+    import edgesr.export.parity as parity
 
     runs = []
-    real_run = onnx_export.run_onnx
+    real_run = parity.run_onnx
 
     def counting_run(session, lr):  # noqa: ANN001, ANN202
         runs.append(lr.shape)
         return real_run(session, lr)
 
-    monkeypatch.setattr(onnx_export, "run_onnx", counting_run)
+    monkeypatch.setattr(parity, "run_onnx", counting_run)
     report = export_model("osffnet-tiny_x4", fp16=True, output=tmp_path / "o.onnx")
     assert [r.candidate for r in report.parity].count("onnx fp16") == len(report.parity) // 2 > 0
     assert len(runs) == len(report.parity)
