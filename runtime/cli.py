@@ -36,14 +36,12 @@ from edgesr.runtime.model_file import inspect_onnx
 from edgesr.runtime.ort_engine import OrtOptions
 from edgesr.runtime.tiling import ProgressCallback
 from edgesr.runtime.trt.options import TrtOptions
+from edgesr.runtime.tile_plan import DEFAULT_MEMORY_BUDGET_MB, MIB, plan_tiling
 from edgesr.runtime.upscale import (
-    DEFAULT_MEMORY_BUDGET_MB,
-    MIB,
     TILE_PROGRESS_MIN_TILES,
     FolderItem,
     UpscaleResult,
     folder_jobs,
-    plan_tiling,
     upscale_file,
     upscale_folder,
 )

@@ -49,11 +49,10 @@ from pathlib import Path
 
 import numpy as np
 
-from edgesr.errors import ConfigError, EdgeSRError, ImageError
+from edgesr.errors import EdgeSRError, ImageError
 from edgesr.fileio import ensure_folder
 from edgesr.image_guard import DEFAULT_MAX_PIXELS
 from edgesr.runtime.engine import Engine
-from edgesr.runtime.engines import padded_size
 from edgesr.runtime.imageio import (
     SUPPORTED_EXTENSIONS,
     LoadedImage,
@@ -67,40 +66,16 @@ from edgesr.runtime.imageio import (
     upscale_alpha,
     write_image,
 )
-from edgesr.runtime.tiling import (
-    ProgressCallback,
-    check_int,
-    inference_bytes,
-    tile_px_from_budget,
-    tile_spans,
-    upscale_tiled,
-)
-from edgesr.spec import ModelSpec
+from edgesr.runtime.tile_plan import DEFAULT_MEMORY_BUDGET_MB, MIB, TilingPlan, plan_tiling
+from edgesr.runtime.tiling import ProgressCallback, upscale_tiled
 
 logger = logging.getLogger(__name__)
 
-MIB = 1024 * 1024
-#: Default memory budget for one engine call (``--memory-budget-mb``).
-DEFAULT_MEMORY_BUDGET_MB = 1024
-#: Peak live values per input pixel inside the engine (see the module notes).
-PEAK_VALUES_PER_PIXEL = 2048
 #: Show a tile progress bar from this many tiles on (the CLI's choice; exported for it).
 TILE_PROGRESS_MIN_TILES = 4
 
 #: ``tile_progress(total_tiles)`` returns a ``progress(done, total)`` callback or None.
 TileProgressFactory = Callable[[int], "ProgressCallback | None"]
-
-
-@dataclass(frozen=True, kw_only=True)
-class TilingPlan:
-    """How one image goes through the engine."""
-
-    whole_image: bool  # one engine call on the whole image (``--tile 0``)
-    tile_px: int  # core size in LR px (the image's longer side for whole_image)
-    overlap_px: int
-    tiles: int
-    estimated_bytes: int  # engine memory per call (estimate)
-    rule: str  # why this tile size: "--tile", "--tile 0", "model advice", "memory budget"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -149,78 +124,6 @@ class FolderReport:
     @property
     def failed(self) -> int:
         return self._count("failed")
-
-
-# ----------------------------------------------------------------------- planning
-
-
-def _bytes_per_value(spec: ModelSpec) -> int:
-    return 2 if spec.precision == "fp16" else 4
-
-
-def estimate_inference_bytes(*, height: int, width: int, spec: ModelSpec) -> int:
-    """Estimated engine memory for one call on an ``height`` × ``width`` input."""
-    return inference_bytes(
-        height=padded_size(height, spec), width=padded_size(width, spec), scale=spec.scale,
-        channels_estimate=PEAK_VALUES_PER_PIXEL, bytes_per_value=_bytes_per_value(spec),
-    )
-
-
-def plan_tiling(
-    *,
-    height: int,
-    width: int,
-    spec: ModelSpec,
-    tile_px: int | None = None,
-    overlap_px: int | None = None,
-    memory_budget_bytes: int = DEFAULT_MEMORY_BUDGET_MB * MIB,
-) -> TilingPlan:
-    """Choose the tiling of an image (rule in the module notes); ConfigError when refused."""
-    budget = check_int("memory_budget_bytes", memory_budget_bytes, minimum=1, hint="fix --memory-budget-mb")
-    overlap = spec.overlap_px if overlap_px is None else check_int(
-        "overlap_px", overlap_px, minimum=0, hint="fix --overlap")
-    if tile_px is not None:
-        check_int("tile_px", tile_px, minimum=0, hint="fix --tile (0 = whole image)")
-    if tile_px == 0:
-        needed = estimate_inference_bytes(height=height, width=width, spec=spec)
-        if needed > budget:
-            raise ConfigError(
-                f"whole-image inference (--tile 0) of this {width}x{height} image needs about "
-                f"{needed / MIB:,.0f} MiB, more than the memory budget of {budget / MIB:,.0f} MiB; "
-                "drop --tile 0 so the image is tiled, or raise --memory-budget-mb"
-            )
-        return TilingPlan(whole_image=True, tile_px=max(height, width), overlap_px=0, tiles=1,
-                          estimated_bytes=needed, rule="--tile 0")
-    if tile_px is not None:
-        tile, rule = int(tile_px), "--tile"
-        side = tile + 2 * overlap
-        if estimate_inference_bytes(height=side, width=side, spec=spec) > budget:
-            logger.warning(
-                "--tile %d (+%d px context per side) may need more than the %.0f MiB memory "
-                "budget; lower --tile if the engine runs out of memory", tile, overlap, budget / MIB)
-    else:
-        budget_tile = tile_px_from_budget(
-            budget_bytes=budget, scale=spec.scale, channels_estimate=PEAK_VALUES_PER_PIXEL,
-            bytes_per_value=_bytes_per_value(spec), overlap_px=overlap,
-        )
-        advised = spec.tile_px + 2 * spec.overlap_px - 2 * overlap  # same engine input side
-        if advised <= budget_tile:
-            tile, rule = advised, "model advice"
-        else:
-            tile, rule = budget_tile, "memory budget"
-    if tile <= 2 * overlap:
-        raise ConfigError(
-            f"tile of {tile} px ({rule}) must exceed 2 * overlap ({2 * overlap} px); lower "
-            "--overlap or raise --tile"
-        )
-    tiles = len(tile_spans(height, tile_px=tile, overlap_px=overlap)) * len(
-        tile_spans(width, tile_px=tile, overlap_px=overlap))
-    side_h = min(height, tile + 2 * overlap)
-    side_w = min(width, tile + 2 * overlap)
-    return TilingPlan(
-        whole_image=False, tile_px=tile, overlap_px=overlap, tiles=tiles,
-        estimated_bytes=estimate_inference_bytes(height=side_h, width=side_w, spec=spec), rule=rule,
-    )
 
 
 # ----------------------------------------------------------------------- running
@@ -396,16 +299,11 @@ def upscale_folder(
 
 
 __all__ = [
-    "DEFAULT_MEMORY_BUDGET_MB",
     "FolderItem",
     "FolderReport",
-    "PEAK_VALUES_PER_PIXEL",
     "TILE_PROGRESS_MIN_TILES",
-    "TilingPlan",
     "UpscaleResult",
-    "estimate_inference_bytes",
     "folder_jobs",
-    "plan_tiling",
     "upscale_file",
     "upscale_folder",
     "upscale_image",
