@@ -31,7 +31,8 @@ from edgesr.fileio import ensure_folder
 from edgesr.image_guard import DEFAULT_MAX_PIXELS
 from edgesr.runtime.engine import Engine
 from edgesr.runtime.engines import ENGINE_CHOICES, MODEL_ENGINES, choose_engine, open_engine
-from edgesr.runtime.imageio import SUPPORTED_EXTENSIONS, check_output_path, read_image
+from edgesr.runtime.image_write import check_output_path
+from edgesr.runtime.imageio import SUPPORTED_EXTENSIONS, read_image
 from edgesr.runtime.model_file import inspect_onnx
 from edgesr.runtime.ort_engine import OrtOptions
 from edgesr.runtime.tiling import ProgressCallback

@@ -3,7 +3,7 @@
 numpy + OpenCV only (never torch); any :class:`~edgesr.runtime.engine.Engine` works.
 
 Steps for one file (:func:`upscale_file`): check the output path first
-(:func:`~edgesr.runtime.imageio.check_output_path`: supported extension, existing folder,
+(:func:`~edgesr.runtime.image_write.check_output_path`: supported extension, existing folder,
 never an input, no silent overwrite), read the image
 (:func:`~edgesr.runtime.imageio.read_image`: 8/16-bit, gray, alpha, palette, CMYK, EXIF
 orientation), plan the tiling, run the engine on the RGB (NCHW float32), upscale alpha
@@ -53,18 +53,15 @@ from edgesr.errors import EdgeSRError, ImageError
 from edgesr.fileio import ensure_folder
 from edgesr.image_guard import DEFAULT_MAX_PIXELS
 from edgesr.runtime.engine import Engine
+from edgesr.runtime.image_folders import list_images, mirror_output_path
+from edgesr.runtime.image_write import check_output_path, encoded_size_bound, write_image
 from edgesr.runtime.imageio import (
     SUPPORTED_EXTENSIONS,
     LoadedImage,
-    check_output_path,
-    encoded_size_bound,
-    list_images,
-    mirror_output_path,
     nchw_from_rgb,
     read_image,
     rgb_from_nchw,
     upscale_alpha,
-    write_image,
 )
 from edgesr.runtime.tile_plan import DEFAULT_MEMORY_BUDGET_MB, MIB, TilingPlan, plan_tiling
 from edgesr.runtime.tiling import ProgressCallback, upscale_tiled

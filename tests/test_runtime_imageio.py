@@ -17,16 +17,14 @@ from PIL import Image, ImageOps
 
 from edgesr.errors import ImageError, OutputError
 from edgesr.runtime import imageio
+from edgesr.runtime.image_folders import list_images, mirror_output_path
+from edgesr.runtime.image_write import check_output_path, write_image
 from edgesr.runtime.imageio import (
     LoadedImage,
-    check_output_path,
-    list_images,
-    mirror_output_path,
     nchw_from_rgb,
     read_image,
     rgb_from_nchw,
     upscale_alpha,
-    write_image,
 )
 
 H, W = 48, 64  # small non-square crop: keeps the suite fast and catches H/W swaps

@@ -12,7 +12,8 @@ import pytest
 import skimage.data
 
 from edgesr.errors import ConfigError, ImageError, OutputError
-from edgesr.runtime.imageio import check_output_path, nchw_from_rgb, read_image
+from edgesr.runtime.image_write import check_output_path
+from edgesr.runtime.imageio import nchw_from_rgb, read_image
 from edgesr.runtime.ort_engine import OrtEngine, OrtOptions
 from edgesr.runtime.tiling import seam_score
 from edgesr.runtime.tile_plan import MIB, PEAK_VALUES_PER_PIXEL, estimate_inference_bytes, plan_tiling
