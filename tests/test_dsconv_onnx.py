@@ -17,11 +17,11 @@ from onnx import TensorProto, helper  # noqa: E402
 from onnx.reference import ReferenceEvaluator  # noqa: E402
 
 from edgesr.errors import ExportError  # noqa: E402
+from edgesr.export.dsconv_function import dsconv_function_proto  # noqa: E402
 from edgesr.export.dsconv_onnx import (  # noqa: E402
     DSCONV_CUSTOM_OPSETS,
     attach_dsconv_function,
     dsconv_as_custom_op,
-    dsconv_function_proto,
     dsconv_nodes,
     inline_dsconv_functions,
 )

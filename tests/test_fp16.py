@@ -17,8 +17,8 @@ pytest.importorskip("onnxconverter_common")
 from onnx import TensorProto  # noqa: E402
 
 from edgesr.errors import ExportError  # noqa: E402
+from edgesr.export.dsconv_function import dsconv_function_proto  # noqa: E402
 from edgesr.export.dsconv_onnx import (  # noqa: E402
-    dsconv_function_proto,
     dsconv_nodes,
     inline_dsconv_functions,
 )
