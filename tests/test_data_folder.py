@@ -17,13 +17,8 @@ Image = pytest.importorskip("PIL.Image")
 
 from edgesr.data import folder  # noqa: E402
 from edgesr.data.degrade import imresize, lr_from_hr  # noqa: E402
-from edgesr.data.folder import (  # noqa: E402
-    IMAGE_EXTENSIONS,
-    PatchParams,
-    TrainPatchDataset,
-    ValImageDataset,
-    find_images,
-)
+from edgesr.data.folder import IMAGE_EXTENSIONS, find_images  # noqa: E402
+from edgesr.data.patches import PatchParams, TrainPatchDataset, ValImageDataset  # noqa: E402
 from edgesr.data.skimage_photos import (  # noqa: E402
     SKIMAGE_TRAIN,
     SKIMAGE_VAL,

@@ -15,7 +15,6 @@ import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 import torch.distributed as dist
@@ -25,7 +24,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader, Sampler
 from tqdm import tqdm
 
-from edgesr.data.folder import TrainPatchDataset
+from edgesr.data.patches import TrainPatchDataset
 from edgesr.errors import ConfigError
 from edgesr.metrics import psnr_y
 from edgesr.models import create_model, model_entry
