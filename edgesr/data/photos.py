@@ -22,13 +22,12 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 
 from edgesr.data.degrade import imresize
 from edgesr.data.folder import read_rgb8
-from edgesr.data.skimage_photos import SKIMAGE_TRAIN, SKIMAGE_VAL, skimage_photos
+from edgesr.data.skimage_photos import SKIMAGE_TRAIN, SKIMAGE_VAL, skimage_photos, write_png_if_changed
 from edgesr.errors import DataError
-from edgesr.fileio import write_atomically, write_text_atomically
+from edgesr.fileio import write_text_atomically
 
 log = logging.getLogger(__name__)
 
@@ -72,15 +71,6 @@ def mate_holders(copyright_text: str) -> dict[str, str]:
     return holders
 
 
-def _save_png(path: Path, image: np.ndarray) -> None:
-    import cv2
-
-    ok, encoded = cv2.imencode(".png", np.ascontiguousarray(image[..., ::-1]))
-    if not ok:
-        raise DataError(f"could not encode {path.name} as PNG")
-    write_atomically(path, lambda tmp: Path(tmp).write_bytes(encoded.tobytes()), overwrite=True)  # refreshed
-
-
 def _mate_files(mate: Path, out: Path, work: Path) -> list[CorpusFile]:
     root = _unpack_deb(mate, work) if mate.is_file() else mate
     nature = root / MATE_NATURE
@@ -93,7 +83,7 @@ def _mate_files(mate: Path, out: Path, work: Path) -> list[CorpusFile]:
         split = "val" if jpeg.stem in MATE_VAL else "train"
         hr = imresize(read_rgb8(jpeg), scale=1 / JPEG_DOWNSCALE)
         target = out / split / f"mate-{jpeg.stem}.png"
-        _save_png(target, hr)
+        write_png_if_changed(target, hr)
         log.info("%s: %s -> %dx%d", split, jpeg.name, hr.shape[1], hr.shape[0])
         files.append(CorpusFile(split, target, "Debian mate-backgrounds (nature/, downscaled x2)",
                                 "GPL-2+", holders.get(jpeg.stem, "see the package's copyright file")))
@@ -106,7 +96,7 @@ def _skimage_files(out: Path) -> list[CorpusFile]:
     for split, names in (("train", SKIMAGE_TRAIN), ("val", SKIMAGE_VAL)):
         for name in names:
             target = out / split / f"skimage-{name}.png"
-            _save_png(target, photos[name])
+            write_png_if_changed(target, photos[name])
             files.append(CorpusFile(split, target, "scikit-image data (skimage.data)",
                                     "see skimage/data/README.txt (CC0 / public domain / CC-BY)", name))
     return files

@@ -74,7 +74,7 @@ def skimage_photos() -> list[tuple[str, np.ndarray]]:
     return photos
 
 
-def _write_png_if_changed(path: Path, image: np.ndarray) -> None:
+def write_png_if_changed(path: Path, image: np.ndarray) -> None:
     """Write a PNG atomically, leaving an identical existing file (and its mtime) alone."""
     from PIL import Image
 
@@ -112,6 +112,6 @@ def write_skimage_corpus(
         written[part] = []
         for name in members[part]:
             path = root_path / part / f"{name}.png"
-            _write_png_if_changed(path, photos[name])
+            write_png_if_changed(path, photos[name])
             written[part].append(path)
     return written

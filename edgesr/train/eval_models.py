@@ -33,11 +33,14 @@ def detected_model_name(weights: str) -> str:
     conversion = convert_official(state)
     if conversion is not None:
         return conversion.model_name
+    import torch
+
     shapes = {k: tuple(v.shape) for k, v in state.items()}
     for name, entry in MODEL_TABLE.items():
         if "-" in entry.name:  # tiny variants and ablations are never shipped checkpoints
             continue
-        model = create_model(name)
+        with torch.device("meta"):  # shapes only: no memory, no initialisation work
+            model = create_model(name)
         if {k: tuple(v.shape) for k, v in model.state_dict().items()} == shapes:
             return name
     raise unknown_layout_error(state)

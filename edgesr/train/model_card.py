@@ -42,15 +42,16 @@ def benchmark_rows(model: str, weights: Path, bench_root: Path, *, donor: str | 
     from edgesr.weights_io import load_weights
 
     scale = model_entry(model).scale
+    ours_model = load_weights(create_model(model), weights)
+    donor_model = load_weights(create_model(donor), shipped_weights(donor)) if donor else None
     lines = ["| set | edgesr (these weights) | paper | donor | bicubic |", "|---|---|---|---|---|"]
     for bench in BENCHMARKS:
         pairs = load_pairs(bench_root / bench, scale=scale)
-        means = mean_scores(evaluate(load_weights(create_model(model), weights), pairs, scale=scale, method=model))
+        means = mean_scores(evaluate(ours_model, pairs, scale=scale, method=model))
         paper = published_row(model, bench)
         donor_cell = "-"
-        if donor is not None:
-            d = mean_scores(evaluate(load_weights(create_model(donor), shipped_weights(donor)), pairs,
-                                     scale=scale, method=donor))[donor]
+        if donor_model is not None:
+            d = mean_scores(evaluate(donor_model, pairs, scale=scale, method=donor))[donor]
             donor_cell = f"{d[0]:.2f} / {d[1]:.4f} ({donor})"
         paper_cell = f"{paper[0]:.2f} / {paper[1]:.4f} ({paper[2]})" if paper else "not published"
         ours, bicubic = means[model], means["bicubic"]
