@@ -64,7 +64,7 @@ def _precision(fp16: bool) -> str:
 def _key(name: str, *, weights: str | Path | None, precision: str, opset: int) -> str:
     """:func:`cache_key` of a resolved model name."""
     return (f"model={name} weights={_weights_tag(name, weights)} "
-            f"edgesr={edgesr.__version__} opset={opset} precision={precision}")
+            f"edgesr={edgesr.__version__} opset={opset} precision={precision} form=deployment")
 
 
 def _matches(path: Path, *, name: str, precision: str) -> bool:

@@ -68,6 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="replace each DynamicSnakeConv node by its standard-op body, for "
                         "tools that cannot read ONNX local functions (TensorRT then cannot "
                         "use the fused DSConv plugin)")
+    p.add_argument("--training-form", dest="deployment", action="store_false",
+                   help="export the model as trained, without the deployment rewrite (default: "
+                        "the deployment form: channel MLPs as 1x1 convs, folded norms and input "
+                        "stacking, fusable GELUs; same outputs, faster; see README Performance)")
     p.add_argument("--no-check", dest="check", action="store_false",
                    help="skip the torch-vs-ONNX Runtime self-check (see below)")
     p.add_argument("-o", "--output", metavar="FILE",
@@ -129,7 +133,7 @@ def _main(argv: Sequence[str] | None) -> int:
         args.model, scale=args.scale, weights=args.weights, opset=args.opset, fp16=args.fp16,
         output=args.output, check=args.check, simplify=args.simplify,
         inline_functions=args.inline_functions, overwrite=args.overwrite,
-        allow_untrained=args.allow_untrained,
+        allow_untrained=args.allow_untrained, deployment=args.deployment,
     )
     print(format_summary(report))
     if args.format == "ort":

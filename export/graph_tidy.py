@@ -29,14 +29,19 @@ def node_counts(model: onnx.ModelProto) -> dict[str, int]:
 _TOOL_METADATA_PREFIXES = ("onnxsim.", "onnxslim.")
 
 
-def set_metadata(model: onnx.ModelProto, spec: ModelSpec, *, simplifier: str) -> None:
+#: Metadata key naming the graph's form: "deployment" (edgesr.models.deploy) or "training".
+META_GRAPH_FORM = METADATA_PREFIX + "graph_form"
+
+
+def set_metadata(model: onnx.ModelProto, spec: ModelSpec, *, simplifier: str,
+                 graph_form: str = "deployment") -> None:
     # onnxsim 0.8 records its own bookkeeping (assigned node names, ...): not for users
     keep = {p.key: p.value for p in model.metadata_props
             if not p.key.startswith((METADATA_PREFIX, *_TOOL_METADATA_PREFIXES))}
-    onnx.helper.set_model_props(model, {**keep, **spec.to_metadata()})  # replaces them all
+    onnx.helper.set_model_props(model, {**keep, **spec.to_metadata(), META_GRAPH_FORM: graph_form})
     model.doc_string = (
-        f"{spec.arch} (x{spec.scale}, {spec.precision}) exported by edgesr {spec.edgesr_version}; "
-        f"simplifier: {simplifier}"
+        f"{spec.arch} (x{spec.scale}, {spec.precision}, {graph_form} form) exported by edgesr "
+        f"{spec.edgesr_version}; simplifier: {simplifier}"
     )
 
 

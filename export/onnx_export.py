@@ -46,6 +46,7 @@ from edgesr.export.dsconv_onnx import (
     dsconv_as_custom_op,
     inline_dsconv_functions,
 )
+from edgesr.export.deploy_graph import gelu_fusable
 from edgesr.export.fp16_range import fp32_scopes
 from edgesr.export.graph_tidy import (
     IN_DIMS,
@@ -77,6 +78,7 @@ from torch import nn
 import edgesr
 from edgesr.errors import ConfigError, EdgeSRError, ExportError, WeightsError
 from edgesr.fileio import check_output_file, check_writable_folder, write_atomically
+from edgesr.models.deploy import deploy
 from edgesr.models.registry import (
     count_params,
     create_model,
@@ -235,10 +237,12 @@ def _check_graph(model: onnx.ModelProto, what: str) -> None:
 
 
 def _export_fp32(
-    model: nn.Module, *, spec: ModelSpec, opset: int, simplify: bool, inline_functions: bool
+    model: nn.Module, *, spec: ModelSpec, opset: int, simplify: bool, inline_functions: bool,
+    deployment: bool,
 ) -> tuple[onnx.ModelProto, ModelSpec, str]:
     """The checked FP32 graph, the spec written into it (provenance filled in) and the
-    simplifier used. ``opset`` was checked by the public entry point."""
+    simplifier used. ``opset`` was checked by the public entry point. ``deployment``: export
+    :func:`~edgesr.models.deploy.deploy`'s form (the weights hash stays the training form's)."""
     if spec.precision != "fp32":
         raise ConfigError(
             f"onnx_from_model writes FP32 graphs; received spec.precision={spec.precision!r}. "
@@ -248,8 +252,13 @@ def _export_fp32(
         logger.warning("opset 20: TensorRT mis-executes GridSample at opset 20; prefer 18")
     spec = _with_provenance(spec, model)
     height, width = _trace_size(spec)
-    logger.info("exporting %s (opset %d, traced at %dx%d)...", spec.arch, opset, height, width)
-    proto = _torch_to_onnx(model, opset=opset, height=height, width=width)
+    form = "deployment" if deployment else "training"
+    logger.info("exporting %s, %s form (opset %d, traced at %dx%d)...", spec.arch, form, opset,
+                height, width)
+    proto = _torch_to_onnx(deploy(model) if deployment else model, opset=opset, height=height,
+                           width=width)
+    if deployment:  # before onnxsim, which would fold GELU's 0.5 into the next conv
+        gelu_fusable(proto)
     if inline_functions:
         proto = inline_dsconv_functions(proto)
     simplifier = "none"
@@ -258,7 +267,7 @@ def _export_fp32(
         proto, simplifier = simplify_onnx(proto)
     constants_to_initializers(proto)
     name_dynamic_dims(proto)
-    set_metadata(proto, spec, simplifier=simplifier)
+    set_metadata(proto, spec, simplifier=simplifier, graph_form=form)
     _check_graph(proto, "exported")
     return proto, spec, simplifier
 
@@ -275,6 +284,7 @@ def onnx_from_model(
     opset: int = DEFAULT_OPSET,
     simplify: bool = True,
     inline_functions: bool = False,
+    deployment: bool = True,
 ) -> onnx.ModelProto:
     """Export ``model`` to an FP32 ONNX graph (see the module docstring) and return it.
 
@@ -282,13 +292,14 @@ def onnx_from_model(
     is filled from ``edgesr.__version__`` / the model's tensors. ``path`` (None: nothing
     written) is written atomically. ``inline_functions=True`` replaces every
     DynamicSnakeConv node by its standard-op body (for tools that cannot read local
-    functions; TensorRT then cannot use the fused plugin).
+    functions; TensorRT then cannot use the fused plugin). ``deployment=False`` exports the
+    training form as it is (for comparisons; :mod:`edgesr.models.deploy`).
     """
     _check_opset(opset)
     if path is not None:  # a writable folder before the export work
         check_writable_folder(Path(path).parent, what=f"ONNX output {path}")
     proto, _, _ = _export_fp32(model, spec=spec, opset=opset, simplify=simplify,
-                               inline_functions=inline_functions)
+                               inline_functions=inline_functions, deployment=deployment)
     if path is not None:
         _write_atomic(proto, Path(path))
     return proto
@@ -338,6 +349,7 @@ def export_model(
     inline_functions: bool = False,
     overwrite: bool = True,
     allow_untrained: bool = False,
+    deployment: bool = True,
 ) -> ExportReport:
     """Export a named model to ONNX, check it, write it, and report (module docstring).
 
@@ -361,7 +373,7 @@ def export_model(
     scopes = fp32_scopes(model) if fp16 else []  # measured before export: values past float16
     proto, spec, simplifier = _export_fp32(
         model, spec=model_spec(name), opset=opset, simplify=simplify,
-        inline_functions=inline_functions and not fp16,
+        inline_functions=inline_functions and not fp16, deployment=deployment,
     )
     parity: list[ParityResult] = []
     fp32_outputs: list[tuple[str, np.ndarray, np.ndarray]] = []  # label, lr, FP32 ONNX sr
@@ -381,7 +393,8 @@ def export_model(
         if inline_functions:
             final = inline_dsconv_functions(final)
         spec = replace(spec, precision="fp16")
-        set_metadata(final, spec, simplifier=simplifier)
+        set_metadata(final, spec, simplifier=simplifier,
+                     graph_form="deployment" if deployment else "training")
         verify_fp16_graph(final, full_check=True)
         if check:
             logger.info("checking FP16 vs FP32 ONNX...")

@@ -52,9 +52,10 @@ class BSRN(ConcatFusionSR):
         super().__init__()
         self.config = config
         c = config.channels
+        self.copies = config.stack_copies  # deploy() folds the stacking into the shallow conv
         self.shallow = BSConvU(3 * config.stack_copies, c, 3)
         self.blocks = nn.ModuleList(ESDB(channels=c) for _ in range(config.num_blocks))
         self._build_fusion(channels=c, num_blocks=config.num_blocks, scale=config.scale)
 
     def forward(self, lr: torch.Tensor) -> torch.Tensor:
-        return self.forward_stages(lr, copies=self.config.stack_copies)
+        return self.forward_stages(lr, copies=self.copies)

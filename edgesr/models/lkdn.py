@@ -76,6 +76,7 @@ class LKDNBackbone(ConcatFusionSR):
             raise ConfigError(f"got {len(cells)} cells, expected one per block ({config.num_blocks})")
         self.config = config
         c = config.channels
+        self.copies = config.stack_copies  # deploy() folds the stacking into the shallow conv
         self.shallow = BSConvU(3 * config.stack_copies, c, 3)
         self.blocks = nn.ModuleList(
             DistillationBlock(channels=c, attention_channels=config.attention_channels, cell=cell)
@@ -84,7 +85,7 @@ class LKDNBackbone(ConcatFusionSR):
         self._build_fusion(channels=c, num_blocks=config.num_blocks, scale=config.scale)
 
     def forward(self, lr: torch.Tensor) -> torch.Tensor:
-        return self.forward_stages(lr, copies=self.config.stack_copies)
+        return self.forward_stages(lr, copies=self.copies)
 
 
 class LKDN(LKDNBackbone):

@@ -70,6 +70,10 @@ class AEFD(nn.Module):
         distilled.append(F.gelu(self.distill_last(refined)))
         fused = self.fuse(torch.cat(distilled, dim=1))
         f_att = self.cca(self.esa(fused)) + f_bn
+        return self.pixel_mlp(f_att)
+
+    def pixel_mlp(self, f_att: torch.Tensor) -> torch.Tensor:
+        """``f_att + MLP(LayerNorm(f_att))`` per pixel (the deployment form runs it as 1x1 convs)."""
         pixels = f_att.permute(0, 2, 3, 1)  # NHWC: LayerNorm and MLP act per pixel
         pixels = pixels + self.mlp(self.mlp_norm(pixels))
         return pixels.permute(0, 3, 1, 2)
