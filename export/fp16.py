@@ -73,6 +73,7 @@ FP32_OP_TYPES: frozenset[str] = frozenset({
     "ReduceMean", "ReduceSum", "ReduceSumSquare", "ReduceL1", "ReduceL2", "ReduceLogSum",
     "ReduceLogSumExp", "ReduceProd", "ReduceMax", "ReduceMin",
     "Pow", "Sqrt",
+    "GlobalAveragePool",  # CCA's spatial mean and std in the deployment form (edgesr.models.deploy)
     # index / coordinate generation
     "Range", "CumSum",
 })

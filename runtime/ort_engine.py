@@ -36,6 +36,7 @@ from edgesr.fileio import CACHE_ENV, cache_dir
 from edgesr.runtime.engine import EngineInfo
 from edgesr.runtime.engine_base import BaseEngine
 from edgesr.runtime.engine_checks import check_precision
+from edgesr.runtime.ort_session import cached_cpu_session, physical_cores, session_options
 from edgesr.runtime.model_file import (
     check_io,
     check_model_path,
@@ -84,7 +85,10 @@ class OrtOptions:
 
     ``providers``: execution providers to use, in order (full names or ``tensorrt``, ``cuda``,
     ``cpu``); empty = the best available (TensorRT > CUDA > CPU).
-    ``intra_op_threads``: CPU threads per operator, 0 = ONNX Runtime's default.
+    ``intra_op_threads``: CPU threads per operator, 0 = the physical cores this process may
+    use (:mod:`edgesr.runtime.ort_session` says why). ``spinning``: workers spin between
+    operators (off when several sessions share the cores). ``graph_cache``: keep ONNX
+    Runtime's optimised CPU graph in edgesr's cache so later starts skip the optimisation.
     ``precision``: None = whatever the graph is; ``"fp16"``/``"fp32"`` = require that graph.
     ``device_id``: the GPU for the CUDA and TensorRT providers.
     ``trt_cache_dir``: engine/timing cache of the TensorRT provider (default
@@ -95,6 +99,8 @@ class OrtOptions:
 
     providers: tuple[str, ...] = ()
     intra_op_threads: int = 0
+    spinning: bool = True
+    graph_cache: bool = True
     precision: str | None = None
     device_id: int = 0
     trt_cache_dir: Path | None = None
@@ -106,6 +112,9 @@ class OrtOptions:
                 f"OrtOptions(providers={self.providers!r}) is a string, expected a tuple of "
                 f"names; write providers=({self.providers!r},)"
             )
+        for flag in ("spinning", "graph_cache"):
+            if not isinstance(getattr(self, flag), bool):
+                raise ConfigError(f"OrtOptions({flag}={getattr(self, flag)!r}), expected True or False")
         for name, value, low in (("intra_op_threads", self.intra_op_threads, 0),
                                  ("device_id", self.device_id, 0), ("log_severity", self.log_severity, 0)):
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
@@ -182,15 +191,8 @@ class OrtEngine(BaseEngine):
         ort = import_onnxruntime()
         available = list(ort.get_available_providers())
         self._requested = resolve_providers(self.options.providers, available)
-        session_options = ort.SessionOptions()
-        session_options.log_severity_level = self.options.log_severity
-        if self.options.intra_op_threads:
-            session_options.intra_op_num_threads = self.options.intra_op_threads
-        provider_list = [(p, _provider_options(p, self.options)) for p in self._requested]
         try:
-            self._session: Any = ort.InferenceSession(
-                str(self.model_path), session_options, providers=provider_list
-            )
+            self._session: Any = self._new_session(ort)
         except Exception as exc:
             raise ModelFileError(
                 f"ONNX Runtime cannot load {self.model_path.name} with {', '.join(self._requested)}: "
@@ -223,6 +225,15 @@ class OrtEngine(BaseEngine):
         logger.debug("ort: %s on %s", self.model_path.name, ", ".join(self._used))
         self._mark_open()
 
+    def _new_session(self, ort: Any) -> Any:
+        settings = {"threads": self.options.intra_op_threads, "spinning": self.options.spinning,
+                    "log_severity": self.options.log_severity}
+        if self._requested == [CPU_EP] and self.options.graph_cache:
+            return cached_cpu_session(ort, self.model_path, **settings)
+        provider_list = [(p, _provider_options(p, self.options)) for p in self._requested]
+        return ort.InferenceSession(str(self.model_path), session_options(ort, **settings),
+                                    providers=provider_list)
+
     # ------------------------------------------------------------------ protocol
 
     @property
@@ -242,8 +253,7 @@ class OrtEngine(BaseEngine):
 
     def info(self) -> EngineInfo:
         details = {"model": self.model_path.name}
-        if self.options.intra_op_threads:
-            details["threads"] = str(self.options.intra_op_threads)
+        details["threads"] = str(self.options.intra_op_threads or physical_cores())
         if len(self._used) > 1:
             details["providers"] = ">".join(p.removesuffix("ExecutionProvider") for p in self._used)
         if self._used and self._requested and self._used[0] != self._requested[0]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import tempfile
 from pathlib import Path
 
 # One OpenMP thread per process (set before torch is imported; inherited by the console
@@ -15,6 +16,9 @@ from pathlib import Path
 # made the small models of the tests up to 20x slower (a 40-iteration training test: 1.4 s
 # with one thread, 32 s with two, under load). Set OMP_NUM_THREADS to override.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# edgesr's caches (exports, ONNX Runtime's optimised graphs) go to a folder of this test
+# session, never the user's ~/.cache; tests about the cache set their own.
+os.environ.setdefault("EDGESR_CACHE_DIR", tempfile.mkdtemp(prefix="edgesr-test-cache-"))
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402

@@ -170,7 +170,7 @@ def test_engine_reads_its_spec_from_its_own_session(tiny, odd_models, monkeypatc
         return real(model_path, *args, **kwargs)
 
     monkeypatch.setattr(onnxruntime, "InferenceSession", counting)
-    with OrtEngine(model_path=path, options=OrtOptions(intra_op_threads=1)) as engine:
+    with OrtEngine(model_path=path, options=OrtOptions(intra_op_threads=1, graph_cache=False)) as engine:
         assert engine.spec == TINY_SPEC
     assert made == [str(path)]
     with pytest.raises(ModelFileError, match="not an SR model") as exc:

@@ -1,0 +1,157 @@
+"""ONNX Runtime session settings chosen by measurement, and the optimised-model cache.
+
+Defaults (README "Performance" shows the measurements; ``edgesr-bench floor`` repeats them):
+
+- **Graph optimisation level ``ORT_ENABLE_ALL``**: it adds the blocked-channel (NCHWc) conv
+  kernels on top of ``EXTENDED``; on OSFFNet and LMFN x4 at 320x180 ``ALL`` ran 1.1-1.3x
+  faster than ``EXTENDED`` in every interleaved run on the development machine.
+- **Intra-op threads = the physical cores this process may use**: SMT siblings share one core's
+  vector units, so a second thread per core adds contention, not FLOP/s. ONNX Runtime's own
+  default counts the machine's cores and ignores CPU affinity (``taskset``, container CPU
+  sets), which oversubscribes a pinned process.
+- **Spinning on** (ORT's default, ``session.intra_op.allow_spinning``): a single session
+  in a loop (``edgesr-run``'s tiles) keeps its workers hot between runs. It hurts only when
+  several sessions share the cores (benchmarks interleaving engines), so
+  :class:`~edgesr.runtime.ort_engine.OrtOptions` can turn it off.
+- **Optimised-model cache** (CPU provider only): the first session saves ONNX Runtime's
+  optimised graph (``optimized_model_filepath``) under ``edgesr.fileio.cache_dir("ort")``,
+  keyed by the model's bytes, the ONNX Runtime version, the optimisation level and this CPU;
+  later sessions load it with optimisations off, so they do not pay the optimisation again.
+  The cache folder must be private (the TensorRT cache's trust rules); anything else there is
+  ignored and rebuilt.
+
+I wrote the physical-core count myself (Linux ``/sys`` topology, restricted to this process's
+affinity) rather than add psutil for one number: psutil counts the machine's cores and
+ignores affinity as well.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+from edgesr import fileio
+from edgesr.runtime.trt.cache import check_private
+
+logger = logging.getLogger(__name__)
+
+#: Sub-folder of edgesr's cache root for ONNX Runtime's optimised CPU graphs.
+ORT_CACHE_SUBDIR = "ort"
+_TOPOLOGY = "/sys/devices/system/cpu/cpu{}/topology/{}"
+
+
+def usable_cpus() -> list[int]:
+    """The CPU ids this process may run on (its affinity; every CPU where that is unknown)."""
+    try:
+        return sorted(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        return list(range(os.cpu_count() or 1))
+
+
+def physical_cores() -> int:
+    """Physical cores among :func:`usable_cpus` (SMT siblings counted once); the usable CPU
+    count where the topology cannot be read."""
+    cpus = usable_cpus()
+    cores = set()
+    for cpu in cpus:
+        try:
+            package = Path(_TOPOLOGY.format(cpu, "physical_package_id")).read_text().strip()
+            core = Path(_TOPOLOGY.format(cpu, "core_id")).read_text().strip()
+        except OSError:
+            return max(1, len(cpus))
+        cores.add((package, core))
+    return max(1, len(cores))
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("model name", "Model")):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def optimized_model_path(model_path: Path, ort: Any, *, cache_root: Path | None = None) -> Path:
+    """Where the optimised graph of ``model_path`` for this ORT and CPU is (or will be) kept."""
+    digest = hashlib.sha256()
+    digest.update(fileio.file_sha256(model_path).encode())
+    for part in (ort.__version__, "ORT_ENABLE_ALL", _cpu_name(), platform.machine()):
+        digest.update(b"\0" + part.encode())
+    root = cache_root or fileio.cache_dir(ORT_CACHE_SUBDIR)
+    return root / f"{model_path.stem}-{digest.hexdigest()[:24]}.onnx"
+
+
+def _cache_usable(cached: Path) -> bool:
+    """True when ``cached``'s folder is private and the file, if present, is this user's own."""
+    folder_problem = check_private(cached.parent, kind="folder")
+    if folder_problem:
+        logger.warning("not using the ONNX Runtime cache %s: it %s", cached.parent, folder_problem)
+        return False
+    if os.path.lexists(cached):
+        file_problem = check_private(cached, kind="file")
+        if file_problem:
+            logger.warning("ignoring cached graph %s: it %s", cached, file_problem)
+            return False
+    return True
+
+
+def prepare_cache_folder(cached: Path) -> bool:
+    """Create the private cache folder (0700); False (logged) when it cannot be used."""
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as exc:
+        logger.info("no ONNX Runtime graph cache (%s: %s)", cached.parent, exc.strerror)
+        return False
+    return _cache_usable(cached)
+
+
+def session_options(ort: Any, *, threads: int, spinning: bool, log_severity: int,
+                    load_optimized: bool = False) -> Any:
+    """ONNX Runtime ``SessionOptions`` with edgesr's defaults (module notes)."""
+    options = ort.SessionOptions()
+    options.log_severity_level = log_severity
+    options.intra_op_num_threads = threads or physical_cores()
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
+    level = ort.GraphOptimizationLevel
+    options.graph_optimization_level = level.ORT_DISABLE_ALL if load_optimized else level.ORT_ENABLE_ALL
+    return options
+
+
+def cached_cpu_session(ort: Any, model_path: Path, *, threads: int, spinning: bool,
+                       log_severity: int, cache_root: Path | None = None) -> Any:
+    """A CPU-provider session of ``model_path``, through the optimised-graph cache."""
+    providers = ["CPUExecutionProvider"]
+    cached = optimized_model_path(model_path, ort, cache_root=cache_root)
+    if not prepare_cache_folder(cached):
+        options = session_options(ort, threads=threads, spinning=spinning, log_severity=log_severity)
+        return ort.InferenceSession(str(model_path), options, providers=providers)
+    if cached.is_file():
+        options = session_options(ort, threads=threads, spinning=spinning,
+                                  log_severity=log_severity, load_optimized=True)
+        try:
+            session = ort.InferenceSession(str(cached), options, providers=providers)
+            logger.debug("ort: optimised graph from the cache %s", cached)
+            return session
+        except Exception as exc:  # a damaged cache entry: rebuild it
+            logger.warning("cached graph %s does not load (%s); rebuilding it", cached, exc)
+    options = session_options(ort, threads=threads, spinning=spinning, log_severity=log_severity)
+    made: list[Any] = []
+
+    def optimise_and_save(tmp: str) -> None:  # this session is the one returned: no second load
+        options.optimized_model_filepath = tmp
+        made.append(ort.InferenceSession(str(model_path), options, providers=providers))
+
+    try:
+        fileio.write_atomically(cached, optimise_and_save, overwrite=True)
+        os.chmod(cached, 0o600)
+    except Exception as exc:  # noqa: BLE001  (a cache that cannot be written is only slower)
+        logger.info("could not cache the optimised graph in %s (%s)", cached, exc)
+    if made:
+        return made[0]
+    return ort.InferenceSession(str(model_path), options, providers=providers)
