@@ -2,13 +2,14 @@
 
     edgesr-bench latency MODEL [--engine E ...] [--size WxH ...] [--json FILE]   time engines (runtime only)
     edgesr-bench predict MODEL --target T ... [--size WxH]                      roofline floors
+    edgesr-bench floor MODEL [--size WxH] [--profile]                           measured / floor on this CPU
     edgesr-bench report RESULTS.json ... [--target T ...] -o report.md          merge machines
     edgesr-bench complexity [--models NAME ...] [--json]                       params, Multi-Adds (torch)
     edgesr-bench tiling [--models osffnet_x4 lmfn_x4]                          tiled vs whole (torch)
     edgesr-bench --model osffnet --scale 4                                     one-model report (torch)
 
 MODEL is an .onnx file or a model name (the ONNX edgesr ships when there is one). latency,
-predict and report run with the runtime alone (pip install 'edgesr[cpu]'); the others need torch.
+predict, floor and report run with the runtime alone (pip install 'edgesr[cpu]'); the others need torch.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from edgesr.benchmarks.bench_commands import (
     run_predict_command,
     run_report_command,
 )
+from edgesr.benchmarks.floor_command import add_floor_parser
 from edgesr.cli_util import EXIT_OK, run_cli, setup_logging
 from edgesr.runtime.engines import engine_choices
 from edgesr.spec import PRECISIONS
@@ -128,9 +130,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per engine (default 5)")
     parser.add_argument("--tile", type=int, default=128, help="tile size of the tiled latency run (default 128)")
     parser.add_argument("--overlap", type=int, default=16, help="overlap of the tiled latency run (default 16)")
+    parser.add_argument("--torch-compile", action="store_true",
+                        help="also time torch.compile'd torch (reports the compile time; minutes on a CPU)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _latency_parser(sub)
     _predict_parser(sub)
+    add_floor_parser(sub, parse_size)
     _report_parser(sub)
     _torch_commands(sub)
     return parser

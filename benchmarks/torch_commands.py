@@ -8,6 +8,9 @@ Each returns the text to show; the CLI prints it.
 from __future__ import annotations
 
 import argparse
+import time
+from contextlib import ExitStack
+from dataclasses import replace
 
 
 def run_complexity(args: argparse.Namespace) -> str:
@@ -50,16 +53,33 @@ def run_model_report(args: argparse.Namespace) -> str:
     height, width = lr_size_for_hr(scale=args.scale)
     lr = random_lr(height=height, width=width)
     # untrained weights only when asked: a model without weights is refused in one line
-    with open_engine("ort", model_path=cached_onnx_for(name, allow_untrained=args.allow_untrained)) as ort, open_engine(
-        "torch", model_name=name, options=TorchOptions(allow_untrained=args.allow_untrained),
-    ) as torch_engine:
+    torch_options = TorchOptions(allow_untrained=args.allow_untrained)
+    with ExitStack() as stack:
+        ort = stack.enter_context(open_engine(
+            "ort", model_path=cached_onnx_for(name, allow_untrained=args.allow_untrained)))
+        torch_engines = {  # channels_last (the default) against the plain NCHW layout
+            "": stack.enter_context(open_engine("torch", model_name=name, options=torch_options)),
+            " NCHW": stack.enter_context(open_engine("torch", model_name=name, options=replace(
+                torch_options, channels_last=False))),
+        }
+        compile_note = ""
+        if getattr(args, "torch_compile", False):
+            compiled = stack.enter_context(open_engine("torch", model_name=name, options=replace(
+                torch_options, compile=True)))
+            start = time.perf_counter()
+            compiled.run(lr)  # the first call of a size compiles
+            compile_note = f"; torch.compile took {time.perf_counter() - start:.0f} s"
+            torch_engines[" compiled"] = compiled
         ort_label = f"ort-{short_provider_name(ort.provider_ran)}"  # the provider that really ran
+        device = torch_engines[""].info().device.split()[0]
         runs = {
             ort_label: lambda: ort.run(lr),
             f"{ort_label} tiled {args.tile}/{args.overlap}": lambda: tiled(ort, tile_px=args.tile, overlap_px=args.overlap)(lr),
-            f"torch-{torch_engine.info().device.split()[0]}": lambda: torch_engine.run(lr),
+            **{f"torch-{device}{suffix}": engine.run for suffix, engine in torch_engines.items()},
         }
+        runs = {label: (run if label.startswith("ort") else (lambda run=run: run(lr)))
+                for label, run in runs.items()}
         timings = time_round_robin(runs, repeats=args.repeats)
         heading = (f"latency of {name} on a {width}x{height} input ({ort.info().describe()}), "
-                   f"{args.repeats} round-robin repeats:")
+                   f"{args.repeats} round-robin repeats{compile_note}:")
     return f"{table}\n\n{heading}\n{format_timings(timings, baseline=ort_label)}"

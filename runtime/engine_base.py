@@ -41,6 +41,9 @@ class BaseEngine(ABC):
     #: What the engine runs (file or model name), for error messages; set by the subclass.
     source: str = "model"
     _closed: bool = True  # class default: a constructor that failed early is "closed"
+    #: True when inputs above the model's advised tile are refused or rebuild an engine
+    #: (TensorRT's optimisation profile); False lets the tile planner use bigger tiles.
+    tiles_limited_to_advice: bool = True
 
     # ------------------------------------------------------------ what subclasses write
 

@@ -237,6 +237,11 @@ class OrtEngine(BaseEngine):
     # ------------------------------------------------------------------ protocol
 
     @property
+    def tiles_limited_to_advice(self) -> bool:
+        """Only the TensorRT provider builds engines for an input range."""
+        return self.provider_ran == TENSORRT_EP
+
+    @property
     def providers(self) -> list[str]:
         """The providers the session really uses, best first."""
         return list(self._used)

@@ -1,5 +1,13 @@
 """How one image goes through the engine: whole, or in tiles sized from the model's advice
-and a memory budget (the rule is in ``edgesr.runtime.upscale``'s module notes)."""
+and a memory budget (the rule is in ``edgesr.runtime.upscale``'s module notes).
+
+The tile maths (spans, blending, the memory model) are in :mod:`edgesr.runtime.tiling`; this
+module only chooses sizes. On a CPU, small tiles never won (README "Performance", measured by
+``edgesr-bench floor ... --tiles``): at 320x180, OSFFNet x4 in 128 px tiles took 1.08x the
+whole image; at 960x540, LKDN x4 in 128 px tiles 0.95x and in 328 or 480 px tiles 0.82x. So
+engines without a fixed input range take the largest tile the memory budget allows (344 px
+at the default 1 GiB), and the whole image when it fits.
+"""
 
 from __future__ import annotations
 
@@ -16,8 +24,11 @@ logger = logging.getLogger(__name__)
 MIB = 1024 * 1024
 #: Default memory budget for one engine call (``--memory-budget-mb``).
 DEFAULT_MEMORY_BUDGET_MB = 1024
-#: Peak live values per input pixel inside the engine (see the module notes).
-PEAK_VALUES_PER_PIXEL = 2048
+#: Peak live values per input pixel inside the engine: ONNX Runtime's CPU provider on the
+#: shipped deployment-form graphs peaked at 1,402-1,673 float32 values per LR pixel besides
+#: the input and output (LKDN, OSFFNet, LMFN x4 at 160x90 to 480x270, peak RSS over the
+#: resident size before the call); 1,792 keeps the estimate 7% above the largest.
+PEAK_VALUES_PER_PIXEL = 1792
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -52,8 +63,13 @@ def plan_tiling(
     tile_px: int | None = None,
     overlap_px: int | None = None,
     memory_budget_bytes: int = DEFAULT_MEMORY_BUDGET_MB * MIB,
+    limit_to_advice: bool = True,
 ) -> TilingPlan:
-    """Choose the tiling of an image (rule in the module notes); ConfigError when refused."""
+    """Choose the tiling of an image (rule in the module notes); ConfigError when refused.
+
+    ``limit_to_advice``: the engine cannot take inputs above the model's advised tile (a
+    TensorRT optimisation profile ends there); False for engines with no fixed input range
+    (ONNX Runtime's CPU and CUDA providers, torch), whose default tile is the memory budget's."""
     budget = check_int("memory_budget_bytes", memory_budget_bytes, minimum=1, hint="fix --memory-budget-mb")
     overlap = spec.overlap_px if overlap_px is None else check_int(
         "overlap_px", overlap_px, minimum=0, hint="fix --overlap")
@@ -82,7 +98,9 @@ def plan_tiling(
             bytes_per_value=_bytes_per_value(spec), overlap_px=overlap,
         )
         advised = spec.tile_px + 2 * spec.overlap_px - 2 * overlap  # same engine input side
-        if advised <= budget_tile:
+        if not limit_to_advice:
+            tile, rule = budget_tile, "memory budget"
+        elif advised <= budget_tile:
             tile, rule = advised, "model advice"
         else:
             tile, rule = budget_tile, "memory budget"

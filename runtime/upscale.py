@@ -11,7 +11,10 @@ separately (bicubic), write atomically with the input's bit depth and gray-ness.
 
 Tile size rule (:func:`plan_tiling`), in LR pixels:
 
-- ``tile_px=None`` (the default, no ``--tile``): ``min(advised, budget tile)``. ``advised`` is
+- ``tile_px=None`` (the default, no ``--tile``), engines without a fixed input range (ONNX
+  Runtime on the CPU or CUDA, torch): the budget tile, so the whole image when it fits
+  (measured: small tiles never won on a CPU; ``tile_plan``'s notes).
+- ``tile_px=None``, engines with one (TensorRT): ``min(advised, budget tile)``. ``advised`` is
   the export's advice (``edgesr.tile_px``), adjusted when ``--overlap`` differs from the
   advised overlap so that the engine input ``tile + 2 * overlap`` stays at the advised
   ``tile_px + 2 * overlap_px``: never larger, because the TensorRT engine's optimisation
@@ -31,8 +34,9 @@ Tile size rule (:func:`plan_tiling`), in LR pixels:
 Memory estimate (:func:`estimate_inference_bytes`): ``bytes_per_value * H * W *
 (PEAK_VALUES_PER_PIXEL + 3 + 3 * scale²)`` for an H×W engine input (the model of
 :func:`~edgesr.runtime.tiling.inference_bytes`). The constant was measured:
-full-size OSFFNet ×4 in ONNX Runtime's CPU provider peaks at about 1,900 float32 values per
-LR pixel (with its memory arena; 66 MiB at 96², 275 MiB at 192²), rounded up to 2,048. It is
+the shipped deployment-form graphs in ONNX Runtime's CPU provider peak at 1,402-1,673
+float32 values per LR pixel (with its memory arena; OSFFNet x4 at 320x180: 379 MiB), 1,792
+keeps the estimate 7% above the largest (it was 2,048, 17-44% above). It is
 conservative for TensorRT, which reuses activation memory more aggressively, and for the
 smaller baselines. The full-size SR output (float32, 3·s²·H·W values) and the blend weights
 live in host memory in addition, whatever the tile size.
@@ -182,7 +186,8 @@ def upscale_file(
     )
     if plan is None:
         plan = plan_tiling(height=image.height, width=image.width, spec=engine.spec, tile_px=tile_px,
-                           overlap_px=overlap_px, memory_budget_bytes=memory_budget_bytes)
+                           overlap_px=overlap_px, memory_budget_bytes=memory_budget_bytes,
+                           limit_to_advice=getattr(engine, "tiles_limited_to_advice", True))
     progress = tile_progress(plan.tiles) if tile_progress is not None else None
     rgb, alpha, inference_ms = upscale_image(image, engine, plan=plan, progress=progress)
     write_image(out, rgb=rgb, alpha=alpha, bit_depth=image.bit_depth, is_gray=image.is_gray,

@@ -410,3 +410,23 @@ def test_a_plain_onnx_sr_graph_runs_with_scale(odd_models) -> None:
     with OrtEngine(model_path=odd_models["conv_x2"], spec=spec) as engine:
         out = engine.run(np.random.default_rng(4).random((1, 3, 5, 7), dtype=np.float32))
     assert out.shape == (1, 3, 10, 14)
+
+
+def test_torch_engine_runs_channels_last_with_the_module_values() -> None:
+    """channels_last (the default) changes the layout, not the values: the oracle is the
+    module called directly on a contiguous NCHW tensor."""
+    torch = pytest.importorskip("torch")
+    from edgesr.models.registry import create_model
+    from edgesr.torch_engine import TorchEngine, TorchOptions
+
+    model = create_model(TINY)
+    lr = np.random.default_rng(5).random((1, 3, 31, 27), dtype=np.float32)
+    with torch.inference_mode():
+        expected = model(torch.from_numpy(lr)).numpy()
+    with TorchEngine.from_module(model, spec=TINY_SPEC) as engine:
+        conv = next(m for m in engine._model.modules() if isinstance(m, torch.nn.Conv2d) and m.kernel_size == (3, 3))
+        assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+        np.testing.assert_allclose(engine.run(lr), expected, atol=1e-5)
+    for flag in ("channels_last", "compile"):
+        with pytest.raises(ConfigError, match=flag):
+            TorchOptions(**{flag: "yes"})

@@ -382,3 +382,11 @@ def test_torch_engine_runs_a_registered_model_with_weights(photo, tmp_path: Path
     assert result.returncode == 0, result.stderr
     assert "engine: torch on cpu (fp32, model=osffnet-tiny_x4, weights=tiny.safetensors" in result.stdout
     assert read_raw(tmp_path / "o.png").shape == (H * 4, W * 4, 3)
+
+
+def test_compile_is_for_the_torch_engine_only(models, photo, tmp_path: Path) -> None:
+    src = tmp_path / "in.png"
+    cv2.imwrite(str(src), photo[:40, :40, ::-1])
+    result = run_cli(src, "-o", tmp_path / "o.png", "--model", models["sr"], "--engine", "ort", "--compile")
+    assert result.returncode == 2 and result.stderr.strip().count("\n") == 0
+    assert "--compile applies to the torch engine" in result.stderr and not (tmp_path / "o.png").exists()

@@ -81,3 +81,25 @@ def test_shipped_onnx_holds_the_shipped_weights(name: str) -> None:
 
 def test_the_default_model_ships_as_onnx() -> None:
     assert shipped_onnx(DEFAULT_MODEL) is not None, "edgesr-run's default needs no torch"
+
+
+@pytest.mark.slow
+@needs_set5
+@pytest.mark.parametrize("name", [n for n in SHIPPED_X4 if shipped_onnx(n) is not None])
+def test_shipped_deployment_onnx_scores_the_card_on_set5(name: str, tmp_path: Path) -> None:
+    """The shipped ONNX is the deployment form (edgesr.models.deploy); through ONNX Runtime it
+    must give the Set5 PSNR the card measured with the training form in PyTorch, to 0.01 dB."""
+    import csv
+
+    import onnx
+
+    from edgesr.train.eval_cli import main
+
+    meta = {p.key: p.value for p in onnx.load(str(shipped_onnx(name)), load_external_data=False).metadata_props}
+    assert meta["edgesr.graph_form"] == "deployment"
+    out = tmp_path / "scores.csv"
+    assert main(["--model", name, "--data", str(SET5), "--engine", "ort", "--csv", str(out)]) == 0
+    rows = [r for r in csv.DictReader(out.open()) if r["method"] == f"{name} (ort)" and r["image"] != "mean"]
+    assert len(rows) == 5
+    mean = sum(float(r["psnr_db"]) for r in rows) / len(rows)  # the mean recomputed here
+    assert mean == pytest.approx(_card_set5_psnr(name), abs=0.01)

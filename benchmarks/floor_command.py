@@ -1,0 +1,88 @@
+"""``edgesr-bench floor MODEL``: resolve the graphs to compare, measure, print (floor.py)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import tempfile
+from pathlib import Path
+
+from edgesr.benchmarks.bench_commands import resolve_model
+from edgesr.cli_util import EXIT_OK
+from edgesr.errors import ConfigError
+from edgesr.fileio import check_output_file, write_text_atomically
+
+logger = logging.getLogger(__name__)
+
+
+def _training_form(name: str, folder: Path) -> Path | None:
+    """The training-form export of ``name`` in ``folder``; None (logged) without torch."""
+    try:
+        from edgesr.export.onnx_export import _model_with_weights, onnx_from_model
+        from edgesr.models.registry import model_spec
+    except ImportError:
+        logger.warning("the training-form graph needs torch and onnx (pip install 'edgesr[export]'); "
+                       "measuring the deployment form only")
+        return None
+    logger.info("exporting %s in training form for the comparison (no check; seconds to minutes)...", name)
+    model, _ = _model_with_weights(name, None)
+    path = folder / f"{name}_training_form.onnx"
+    onnx_from_model(model, spec=model_spec(name), path=path, deployment=False)
+    return path
+
+
+def run_floor_command(args: argparse.Namespace) -> int:
+    from edgesr.benchmarks.floor import format_floor, measure_floor
+
+    if args.json:
+        check_output_file(args.json, inputs=[], overwrite=args.overwrite, what="--json")
+    width, height = args.size
+    if min(width, height) < 16 or args.rounds < 1 or any(t < 1 for t in args.tiles or []):
+        raise ConfigError("--size needs both sides >= 16, --rounds >= 1 and --tiles sizes >= 1")
+    deployment, name = resolve_model(args.model, precision="fp32")
+    with tempfile.TemporaryDirectory(prefix="edgesr-floor-") as folder:
+        graphs = {"deployment form" if name else deployment.name: deployment}
+        training = _training_form(name, Path(folder)) if name and args.training_form else None
+        if training is not None:
+            graphs = {"training form": training, **graphs}
+        for extra in args.compare or []:
+            graphs[Path(extra).name] = resolve_model(extra, precision="fp32")[0]
+        logger.info("timing %s and the dense conv, %d rounds...", ", ".join(graphs), args.rounds)
+        report = measure_floor(graphs, height=height, width=width, rounds=args.rounds,
+                               threads=args.threads, profile=args.profile)
+    print(format_floor(report))
+    if args.tiles:
+        from edgesr.benchmarks.floor import format_tiles, measure_tiles
+        from edgesr.runtime.model_file import spec_from_onnx
+
+        logger.info("timing tiles %s of %s...", args.tiles, deployment.name)
+        rows = measure_tiles(deployment, tiles=args.tiles, height=height, width=width,
+                             rounds=args.rounds, threads=args.threads)
+        print(format_tiles(rows, overlap_px=spec_from_onnx(deployment).overlap_px))
+    if args.json:
+        write_text_atomically(args.json, json.dumps(report.as_json(), indent=1) + "\n", overwrite=args.overwrite)
+        print(f"wrote {args.json}")
+    return EXIT_OK
+
+
+def add_floor_parser(sub: argparse._SubParsersAction, parse_size) -> None:  # noqa: ANN001
+    p = sub.add_parser(
+        "floor", help="measured latency over this machine's floor (ONNX Runtime CPU)",
+        description="Times, in one run, ONNX Runtime's dense 3x3 conv (64->64) rate and the model's "
+                    "latency at one input size; floor = 2 x Multi-Adds / that rate. For a model name "
+                    "it compares the training-form export (needs torch) with the shipped deployment form.")
+    p.add_argument("model", help="a model name (osffnet_x4, lmfn_x4, ...) or an .onnx file")
+    p.add_argument("--size", type=parse_size, default=(320, 180), metavar="WxH",
+                   help="LR input size (default 320x180: a 1280x720 output at x4)")
+    p.add_argument("--rounds", type=int, default=5, help="rounds of 3 timed calls per graph (default 5)")
+    p.add_argument("--threads", type=int, default=0, help="intra-op threads (default: physical cores)")
+    p.add_argument("--compare", nargs="+", metavar="FILE", help="more .onnx files to time in the same run")
+    p.add_argument("--no-training-form", dest="training_form", action="store_false",
+                   help="skip the training-form export")
+    p.add_argument("--tiles", nargs="+", type=int, metavar="PX",
+                   help="also time edgesr-run's tiled path at these LR tile sizes against the whole image")
+    p.add_argument("--profile", action="store_true", help="also print each graph's top op types by kernel time")
+    p.add_argument("--json", metavar="FILE", help="write the results (schema edgesr.floor/1)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
+    p.set_defaults(handler=run_floor_command)
