@@ -24,18 +24,26 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from edgesr.errors import ConfigError, EngineUnavailableError, ModelFileError, UnknownNameError
+from edgesr.errors import ConfigError, ModelFileError, UnknownNameError
 from edgesr.fileio import CACHE_ENV, cache_dir
 from edgesr.runtime.engine import EngineInfo
 from edgesr.runtime.engine_base import BaseEngine
 from edgesr.runtime.engine_checks import check_precision
+from edgesr.runtime.ort_providers import (
+    CPU_EP,
+    CUDA_EP,
+    PROVIDER_ALIASES,
+    PROVIDER_ORDER,
+    TENSORRT_EP,
+    resolve_providers,
+    short_provider_name,
+)
 from edgesr.runtime.ort_session import cached_cpu_session, physical_cores, session_options
 from edgesr.runtime.model_file import (
     check_io,
@@ -47,33 +55,6 @@ from edgesr.runtime.model_file import (
 from edgesr.spec import PRECISIONS, ModelSpec
 
 logger = logging.getLogger(__name__)
-
-TENSORRT_EP = "TensorrtExecutionProvider"
-CUDA_EP = "CUDAExecutionProvider"
-CPU_EP = "CPUExecutionProvider"
-#: Default preference, fastest first; only those this onnxruntime build offers are used.
-PROVIDER_ORDER: tuple[str, ...] = (TENSORRT_EP, CUDA_EP, CPU_EP)
-#: Short names accepted in :attr:`OrtOptions.providers`.
-PROVIDER_ALIASES: dict[str, str] = {
-    "tensorrt": TENSORRT_EP,
-    "trt": TENSORRT_EP,
-    "cuda": CUDA_EP,
-    "cpu": CPU_EP,
-    "xnnpack": "XnnpackExecutionProvider",  # Arm/x86 CPUs, Android and iOS builds
-    "coreml": "CoreMLExecutionProvider",  # Apple GPU/Neural Engine (iOS, macOS builds)
-    "nnapi": "NnapiExecutionProvider",  # Android NPU/GPU/DSP
-    "qnn": "QNNExecutionProvider",  # Qualcomm Hexagon NPU
-    "openvino": "OpenVINOExecutionProvider",
-    "dml": "DmlExecutionProvider",  # DirectML, Windows
-}
-
-
-def short_provider_name(provider: str) -> str:
-    """``CUDAExecutionProvider`` -> ``cuda``: the name a user passes (the full name if none)."""
-    for short, full in PROVIDER_ALIASES.items():
-        if full == provider and short != "trt":
-            return short
-    return provider
 
 #: Sub-folder of edgesr's cache root (``edgesr.fileio.cache_dir``) for the TensorRT EP's caches.
 TRT_CACHE_SUBDIR = "ort-tensorrt"
@@ -121,27 +102,6 @@ class OrtOptions:
                 raise ConfigError(f"OrtOptions({name}={value!r}), expected an integer >= {low}")
         if self.precision is not None and self.precision not in PRECISIONS:
             raise UnknownNameError("precision", str(self.precision), PRECISIONS)
-
-
-def resolve_providers(requested: Sequence[str], available: Sequence[str]) -> list[str]:
-    """The provider list to pass to ONNX Runtime (see the module notes)."""
-    if not requested:
-        return [p for p in PROVIDER_ORDER if p in available] or [CPU_EP]
-    chosen: list[str] = []
-    known = sorted(set(PROVIDER_ALIASES) | set(PROVIDER_ALIASES.values()) | set(available))
-    for name in requested:
-        full = PROVIDER_ALIASES.get(str(name).lower(), name)
-        if full not in available:
-            if full not in known:
-                raise UnknownNameError("execution provider", str(name), known)
-            raise EngineUnavailableError(
-                f"execution provider {name!r} ({full}) is not in this onnxruntime build, which "
-                f"offers {', '.join(available)}; install onnxruntime-gpu for CUDA/TensorRT, or "
-                "request one of those"
-            )
-        if full not in chosen:
-            chosen.append(full)
-    return chosen
 
 
 def _provider_options(provider: str, options: OrtOptions) -> dict[str, str]:
