@@ -8,7 +8,9 @@ model runs every multiply-add as fast as the best-suited kernel ONNX Runtime has
 spends above that goes to memory-bound work (activations, elementwise ops, layout changes)
 and to small or depthwise convs that cannot reach the dense rate.
 
-Every session uses edgesr's shipped ONNX Runtime defaults (:mod:`edgesr.runtime.ort_session`).
+Every session uses edgesr's shipped ONNX Runtime defaults (:mod:`edgesr.runtime.ort_session`),
+except the settings variants (``--settings``), which time the same graph with one default
+changed: the ``ORT_ENABLE_EXTENDED`` optimisation level, or spinning off.
 The conv and the graphs are timed in turn, round after round, so a slow spell of a shared
 machine hits them alike; a short pause between sessions lets a spinning one go idle. Runs on
 the runtime alone (no torch) for .onnx files.
@@ -69,8 +71,15 @@ class FloorReport:
         }
 
 
-def _session(ort: Any, path: Path, *, threads: int, profile_prefix: str | None = None) -> Any:
-    options = session_options(ort, threads=threads, spinning=True, log_severity=3)
+#: Session settings a graph can be timed with: edgesr's defaults, and one default changed.
+SETTINGS = ("defaults", "extended", "no-spinning")
+
+
+def _session(ort: Any, path: Path, *, threads: int, profile_prefix: str | None = None,
+             settings: str = "defaults") -> Any:
+    options = session_options(ort, threads=threads, spinning=settings != "no-spinning", log_severity=3)
+    if settings == "extended":
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
     if profile_prefix:
         options.enable_profiling = True
         options.profile_file_prefix = profile_prefix
@@ -104,14 +113,18 @@ def top_op_shares(ort: Any, path: Path, feed: dict[str, np.ndarray], *, threads:
 
 
 def measure_floor(graphs: dict[str, Path], *, height: int, width: int, rounds: int = 5,
-                  calls: int = 3, threads: int = 0, profile: bool = False) -> FloorReport:
-    """Time the dense conv and each graph in turn, ``rounds`` x ``calls`` each (module notes)."""
+                  calls: int = 3, threads: int = 0, profile: bool = False,
+                  settings: dict[str, str] | None = None) -> FloorReport:
+    """Time the dense conv and each graph in turn, ``rounds`` x ``calls`` each (module notes).
+    ``settings``: label -> one of :data:`SETTINGS` (default "defaults")."""
+    settings = settings or {}
     ort = import_onnxruntime()
     rng = np.random.default_rng(0)
     conv = _session(ort, DENSE_CONV, threads=threads)
     conv_feed = {"x": rng.random((1, DENSE_CONV_CHANNELS, height, width), dtype=np.float32)}
     lr = rng.random((1, 3, height, width), dtype=np.float32)
-    sessions = {label: _session(ort, path, threads=threads) for label, path in graphs.items()}
+    sessions = {label: _session(ort, path, threads=threads, settings=settings.get(label, "defaults"))
+                for label, path in graphs.items()}
     feeds = {label: {s.get_inputs()[0].name: lr} for label, s in sessions.items()}
     conv.run(None, conv_feed)
     for label, session in sessions.items():
@@ -127,7 +140,8 @@ def measure_floor(graphs: dict[str, Path], *, height: int, width: int, rounds: i
     rows = []
     for label, path in graphs.items():
         macs = model_cost(path, height=height, width=width).multi_adds
-        shares = top_op_shares(ort, path, feeds[label], threads=threads) if profile else ()
+        profiled = profile and settings.get(label, "defaults") == "defaults"
+        shares = top_op_shares(ort, path, feeds[label], threads=threads) if profiled else ()
         rows.append(GraphFloor(label=label, path=path, multi_adds=macs,
                                median_s=statistics.median(times[label]),
                                floor_s=2 * macs / rate, top_ops=shares))
@@ -150,9 +164,10 @@ def format_floor(report: FloorReport) -> str:
         if g.top_ops:
             shares = ", ".join(f"{op} {share:.0%}" for op, share in g.top_ops)
             lines.append(f"top ops, {g.label}: {shares}")
-    if len(report.graphs) == 2:
-        first, second = report.graphs
-        lines.append(f"{first.label} / {second.label}: {first.median_s / second.median_s:.2f}x")
+    if len(report.graphs) > 1:  # time of each graph over the shipped one's (or the first's)
+        ref = next((g for g in report.graphs if g.label == "deployment form"), report.graphs[0])
+        others = [f"{g.label} {g.median_s / ref.median_s:.2f}x" for g in report.graphs if g is not ref]
+        lines.append(f"time over {ref.label}'s: " + ", ".join(others))
     return "\n".join(lines)
 
 

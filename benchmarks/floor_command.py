@@ -48,9 +48,13 @@ def run_floor_command(args: argparse.Namespace) -> int:
             graphs = {"training form": training, **graphs}
         for extra in args.compare or []:
             graphs[Path(extra).name] = resolve_model(extra, precision="fp32")[0]
+        settings = {}
+        for variant in args.settings or []:  # the shipped graph again, one default changed
+            label = f"{next(iter(g for g in graphs if graphs[g] == deployment))}, {variant}"
+            graphs[label], settings[label] = deployment, variant
         logger.info("timing %s and the dense conv, %d rounds...", ", ".join(graphs), args.rounds)
         report = measure_floor(graphs, height=height, width=width, rounds=args.rounds,
-                               threads=args.threads, profile=args.profile)
+                               threads=args.threads, profile=args.profile, settings=settings)
     print(format_floor(report))
     if args.tiles:
         from edgesr.benchmarks.floor import format_tiles, measure_tiles
@@ -82,6 +86,9 @@ def add_floor_parser(sub: argparse._SubParsersAction, parse_size) -> None:  # no
                    help="skip the training-form export")
     p.add_argument("--tiles", nargs="+", type=int, metavar="PX",
                    help="also time edgesr-run's tiled path at these LR tile sizes against the whole image")
+    p.add_argument("--settings", nargs="+", choices=("extended", "no-spinning"), metavar="S",
+                   help="also time the model with one ONNX Runtime default changed: 'extended' "
+                        "(ORT_ENABLE_EXTENDED instead of ORT_ENABLE_ALL), 'no-spinning'")
     p.add_argument("--profile", action="store_true", help="also print each graph's top op types by kernel time")
     p.add_argument("--json", metavar="FILE", help="write the results (schema edgesr.floor/1)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --json file")

@@ -3,22 +3,22 @@
 Defaults (README "Performance" shows the measurements; ``edgesr-bench floor`` repeats them):
 
 - **Graph optimisation level ``ORT_ENABLE_ALL``**: it adds the blocked-channel (NCHWc) conv
-  kernels on top of ``EXTENDED``; on OSFFNet and LMFN x4 at 320x180 ``ALL`` ran 1.1-1.3x
-  faster than ``EXTENDED`` in every interleaved run on the development machine.
+  kernels on top of ``EXTENDED``; ``edgesr-bench floor MODEL --settings extended`` timed
+  ``EXTENDED`` at 1.23x (OSFFNet x4) and 1.24x (LMFN x4) the time of ``ALL`` at 320x180.
 - **Intra-op threads = the physical cores this process may use**: SMT siblings share one core's
-  vector units, so a second thread per core adds contention, not FLOP/s. ONNX Runtime's own
-  default counts the machine's cores and ignores CPU affinity (``taskset``, container CPU
-  sets), which oversubscribes a pinned process.
+  vector units, so a second thread per core adds contention, not FLOP/s. Setting the count
+  explicitly makes it follow this process's CPU affinity (``taskset``, container CPU sets).
 - **Spinning on** (ORT's default, ``session.intra_op.allow_spinning``): a single session
-  in a loop (``edgesr-run``'s tiles) keeps its workers hot between runs. It hurts only when
-  several sessions share the cores (benchmarks interleaving engines), so
+  in a loop (``edgesr-run``'s tiles) keeps its workers hot; ``--settings no-spinning`` took
+  1.01x and 1.05x the default's time. It hurts only when several sessions share the cores
+  (benchmarks interleaving engines), so
   :class:`~edgesr.runtime.ort_engine.OrtOptions` can turn it off.
 - **Optimised-model cache** (CPU provider only): the first session saves ONNX Runtime's
   optimised graph (``optimized_model_filepath``) under ``edgesr.fileio.cache_dir("ort")``,
   keyed by the model's bytes, the ONNX Runtime version, the optimisation level and this CPU;
   later sessions load it with optimisations off, so they do not pay the optimisation again.
-  The cache folder must be private (the TensorRT cache's trust rules); anything else there is
-  ignored and rebuilt.
+  The cache folder must be private (the TensorRT cache's trust rules): an entry others could
+  have written is not loaded, and one that does not load is rebuilt.
 
 I wrote the physical-core count myself (Linux ``/sys`` topology, restricted to this process's
 affinity) rather than add psutil for one number: psutil counts the machine's cores and

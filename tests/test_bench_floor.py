@@ -47,6 +47,16 @@ def test_floor_command_on_the_toy_graph(toy_onnx: Path, tmp_path: Path,
     assert main(["floor", str(toy_onnx), "--size", "40x30", "--json", str(out)]) == 2  # no clobber
 
 
+def test_floor_times_the_settings_variants_of_the_same_graph(toy_onnx: Path, tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "floor.json"
+    assert main(["floor", str(toy_onnx), "--size", "40x30", "--rounds", "1",
+                 "--settings", "extended", "no-spinning", "--json", str(out)]) == 0
+    labels = [g["label"] for g in json.loads(out.read_text())["graphs"]]
+    assert labels == ["conv_x2.onnx", "conv_x2.onnx, extended", "conv_x2.onnx, no-spinning"]
+    assert "time over conv_x2.onnx's" in capsys.readouterr().out
+
+
 def test_floor_refuses_bad_sizes_in_one_line(toy_onnx: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["floor", str(toy_onnx), "--size", "8x8"]) == 2
     assert capsys.readouterr().err.strip().count("\n") == 0
