@@ -21,7 +21,8 @@ from edgesr.export.simplify import simplify_onnx
 from edgesr.models.deploy import ChannelMLP, deploy
 from edgesr.models.registry import create_model
 
-TINY = ["osffnet-tiny_x4", "lmfn-tiny_x2", "lkdn-tiny_x3", "bsrn-tiny_x2"]
+TINY = ["osffnet-tiny_x4", "lmfn-tiny_x2", "lkdn-tiny_x3", "bsrn-tiny_x2", "imdn-tiny_x2"]
+STACKED = ("osffnet", "lmfn", "lkdn", "bsrn")  # the families whose input is stacked
 
 
 @pytest.mark.parametrize("name", TINY)
@@ -39,9 +40,18 @@ def test_deployment_form_computes_the_training_form(name: str) -> None:
     with torch.no_grad():
         expected, got = model(x), deployed(x)
     assert torch.allclose(got, expected, atol=2e-5, rtol=0)
-    assert deployed.copies == 1 and deployed.shallow.pw.weight.shape[1] == 3  # input stacking folded
+    if name.startswith(STACKED):  # input stacking folded into a 3-channel first conv
+        assert deployed.copies == 1 and deployed.shallow.pw.weight.shape[1] == 3
     assert not any(isinstance(m, torch.nn.Linear) for m in deployed.modules())
     assert any(isinstance(m, torch.nn.Linear) for m in model.modules()) == name.startswith("osffnet")
+
+
+def test_full_size_osffnet_ablation_without_stacking_or_attention_deploys() -> None:
+    """osffnet-000_x4: no OISI (nothing to fold), no SFGC, no MFDF; full size."""
+    model = create_model("osffnet-000_x4")
+    x = torch.rand(1, 3, 24, 20)
+    with torch.no_grad():
+        assert torch.allclose(deploy(model)(x), model(x), atol=2e-5, rtol=0)
 
 
 def test_channel_mlp_matches_layernorm_and_mlp_written_in_numpy() -> None:
