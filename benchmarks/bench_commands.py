@@ -1,5 +1,7 @@
 """The runtime-only subcommands of edgesr-bench: latency, predict, report (no torch imports).
 
+Each ``run_*_command`` returns the text to show; the CLI prints it.
+
 A model argument is an .onnx file or a registered model name; a name uses the ONNX file edgesr
 ships for it when there is one, and otherwise exports it (which needs the `export` extra).
 """
@@ -13,7 +15,6 @@ import logging
 import sys
 from pathlib import Path
 
-from edgesr.cli_util import EXIT_OK
 from edgesr.errors import ConfigError, EngineUnavailableError
 from edgesr.fileio import check_output_file, write_text_atomically
 
@@ -59,7 +60,7 @@ def resolve_model(model: str, *, precision: str | None, allow_untrained: bool = 
     return cached_onnx_for(name, fp16=precision == "fp16", allow_untrained=allow_untrained), name
 
 
-def run_latency_command(args: argparse.Namespace) -> int:
+def run_latency_command(args: argparse.Namespace) -> str:
     from edgesr.benchmarks.latency_run import EngineRequest, format_results, run_latency
 
     if args.json:  # before the timing: not an input, folder writable, no silent replacement
@@ -70,14 +71,14 @@ def run_latency_command(args: argparse.Namespace) -> int:
     document = run_latency(model_path=model_path, model_name=name, requests=requests,
                            sizes=args.sizes or [(80, 60)], precision=args.precision, warmup=args.warmup,
                            repeats=args.repeats, argv=["edgesr-bench", *sys.argv[1:]])
-    print(format_results(document))
+    text = format_results(document)
     if args.json:
         write_text_atomically(args.json, json.dumps(document, indent=1) + "\n", overwrite=args.overwrite)
-        print(f"wrote {args.json}")
-    return EXIT_OK
+        text += f"\nwrote {args.json}"
+    return text
 
 
-def run_predict_command(args: argparse.Namespace) -> int:
+def run_predict_command(args: argparse.Namespace) -> str:
     from edgesr.benchmarks.onnx_cost import model_cost
     from edgesr.benchmarks.roofline import dominant_ops, roofline_floor, target
     from edgesr.runtime.model_file import spec_from_onnx
@@ -90,20 +91,22 @@ def run_predict_command(args: argparse.Namespace) -> int:
         raise ConfigError(f"--size {width}x{height} is not a multiple of the model's scale {spec.scale}")
     lr_w, lr_h = width // spec.scale, height // spec.scale
     cost = model_cost(model_path, height=lr_h, width=lr_w)
-    print(f"{model_path.name}: x{spec.scale}, input {lr_w}x{lr_h} -> output {width}x{height}, "
-          f"{cost.multi_adds / 1e9:.3f} G Multi-Adds, {cost.bytes_at(args.precision) / 1e6:.1f} MB read+written "
-          f"by the unfused graph at {args.precision}")
-    print(f"{'target':<20} {'compute ms':>10} {'memory ms':>10} {'floor ms':>9} {'bound':>8} {'FPS bound':>10}  dominant node types")
+    lines = [f"{model_path.name}: x{spec.scale}, input {lr_w}x{lr_h} -> output {width}x{height}, "
+             f"{cost.multi_adds / 1e9:.3f} G Multi-Adds, {cost.bytes_at(args.precision) / 1e6:.1f} MB read+written "
+             f"by the unfused graph at {args.precision}",
+             f"{'target':<20} {'compute ms':>10} {'memory ms':>10} {'floor ms':>9} {'bound':>8} {'FPS bound':>10}  "
+             "dominant node types"]
     for profile in profiles:
         floor = roofline_floor(cost, profile, precision=args.precision)
         shares = dominant_ops(cost, bound=floor.bound, precision=args.precision)
         compute = f"{floor.compute_s * 1e3:10.2f}" if floor.compute_s is not None else f"{'n/p':>10}"
-        print(f"{profile.key:<20} {compute} {floor.memory_s * 1e3:10.2f} {floor.floor_s * 1e3:9.2f} "
-              f"{floor.bound:>8} {floor.fps_bound:10.1f}  " + ", ".join(f"{op} {share:.0%}" for op, share in shares))
-    return EXIT_OK
+        lines.append(f"{profile.key:<20} {compute} {floor.memory_s * 1e3:10.2f} {floor.floor_s * 1e3:9.2f} "
+                     f"{floor.bound:>8} {floor.fps_bound:10.1f}  "
+                     + ", ".join(f"{op} {share:.0%}" for op, share in shares))
+    return "\n".join(lines)
 
 
-def run_report_command(args: argparse.Namespace) -> int:
+def run_report_command(args: argparse.Namespace) -> str:
     from edgesr.benchmarks.report import load_measurements, report_markdown
     from edgesr.benchmarks.roofline import target
 
@@ -123,5 +126,4 @@ def run_report_command(args: argparse.Namespace) -> int:
                  latency_vs_multi_adds(rows, profiles, Path(f"{stem}_latency_vs_multi_adds.png"),
                                        overwrite=args.overwrite).name]
     write_text_atomically(out, report_markdown(rows, profiles, plots=plots, plots_note=note), overwrite=args.overwrite)
-    print(f"wrote {out}" + (f" and {', '.join(plots)}" if plots else f" ({note})"))
-    return EXIT_OK
+    return f"wrote {out}" + (f" and {', '.join(plots)}" if plots else f" ({note})")

@@ -105,15 +105,14 @@ def _torch_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def _torch_handler(command: str, function: str):  # noqa: ANN202
-    def handler(args: argparse.Namespace) -> int:
+    def handler(args: argparse.Namespace) -> str:
         try:
             import torch  # noqa: F401  (probe only: the commands below import models)
         except ImportError:
             raise needs_torch(f"edgesr-bench {command}") from None
         from edgesr.benchmarks import torch_commands
 
-        print(getattr(torch_commands, function)(args))  # the command returns its text
-        return EXIT_OK
+        return getattr(torch_commands, function)(args)
 
     return handler
 
@@ -149,8 +148,11 @@ def _main(argv: Sequence[str] | None) -> int:
         if args.model is None:
             parser.print_help()
             return EXIT_OK
-        return _torch_handler("--model", "run_model_report")(args)
-    return args.handler(args)
+        text = _torch_handler("--model", "run_model_report")(args)
+    else:
+        text = args.handler(args)
+    print(text)  # every command returns its text; only the CLI prints
+    return EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:

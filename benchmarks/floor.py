@@ -31,7 +31,7 @@ import numpy as np
 
 from edgesr.benchmarks.onnx_cost import model_cost
 from edgesr.runtime.model_file import import_onnxruntime
-from edgesr.runtime.ort_session import session_options
+from edgesr.runtime.ort_session import physical_cores, session_options
 
 DENSE_CONV = Path(__file__).with_name("dense_conv_64.onnx")
 DENSE_CONV_CHANNELS, DENSE_CONV_KERNEL = 64, 3
@@ -145,8 +145,7 @@ def measure_floor(graphs: dict[str, Path], *, height: int, width: int, rounds: i
         rows.append(GraphFloor(label=label, path=path, multi_adds=macs,
                                median_s=statistics.median(times[label]),
                                floor_s=2 * macs / rate, top_ops=shares))
-    used = threads or session_options(ort, threads=0, spinning=True, log_severity=3).intra_op_num_threads
-    return FloorReport(height=height, width=width, threads=used, conv_flops_per_s=rate,
+    return FloorReport(height=height, width=width, threads=threads or physical_cores(), conv_flops_per_s=rate,
                        graphs=tuple(rows))
 
 

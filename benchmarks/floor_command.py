@@ -1,4 +1,5 @@
-"""``edgesr-bench floor MODEL``: resolve the graphs to compare, measure, print (floor.py)."""
+"""``edgesr-bench floor MODEL``: resolve the graphs to compare, measure, and return the text
+the CLI prints (the measurement is in floor.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ import tempfile
 from pathlib import Path
 
 from edgesr.benchmarks.bench_commands import resolve_model
-from edgesr.cli_util import EXIT_OK
 from edgesr.errors import ConfigError
 from edgesr.fileio import check_output_file, write_text_atomically
 
@@ -19,20 +19,21 @@ logger = logging.getLogger(__name__)
 def _training_form(name: str, folder: Path) -> Path | None:
     """The training-form export of ``name`` in ``folder``; None (logged) without torch."""
     try:
-        from edgesr.export.onnx_export import _model_with_weights, onnx_from_model
+        from edgesr.export.model_loading import model_with_weights
+        from edgesr.export.onnx_export import onnx_from_model
         from edgesr.models.registry import model_spec
     except ImportError:
         logger.warning("the training-form graph needs torch and onnx (pip install 'edgesr[export]'); "
                        "measuring the deployment form only")
         return None
     logger.info("exporting %s in training form for the comparison (no check; seconds to minutes)...", name)
-    model, _ = _model_with_weights(name, None)
+    model, _ = model_with_weights(name, None)
     path = folder / f"{name}_training_form.onnx"
     onnx_from_model(model, spec=model_spec(name), path=path, deployment=False)
     return path
 
 
-def run_floor_command(args: argparse.Namespace) -> int:
+def run_floor_command(args: argparse.Namespace) -> str:
     from edgesr.benchmarks.floor import format_floor, measure_floor
 
     if args.json:
@@ -42,7 +43,8 @@ def run_floor_command(args: argparse.Namespace) -> int:
         raise ConfigError("--size needs both sides >= 16, --rounds >= 1 and --tiles sizes >= 1")
     deployment, name = resolve_model(args.model, precision="fp32")
     with tempfile.TemporaryDirectory(prefix="edgesr-floor-") as folder:
-        graphs = {"deployment form" if name else deployment.name: deployment}
+        shipped_label = "deployment form" if name else deployment.name
+        graphs = {shipped_label: deployment}
         training = _training_form(name, Path(folder)) if name and args.training_form else None
         if training is not None:
             graphs = {"training form": training, **graphs}
@@ -50,12 +52,12 @@ def run_floor_command(args: argparse.Namespace) -> int:
             graphs[Path(extra).name] = resolve_model(extra, precision="fp32")[0]
         settings = {}
         for variant in args.settings or []:  # the shipped graph again, one default changed
-            label = f"{next(iter(g for g in graphs if graphs[g] == deployment))}, {variant}"
-            graphs[label], settings[label] = deployment, variant
+            graphs[f"{shipped_label}, {variant}"] = deployment
+            settings[f"{shipped_label}, {variant}"] = variant
         logger.info("timing %s and the dense conv, %d rounds...", ", ".join(graphs), args.rounds)
         report = measure_floor(graphs, height=height, width=width, rounds=args.rounds,
                                threads=args.threads, profile=args.profile, settings=settings)
-    print(format_floor(report))
+    text = format_floor(report)
     if args.tiles:
         from edgesr.benchmarks.floor import format_tiles, measure_tiles
         from edgesr.runtime.model_file import spec_from_onnx
@@ -63,11 +65,11 @@ def run_floor_command(args: argparse.Namespace) -> int:
         logger.info("timing tiles %s of %s...", args.tiles, deployment.name)
         rows = measure_tiles(deployment, tiles=args.tiles, height=height, width=width,
                              rounds=args.rounds, threads=args.threads)
-        print(format_tiles(rows, overlap_px=spec_from_onnx(deployment).overlap_px))
+        text += "\n" + format_tiles(rows, overlap_px=spec_from_onnx(deployment).overlap_px)
     if args.json:
         write_text_atomically(args.json, json.dumps(report.as_json(), indent=1) + "\n", overwrite=args.overwrite)
-        print(f"wrote {args.json}")
-    return EXIT_OK
+        text += f"\nwrote {args.json}"
+    return text
 
 
 def add_floor_parser(sub: argparse._SubParsersAction, parse_size) -> None:  # noqa: ANN001

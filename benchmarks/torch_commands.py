@@ -75,10 +75,9 @@ def run_model_report(args: argparse.Namespace) -> str:
         runs = {
             ort_label: lambda: ort.run(lr),
             f"{ort_label} tiled {args.tile}/{args.overlap}": lambda: tiled(ort, tile_px=args.tile, overlap_px=args.overlap)(lr),
-            **{f"torch-{device}{suffix}": engine.run for suffix, engine in torch_engines.items()},
+            **{f"torch-{device}{suffix}": (lambda engine=engine: engine.run(lr))
+               for suffix, engine in torch_engines.items()},
         }
-        runs = {label: (run if label.startswith("ort") else (lambda run=run: run(lr)))
-                for label, run in runs.items()}
         timings = time_round_robin(runs, repeats=args.repeats)
         heading = (f"latency of {name} on a {width}x{height} input ({ort.info().describe()}), "
                    f"{args.repeats} round-robin repeats{compile_note}:")

@@ -23,7 +23,8 @@ import logging
 from pathlib import Path
 
 import onnx
-from edgesr.export.onnx_export import export_model, untrained_error
+from edgesr.export.model_loading import untrained_error
+from edgesr.export.onnx_export import export_model
 
 import edgesr
 from edgesr.errors import WeightsError

@@ -48,6 +48,7 @@ from edgesr.export.dsconv_onnx import (
 )
 from edgesr.export.deploy_graph import gelu_fusable
 from edgesr.export.fp16_range import fp32_scopes
+from edgesr.export.model_loading import model_with_weights
 from edgesr.export.graph_tidy import (
     IN_DIMS,
     OUT_DIMS,
@@ -76,16 +77,10 @@ from edgesr.export.fp16 import (
 from torch import nn
 
 import edgesr
-from edgesr.errors import ConfigError, EdgeSRError, ExportError, WeightsError
+from edgesr.errors import ConfigError, EdgeSRError, ExportError
 from edgesr.fileio import check_output_file, check_writable_folder, write_atomically
 from edgesr.models.deploy import deploy
-from edgesr.models.registry import (
-    count_params,
-    create_model,
-    is_test_variant,
-    model_name,
-    model_spec,
-)
+from edgesr.models.registry import count_params, model_name, model_spec
 from edgesr.ops.dsconv import DSConv
 from edgesr.spec import (
     DEFAULT_OPSET,
@@ -93,8 +88,7 @@ from edgesr.spec import (
     OUTPUT_NAME,
     ModelSpec,
 )
-from edgesr.weights import shipped_weights
-from edgesr.weights_io import load_weights, weights_sha256
+from edgesr.weights_io import weights_sha256
 
 __all__ = [
     "ExportReport",
@@ -108,10 +102,6 @@ logger = logging.getLogger(__name__)
 
 TRACE_HEIGHT_PX, TRACE_WIDTH_PX = 32, 48  # raised to the model's min_input_px when larger
 _MAX_OPSET = 20  # the newest the exporter knows (MIN_OPSET: GridSample needs 16)
-
-# Dim names of the dynamic axes.
-
-
 
 
 # --------------------------------------------------------------------------- results
@@ -308,34 +298,6 @@ def onnx_from_model(
 # --------------------------------------------------------------------------- export_model
 
 
-def untrained_error(name: str) -> WeightsError:
-    """The one refusal of a model without weights (export, the export cache, run, bench)."""
-    return WeightsError(
-        f"edgesr ships no trained weights for {name} (`edgesr-weights list` shows which "
-        "models have them); pass --weights FILE, or --allow-untrained to export the seeded "
-        "random initialization for timing only"
-    )
-
-
-def _model_with_weights(name: str, weights: str | Path | None, *,
-                        allow_untrained: bool = False) -> tuple[nn.Module, str]:
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)  # the untrained initialization is reproducible
-        model = create_model(name)
-    if weights is not None:
-        load_weights(model, weights)
-        return model, f"file {weights}"
-    shipped = shipped_weights(name)
-    if shipped is not None:
-        load_weights(model, shipped)
-        return model, f"shipped ({shipped.name})"
-    if not (allow_untrained or is_test_variant(name)):
-        raise untrained_error(name)
-    logger.warning("%s: exporting the UNTRAINED initialization (timing only; its output is "
-                   "not a useful upscale)", name)
-    return model, "untrained initialization"
-
-
 def export_model(
     name_or_family: str,
     *,
@@ -369,7 +331,7 @@ def export_model(
     check_output_file(path, inputs=[weights] if weights is not None else [], overwrite=overwrite,
                       what="ONNX output")
 
-    model, source = _model_with_weights(name, weights, allow_untrained=allow_untrained)
+    model, source = model_with_weights(name, weights, allow_untrained=allow_untrained)
     scopes = fp32_scopes(model) if fp16 else []  # measured before export: values past float16
     proto, spec, simplifier = _export_fp32(
         model, spec=model_spec(name), opset=opset, simplify=simplify,

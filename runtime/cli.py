@@ -15,28 +15,21 @@ which some files failed (each reported on stderr, the others written); 130 inter
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import os
-import re
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from edgesr.cli_util import EXIT_OK, run_cli, setup_logging
-from edgesr.errors import ConfigError, ImageError, ModelFileError
+from edgesr.errors import ConfigError, ImageError
 from edgesr.fileio import ensure_folder
 from edgesr.image_guard import DEFAULT_MAX_PIXELS
-from edgesr.runtime.engine import Engine
-from edgesr.runtime.engines import ENGINE_CHOICES, MODEL_ENGINES, choose_engine, open_engine
+from edgesr.runtime.engines import ENGINE_CHOICES
 from edgesr.runtime.image_write import check_output_path
 from edgesr.runtime.imageio import SUPPORTED_EXTENSIONS, read_image
-from edgesr.runtime.model_file import inspect_onnx
-from edgesr.runtime.ort_engine import OrtOptions
 from edgesr.runtime.tiling import ProgressCallback
-from edgesr.runtime.trt.options import TrtOptions
 from edgesr.runtime.tile_plan import DEFAULT_MEMORY_BUDGET_MB, MIB, plan_tiling
 from edgesr.runtime.upscale import (
     TILE_PROGRESS_MIN_TILES,
@@ -46,8 +39,8 @@ from edgesr.runtime.upscale import (
     upscale_file,
     upscale_folder,
 )
-from edgesr.spec import DEFAULT_MODEL, ModelSpec
-from edgesr.weights import shipped_onnx
+from edgesr.runtime.run_model import open_resolved, resolve_model
+from edgesr.spec import DEFAULT_MODEL
 
 PROG = "edgesr-run"
 #: Exit code of a folder run in which some files failed (the others were written).
@@ -127,140 +120,6 @@ def build_parser() -> argparse.ArgumentParser:
 # ------------------------------------------------------------------------ models
 
 
-@dataclass(frozen=True, kw_only=True)
-class ResolvedModel:
-    """What to open: an ONNX file (ort/trt) or a registered model (torch)."""
-
-    engine: str
-    model_path: Path | None = None
-    model_name: str | None = None
-    weights: Path | None = None
-    spec: ModelSpec | None = None  # known before opening for ONNX files
-
-
-def _looks_like_path(value: str) -> bool:
-    return (value.lower().endswith(".onnx") or "/" in value or os.sep in value
-            or (os.altsep is not None and os.altsep in value) or Path(value).exists())
-
-
-def _scale_of_name(name: str) -> int | None:
-    match = re.search(r"_x(\d+)$", name)
-    return int(match.group(1)) if match else None
-
-
-def _cached_onnx(name: str, *, weights: Path | None, fp16: bool, allow_untrained: bool) -> Path:
-    """Export (or reuse) the ONNX of a registered model via the torch-side exporter."""
-    module_name = "edgesr.export.cache"
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        missing = getattr(exc, "name", None) or str(exc)
-        raise ModelFileError(
-            f"model {name!r} is a registered model name, and exporting it needs the `export` "
-            f"extra ({missing} is not installed here): pip install 'edgesr[export]', or pass an "
-            f"exported .onnx file (--model path/to/{name}.onnx, made with `edgesr-export`)"
-        ) from None
-    path = module.cached_onnx_for(name, weights=weights, fp16=fp16, allow_untrained=allow_untrained)
-    return Path(path)
-
-
-def resolve_model(args: argparse.Namespace) -> ResolvedModel:
-    """Turn --model/--engine/--scale/--fp16/--weights into what to open (see the module notes)."""
-    choice = choose_engine(args.engine)  # unknown names suggest close matches
-    engine = choice.name
-    weights = Path(args.weights) if args.weights else None
-    value: str | None = args.model
-
-    if value is not None and _looks_like_path(value):
-        if engine in MODEL_ENGINES:
-            raise ConfigError(
-                f"--engine {engine} runs registered PyTorch models (--model NAME such as "
-                f"{DEFAULT_MODEL}), not ONNX files; use --engine ort for {value}"
-            )
-        if weights is not None:
-            raise ConfigError(
-                f"--weights applies to a registered --model NAME; the weights of {value} are "
-                "inside the ONNX file: drop --weights"
-            )
-        if not value.lower().endswith(".onnx") and Path(value).is_file():
-            raise ModelFileError(
-                f"--model {value}: expected an .onnx file or a registered model name; export the "
-                "model with edgesr-export and pass the .onnx"
-            )
-        info = inspect_onnx(value, scale=args.scale)
-        return ResolvedModel(engine=engine, model_path=info.path, spec=info.spec)
-
-    if value is None:
-        name = DEFAULT_MODEL
-        if engine not in MODEL_ENGINES and not args.fp16 and weights is None:
-            shipped = shipped_onnx(DEFAULT_MODEL)
-            if shipped is None:
-                raise ModelFileError(
-                    f"no --model given and the default model ({DEFAULT_MODEL}.onnx) is not shipped "
-                    f"with this install; export it with `edgesr-export --model {DEFAULT_MODEL}` "
-                    f"and pass --model {DEFAULT_MODEL}.onnx"
-                )
-            info = inspect_onnx(shipped, scale=args.scale)
-            return ResolvedModel(engine=engine, model_path=info.path, spec=info.spec)
-    else:
-        name = value
-        if _scale_of_name(name) is None and args.scale is not None:
-            name = f"{name}_x{args.scale}"  # --model osffnet --scale 4, as edgesr-export takes it
-    name_scale = _scale_of_name(name)
-    if args.scale is not None and name_scale is not None and name_scale != args.scale:
-        raise ConfigError(
-            f"--scale {args.scale} contradicts --model {name}, an x{name_scale} model; drop "
-            f"--scale or use the _x{args.scale} variant"
-        )
-    if weights is not None and not weights.is_file():
-        raise ConfigError(f"--weights {args.weights}: the file does not exist; check the path")
-    if engine in MODEL_ENGINES:
-        return ResolvedModel(engine=engine, model_name=name, weights=weights)
-    shipped = shipped_onnx(name) if weights is None and not args.fp16 else None
-    if shipped is not None:  # the shipped graph of the shipped weights: no torch, no export
-        info = inspect_onnx(shipped, scale=args.scale)
-        return ResolvedModel(engine=engine, model_path=info.path, spec=info.spec)
-    path = _cached_onnx(name, weights=weights, fp16=args.fp16, allow_untrained=args.allow_untrained)
-    info = inspect_onnx(path, scale=args.scale)
-    return ResolvedModel(engine=engine, model_path=info.path, spec=info.spec)
-
-
-def _engine_options(args: argparse.Namespace, model: ResolvedModel) -> dict[str, Any]:
-    """Options per engine; ``--fp16`` is a precision request each ONNX engine checks against
-    the graph (``engines.check_precision``: an fp32 file is refused, saying how to export)."""
-    precision = "fp16" if args.fp16 else None
-    options: dict[str, Any] = {
-        "ort": OrtOptions(intra_op_threads=args.threads, precision=precision,
-                          log_severity=2 if args.verbose else 3),
-        "trt": TrtOptions(precision=precision),
-    }
-    if args.compile and model.engine not in MODEL_ENGINES:
-        raise ConfigError("--compile applies to the torch engine only; add --engine torch, or drop "
-                          "--compile (ONNX Runtime and TensorRT optimise the graph themselves)")
-    if model.engine in MODEL_ENGINES and (args.fp16 or args.threads or args.allow_untrained or args.compile):
-        try:
-            torch_engine = importlib.import_module("edgesr.torch_engine")
-        except ImportError:
-            pass  # open_engine reports the missing torch when the torch engine is asked for
-        else:
-            options["torch"] = torch_engine.TorchOptions(
-                precision="fp16" if args.fp16 else "fp32", threads=args.threads,
-                allow_untrained=args.allow_untrained, compile=args.compile)
-    return options
-
-
-def _open(args: argparse.Namespace, model: ResolvedModel) -> Engine:
-    requested = args.engine if args.engine == "auto" else model.engine
-    return open_engine(
-        requested,
-        model_path=model.model_path,
-        spec=model.spec,
-        model_name=model.model_name,
-        weights=model.weights,
-        options=_engine_options(args, model),
-    )
-
-
 # ------------------------------------------------------------------------ output
 
 
@@ -323,7 +182,7 @@ def _run_file(args: argparse.Namespace, src: Path) -> int:
         plan_tiling(height=image.height, width=image.width, spec=model.spec, tile_px=args.tile,
                     overlap_px=args.overlap, memory_budget_bytes=budget)
     bars = _TileBars()
-    with _open(args, model) as engine:
+    with open_resolved(args, model) as engine:
         print(f"engine: {engine.info().describe()}")
         try:
             # planned again with the engine: ONNX Runtime on a CPU takes bigger tiles than TensorRT
@@ -349,7 +208,7 @@ def _run_folder(args: argparse.Namespace, src: Path) -> int:
         plan_tiling(height=64, width=64, spec=model.spec, tile_px=args.tile or None,
                     overlap_px=args.overlap, memory_budget_bytes=args.memory_budget_mb * MIB)
     bars = _TileBars()
-    with _open(args, model) as engine:
+    with open_resolved(args, model) as engine:
         print(f"engine: {engine.info().describe()}")
         with tqdm(total=len(jobs), unit="img", disable=None, file=sys.stderr) as bar:
 

@@ -328,9 +328,9 @@ def test_without_a_shipped_model_the_error_says_how_to_get_one(photo, tmp_path: 
                                                                capsys) -> None:
     # In process, with the shipped model hidden: a subprocess would always find it (it is
     # shipped), and this test then never ran.
-    from edgesr.runtime import cli
+    from edgesr.runtime import cli, run_model
 
-    monkeypatch.setattr(cli, "shipped_onnx", lambda name: None)
+    monkeypatch.setattr(run_model, "shipped_onnx", lambda name: None)
     src = save_rgb(tmp_path / "in.png", photo)
     assert cli.main([str(src), "-o", str(tmp_path / "o.png")]) == 2
     lines = capsys.readouterr().err.strip().splitlines()

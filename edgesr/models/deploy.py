@@ -39,6 +39,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from edgesr.models.blocks import CCA, BSConvU, ChannelLayerNorm
+from edgesr.models.lmfn import IFM
+from edgesr.models.osffnet import AEFD
 
 __all__ = ["ChannelMLP", "deploy", "is_deployed"]
 
@@ -74,8 +76,8 @@ class ChannelMLP(nn.Module):
         return x + self.fc2(F.gelu(self.fc1(channel_normalize(x, self.eps))))
 
 
-class _DeployedAEFD(nn.Module):
-    """Mixin for OSFFNet's AEFD: the pixel MLP runs as :class:`ChannelMLP`."""
+class _DeployedAEFD(AEFD):
+    """OSFFNet's AEFD whose pixel MLP runs as :class:`ChannelMLP` (``channel_mlp``)."""
 
     def pixel_mlp(self, f_att: torch.Tensor) -> torch.Tensor:
         return self.channel_mlp(f_att)
@@ -127,22 +129,15 @@ def _fold_norm_into_expand(ifm: nn.Module) -> None:
     ifm.norm, ifm.expand = _AffineFreeNorm(norm.eps), folded
 
 
-def _swap_class(module: nn.Module, mixin: type) -> None:
-    module.__class__ = type(f"Deployed{type(module).__name__}", (mixin, type(module)), {})
-
-
 def deploy(model: nn.Module) -> nn.Module:
     """An evaluation-mode deep copy of ``model`` in deployment form (see the module notes)."""
-    from edgesr.models.lmfn import IFM
-    from edgesr.models.osffnet import AEFD
-
     deployed = copy.deepcopy(model).eval()
     _fold_stacked_input(deployed)
     for module in list(deployed.modules()):
         if isinstance(module, AEFD):
             module.channel_mlp = ChannelMLP(module.mlp_norm, module.mlp)
             del module.mlp_norm, module.mlp
-            _swap_class(module, _DeployedAEFD)
+            module.__class__ = _DeployedAEFD
         elif isinstance(module, IFM):
             _fold_norm_into_expand(module)
         elif type(module) is CCA:
