@@ -127,23 +127,22 @@ def cached_cpu_session(ort: Any, model_path: Path, *, threads: int, spinning: bo
                        log_severity: int, cache_root: Path | None = None) -> Any:
     """A CPU-provider session of ``model_path``, through the optimised-graph cache."""
     providers = ["CPUExecutionProvider"]
+    settings = {"threads": threads, "spinning": spinning, "log_severity": log_severity}
     cached = optimized_model_path(model_path, ort, cache_root=cache_root)
     if not prepare_cache_folder(cached):
-        options = session_options(ort, threads=threads, spinning=spinning, log_severity=log_severity)
-        return ort.InferenceSession(str(model_path), options, providers=providers)
+        return ort.InferenceSession(str(model_path), session_options(ort, **settings), providers=providers)
     if cached.is_file():
-        options = session_options(ort, threads=threads, spinning=spinning,
-                                  log_severity=log_severity, load_optimized=True)
         try:
-            session = ort.InferenceSession(str(cached), options, providers=providers)
+            session = ort.InferenceSession(str(cached), session_options(ort, **settings, load_optimized=True),
+                                           providers=providers)
             logger.debug("ort: optimised graph from the cache %s", cached)
             return session
         except Exception as exc:  # a damaged cache entry: rebuild it
             logger.warning("cached graph %s does not load (%s); rebuilding it", cached, exc)
-    options = session_options(ort, threads=threads, spinning=spinning, log_severity=log_severity)
     made: list[Any] = []
 
     def optimise_and_save(tmp: str) -> None:  # this session is the one returned: no second load
+        options = session_options(ort, **settings)
         options.optimized_model_filepath = tmp
         made.append(ort.InferenceSession(str(model_path), options, providers=providers))
 
@@ -154,4 +153,5 @@ def cached_cpu_session(ort: Any, model_path: Path, *, threads: int, spinning: bo
         logger.info("could not cache the optimised graph in %s (%s)", cached, exc)
     if made:
         return made[0]
-    return ort.InferenceSession(str(model_path), options, providers=providers)
+    # not loadable (ONNX Runtime's own error follows) or not writable: no cache this time
+    return ort.InferenceSession(str(model_path), session_options(ort, **settings), providers=providers)
