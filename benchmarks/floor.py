@@ -8,7 +8,7 @@ model runs every multiply-add as fast as the best-suited kernel ONNX Runtime has
 spends above that goes to memory-bound work (activations, elementwise ops, layout changes)
 and to small or depthwise convs that cannot reach the dense rate.
 
-Every session uses edgesr's shipped ONNX Runtime defaults (:mod:`edgesr.runtime.ort_session`),
+Every session uses edgesr's shipped ONNX Runtime defaults (:mod:`edgesr.runtime.engines.ort_session`),
 except the settings variants (``--settings``), which time the same graph with one default
 changed: the ``ORT_ENABLE_EXTENDED`` optimisation level, or spinning off.
 The conv and the graphs are timed in turn, round after round, so a slow spell of a shared
@@ -30,8 +30,8 @@ from typing import Any
 import numpy as np
 
 from edgesr.benchmarks.onnx_cost import model_cost
+from edgesr.runtime.engines.ort_session import physical_cores, session_options
 from edgesr.runtime.model_file import import_onnxruntime
-from edgesr.runtime.ort_session import physical_cores, session_options
 
 DENSE_CONV = Path(__file__).with_name("dense_conv_64.onnx")
 DENSE_CONV_CHANNELS, DENSE_CONV_KERNEL = 64, 3
@@ -174,7 +174,7 @@ def measure_tiles(path: Path, *, tiles: list[int], height: int, width: int, roun
                   threads: int = 0) -> list[tuple[int, float]]:
     """(tile, median seconds) of ``edgesr-run``'s tiled path at each LR tile size (0 = the whole
     image in one call), the model's advised overlap, timed in turn in one session."""
-    from edgesr.runtime.ort_engine import OrtEngine, OrtOptions
+    from edgesr.runtime.engines.ort import OrtEngine, OrtOptions
     from edgesr.runtime.tiling import upscale_tiled
 
     lr = np.random.default_rng(0).random((1, 3, height, width), dtype=np.float32)

@@ -73,7 +73,7 @@ def kernel_rows(cases: Sequence[tuple] = tuple(KERNEL_CASES), device: str = "cud
     import torch
 
     from edgesr.ops.dsconv_reference import dynamic_snake_conv_reference
-    from edgesr.runtime.trt import kernel
+    from edgesr.runtime.engines.trt import kernel
 
     rng = np.random.default_rng(0)
     rows: list[list[object]] = []
@@ -122,7 +122,7 @@ def torch_parity_rows(lr: np.ndarray) -> list[list[object]]:
 
 
 def _ort(model: Path) -> Any:
-    from edgesr.runtime.ort_engine import OrtEngine, OrtOptions
+    from edgesr.runtime.engines.ort import OrtEngine, OrtOptions
 
     try:
         return OrtEngine(model_path=model, options=OrtOptions(providers=("cuda",)))
@@ -132,8 +132,8 @@ def _ort(model: Path) -> Any:
 
 def trt_rows(lr: np.ndarray, work: Path) -> list[list[object]]:
     from edgesr.export.onnx_export import export_model
-    from edgesr.runtime.trt.options import TrtOptions
-    from edgesr.runtime.trt.runner import TrtEngine
+    from edgesr.runtime.engines.trt.options import TrtOptions
+    from edgesr.runtime.engines.trt.runner import TrtEngine
 
     rows: list[list[object]] = []
     for name in MODELS:

@@ -45,7 +45,7 @@ def run_model_report(args: argparse.Namespace) -> str:
     from edgesr.export.cache import cached_onnx_for
     from edgesr.models import model_name
     from edgesr.runtime.engines import open_engine
-    from edgesr.runtime.ort_engine import short_provider_name
+    from edgesr.runtime.engines.ort import short_provider_name
     from edgesr.torch_engine import TorchOptions
 
     name = model_name(args.model, scale=args.scale)

@@ -3,7 +3,7 @@
 Torch-side code, so it lives in ``edgesr`` (not ``edgesr.runtime``); the runtime's engine table
 reaches it by the module path string ``"edgesr.torch_engine:TorchEngine"``, so a machine
 without torch only fails when this engine is asked for. It implements the same protocol as
-the ONNX engines (:class:`edgesr.runtime.engine.Engine`) and shares their input checks and
+the ONNX engines (:class:`edgesr.runtime.engines.protocol.Engine`) and shares their input checks and
 min-size padding, so its outputs are the reference the exported graphs are compared with, and
 benchmarks can time it the same way.
 
@@ -25,8 +25,8 @@ from torch import nn
 
 from edgesr.errors import ConfigError, EngineUnavailableError, UnknownNameError, WeightsError
 from edgesr.models.registry import create_model, is_test_variant, model_spec
-from edgesr.runtime.engine import EngineInfo
-from edgesr.runtime.engine_base import BaseEngine
+from edgesr.runtime.engines.base import BaseEngine
+from edgesr.runtime.engines.protocol import EngineInfo
 from edgesr.spec import PRECISIONS, ModelSpec
 from edgesr.weights import shipped_weights
 from edgesr.weights_io import load_weights

@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from edgesr.errors import ConfigError, ModelFileError
-from edgesr.runtime.engine import Engine
 from edgesr.runtime.engines import MODEL_ENGINES, choose_engine, open_engine
+from edgesr.runtime.engines.ort import OrtOptions
+from edgesr.runtime.engines.protocol import Engine
+from edgesr.runtime.engines.trt.options import TrtOptions
 from edgesr.runtime.model_file import inspect_onnx
-from edgesr.runtime.ort_engine import OrtOptions
-from edgesr.runtime.trt.options import TrtOptions
 from edgesr.spec import DEFAULT_MODEL, ModelSpec
 from edgesr.weights import shipped_onnx
 
@@ -127,7 +127,7 @@ def resolve_model(args: argparse.Namespace) -> ResolvedModel:
 
 def _engine_options(args: argparse.Namespace, model: ResolvedModel) -> dict[str, Any]:
     """Options per engine; ``--fp16`` is a precision request each ONNX engine checks against
-    the graph (``engines.check_precision``: an fp32 file is refused, saying how to export)."""
+    the graph (``engines.checks.check_precision``: an fp32 file is refused, saying how to export)."""
     precision = "fp16" if args.fp16 else None
     options: dict[str, Any] = {
         "ort": OrtOptions(intra_op_threads=args.threads, precision=precision,

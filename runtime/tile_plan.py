@@ -15,7 +15,7 @@ import logging
 from dataclasses import dataclass
 
 from edgesr.errors import ConfigError
-from edgesr.runtime.engines import padded_size
+from edgesr.runtime.engines.checks import padded_size
 from edgesr.runtime.tiling import check_int, inference_bytes, tile_px_from_budget, tile_spans
 from edgesr.spec import ModelSpec
 

@@ -1,6 +1,6 @@
 """The ``edgesr-run`` pipeline: image file -> tiled inference through an engine -> image file.
 
-numpy + OpenCV only (never torch); any :class:`~edgesr.runtime.engine.Engine` works.
+numpy + OpenCV only (never torch); any :class:`~edgesr.runtime.engines.protocol.Engine` works.
 
 Steps for one file (:func:`upscale_file`): check the output path first
 (:func:`~edgesr.runtime.image_write.check_output_path`: supported extension, existing folder,
@@ -56,7 +56,7 @@ import numpy as np
 from edgesr.errors import EdgeSRError, ImageError
 from edgesr.fileio import ensure_folder
 from edgesr.image_guard import DEFAULT_MAX_PIXELS
-from edgesr.runtime.engine import Engine
+from edgesr.runtime.engines.protocol import Engine
 from edgesr.runtime.image_folders import list_images, mirror_output_path
 from edgesr.runtime.image_write import check_output_path, encoded_size_bound, write_image
 from edgesr.runtime.imageio import (

@@ -49,7 +49,7 @@ _SCRIPT = textwrap.dedent(
     import numpy as np
     import torch
     from edgesr.ops.dsconv_reference import dynamic_snake_conv_reference
-    from edgesr.runtime.trt import kernel as dt, kernel_compile as dc
+    from edgesr.runtime.engines.trt import kernel as dt, kernel_compile as dc
 
     cases = json.loads(sys.argv[1])
     rng = np.random.default_rng(0)
@@ -97,7 +97,7 @@ _COMPILE_SCRIPT = textwrap.dedent(
     r"""
     import json, os
     os.environ.pop("TRITON_INTERPRET", None)
-    from edgesr.runtime.trt import kernel as dt, kernel_compile as dc
+    from edgesr.runtime.engines.trt import kernel as dt, kernel_compile as dc
     out = {}
     for name, dtypes, cc, ptx_version in [
         ("fp32_sm87_isa82", dict(x="fp32", offset="fp32", weight="fp32", bias="fp32", out="fp32"), (8, 7), 82),
@@ -175,7 +175,7 @@ def test_aot_compiles_to_ptx_for_tensorrt() -> None:
 
 # --------------------------------------------------------------------------- pure helpers
 
-from edgesr.runtime.trt import kernel as dt, kernel_compile as dc  # noqa: E402  (no triton needed for these)
+from edgesr.runtime.engines.trt import kernel as dt, kernel_compile as dc  # noqa: E402  (no triton needed for these)
 
 _PTX = """//
 .version 8.8

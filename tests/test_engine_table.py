@@ -85,5 +85,5 @@ def test_rows_are_checked_and_not_replaced_by_accident(toy_row) -> None:
 def test_builtin_rows_describe_the_three_engines() -> None:
     rows = engines.ENGINES
     assert rows["trt"].kinds == ("gpu",) and rows["torch"].runs == "model"
-    assert rows["trt"].engine.startswith("edgesr.runtime.trt")  # lazily, by name
+    assert rows["trt"].engine.startswith("edgesr.runtime.engines.trt")  # lazily, by name
     assert engines.options_class("ort").__name__ == "OrtOptions"

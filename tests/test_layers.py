@@ -68,8 +68,11 @@ def _reachable_imports(start: str) -> dict[str, str]:
     seen: dict[str, str] = {}
     stack = [start]
     start_file = _module_file(start)
-    if start_file is not None and start_file.name == "__init__.py":  # a package: all its modules
-        stack += [f"{start}.{p.stem}" for p in start_file.parent.glob("*.py") if p.stem != "__init__"]
+    if start_file is not None and start_file.name == "__init__.py":  # a package: all its modules,
+        # subpackages too (engines are named in the table as strings, so no import reaches them)
+        root = start_file.parent
+        stack += [".".join((start, *p.relative_to(root).with_suffix("").parts)).removesuffix(".__init__")
+                  for p in root.rglob("*.py")]
     while stack:
         module = stack.pop()
         path = _module_file(module)

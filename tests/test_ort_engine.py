@@ -23,16 +23,14 @@ from edgesr.errors import (
     UnknownNameError,
     WeightsError,
 )
-from edgesr.runtime.engine import Engine
 from edgesr.runtime.engines import (
     choose_engine,
     engine_available,
     engine_class,
     open_engine,
-    pad_for_model,
 )
-from edgesr.runtime.model_file import UNKNOWN_MODEL_MIN_PX, inspect_onnx, spec_from_onnx
-from edgesr.runtime.ort_engine import (
+from edgesr.runtime.engines.checks import pad_for_model
+from edgesr.runtime.engines.ort import (
     CPU_EP,
     CUDA_EP,
     TENSORRT_EP,
@@ -40,6 +38,8 @@ from edgesr.runtime.ort_engine import (
     OrtOptions,
     resolve_providers,
 )
+from edgesr.runtime.engines.protocol import Engine
+from edgesr.runtime.model_file import UNKNOWN_MODEL_MIN_PX, inspect_onnx, spec_from_onnx
 from edgesr.spec import ModelSpec
 
 TINY = "osffnet-tiny_x4"

@@ -1,4 +1,4 @@
-"""ONNX Runtime session defaults (edgesr.runtime.ort_session) and the optimised-graph cache.
+"""ONNX Runtime session defaults (edgesr.runtime.engines.ort_session) and the optimised-graph cache.
 
 Oracles: util-linux ``lscpu`` for the core count, and an uncached ONNX Runtime session of the
 same file for the cached graph's output.
@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 from edgesr.errors import ConfigError
-from edgesr.runtime.ort_engine import OrtEngine, OrtOptions
-from edgesr.runtime.ort_session import ORT_CACHE_SUBDIR, physical_cores, usable_cpus
+from edgesr.runtime.engines.ort import OrtEngine, OrtOptions
+from edgesr.runtime.engines.ort_session import ORT_CACHE_SUBDIR, physical_cores, usable_cpus
 
 
 @pytest.mark.skipif(shutil.which("lscpu") is None, reason="lscpu (util-linux) is not installed")

@@ -16,8 +16,8 @@ import pytest
 
 from edgesr.errors import ConfigError, ModelFileError
 from edgesr import fileio
-from edgesr.runtime.trt import cache as trt_cache
-from edgesr.runtime.trt.cache import (
+from edgesr.runtime.engines.trt import cache as trt_cache
+from edgesr.runtime.engines.trt.cache import (
     EngineKey,
     cache_root,
     engine_paths,
@@ -28,7 +28,7 @@ from edgesr.runtime.trt.cache import (
     save_timing_cache_bytes,
     timing_cache_path,
 )
-from edgesr.runtime.trt.profile import OptimizationProfile, profile_from_tiling
+from edgesr.runtime.engines.trt.profile import OptimizationProfile, profile_from_tiling
 
 PROFILE = OptimizationProfile(min=(1, 3, 16, 16), opt=(1, 3, 288, 288), max=(1, 3, 288, 288))
 ENGINE = b"\x7fTRT-engine-bytes" * 64

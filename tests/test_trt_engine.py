@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 
 from edgesr.errors import ConfigError, EngineUnavailableError, ImageError, ModelFileError
-from edgesr.runtime.trt import build, cuda_memory, engine_bytes, plugin, plugin_launch
-from edgesr.runtime.trt.build import engine_key
-from edgesr.runtime.trt.cache import engine_paths
-from edgesr.runtime.trt.cuda_memory import DeviceInfo
-from edgesr.runtime.trt.onnx_bytes import count_plugin_nodes, mark_plugin_nodes, read_onnx_metadata
-from edgesr.runtime.trt.options import TrtOptions
-from edgesr.runtime.trt.profile import OptimizationProfile
-from edgesr.runtime.trt.runner import TrtEngine, available
+from edgesr.runtime.engines.trt import build, cuda_memory, engine_bytes, plugin, plugin_launch
+from edgesr.runtime.engines.trt.build import engine_key
+from edgesr.runtime.engines.trt.cache import engine_paths
+from edgesr.runtime.engines.trt.cuda_memory import DeviceInfo
+from edgesr.runtime.engines.trt.onnx_bytes import count_plugin_nodes, mark_plugin_nodes, read_onnx_metadata
+from edgesr.runtime.engines.trt.options import TrtOptions
+from edgesr.runtime.engines.trt.profile import OptimizationProfile
+from edgesr.runtime.engines.trt.runner import TrtEngine, available
 from edgesr.spec import DSCONV_DOMAIN, DSCONV_OP_TYPE, ModelSpec
 
 TRT_OK, TRT_REASON = available()
@@ -431,9 +431,9 @@ def test_runtime_trt_modules_never_import_torch() -> None:
         "        if name == 'torch' or name.startswith(('torch.', 'edgesr.models', 'edgesr.ops', 'edgesr.export')):\n"
         "            raise ImportError('blocked: ' + name)\n"
         "sys.meta_path.insert(0, Block())\n"
-        "import edgesr.runtime.trt.runner, edgesr.runtime.trt.build, edgesr.runtime.trt.cache\n"
-        "import edgesr.runtime.trt.plugin, edgesr.runtime.trt.kernel_compile, edgesr.runtime.trt.cuda_memory\n"
-        "from edgesr.runtime.trt.runner import available\n"
+        "import edgesr.runtime.engines.trt.runner, edgesr.runtime.engines.trt.build, edgesr.runtime.engines.trt.cache\n"
+        "import edgesr.runtime.engines.trt.plugin, edgesr.runtime.engines.trt.kernel_compile, edgesr.runtime.engines.trt.cuda_memory\n"
+        "from edgesr.runtime.engines.trt.runner import available\n"
         "print(available()[0])\n"
         "assert 'torch' not in sys.modules\n"
     )
@@ -696,7 +696,7 @@ def test_build_cache_and_run_plumbing_with_fake_tensorrt(
         np.testing.assert_array_equal(engine.run(big), big.repeat(2, axis=2).repeat(2, axis=3))
         with pytest.raises(ConfigError, match="tiler"):
             engine.run(np.zeros((1, 3, 41, 8), dtype=np.float32))
-        # the input checks every engine shares (engines.check_lr): not 4-D, not 3 channels
+        # the input checks every engine shares (engines.checks.check_lr): not 4-D, not 3 channels
         with pytest.raises(ImageError, match=r"shape \(3, 8, 8\), expected \(N, 3, H, W\)"):
             engine.run(np.zeros((3, 8, 8), dtype=np.float32))
         with pytest.raises(ImageError, match=r"shape \(1, 4, 8, 8\), expected \(N, 3, H, W\)"):
@@ -734,7 +734,7 @@ def test_profile_minimum_padding_chunking_and_shared_checks_with_fake_tensorrt(
         sr = engine.run(lr)
         np.testing.assert_array_equal(sr, lr.repeat(2, axis=2).repeat(2, axis=3))
         assert sr.flags.c_contiguous
-        # min_size_px 8 pads to 8x9 (engines.pad_for_model), the profile to 12x12; N 4 = 3 + 1 (+1 pad)
+        # min_size_px 8 pads to 8x9 (engines.checks.pad_for_model), the profile to 12x12; N 4 = 3 + 1 (+1 pad)
         assert log["runs"] == [(3, 3, 12, 12), (2, 3, 12, 12)]
         with pytest.raises(ImageError, match="values in"):
             engine.run(np.full((1, 3, 8, 8), 255.0, dtype=np.float32))

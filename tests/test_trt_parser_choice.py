@@ -38,9 +38,9 @@ from typing import Any
 
 import pytest
 
-from edgesr.runtime.trt import build
-from edgesr.runtime.trt.onnx_bytes import mark_plugin_nodes
-from edgesr.runtime.trt.options import TrtOptions
+from edgesr.runtime.engines.trt import build
+from edgesr.runtime.engines.trt.onnx_bytes import mark_plugin_nodes
+from edgesr.runtime.engines.trt.options import TrtOptions
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_trt_plugin_contract import NAME, NS, _dsconv_model, parser_fields  # noqa: E402
@@ -132,7 +132,7 @@ def test_an_untagged_node_would_fall_to_its_local_function(trtp: Any, version: s
     """Why mark_plugin_nodes tags the node: registered under namespace "edgesr", the plugin is
     invisible to a lookup with the default namespace "" (10.7-10.14), and 10.15+ parsers
     prefer the local function unless the node names its plugin namespace."""
-    from edgesr.runtime.trt import plugin
+    from edgesr.runtime.engines.trt import plugin
 
     plugin.register_dsconv_plugin()
     registry = sys.modules["tensorrt"].get_plugin_registry()
@@ -145,7 +145,7 @@ def test_an_untagged_node_would_fall_to_its_local_function(trtp: Any, version: s
 def test_without_tags_and_flags_nvidia_refuses_to_choose(trtp: Any) -> None:
     """A node with neither `aot` nor a PREFER flag asks UNKNOWN, and NVIDIA's creator refuses
     a plugin with both implementations: the build always sets one of them."""
-    from edgesr.runtime.trt import plugin
+    from edgesr.runtime.engines.trt import plugin
 
     plugin.register_dsconv_plugin()
     trt = sys.modules["tensorrt"]

@@ -24,8 +24,8 @@ import numpy as np
 import pytest
 
 from edgesr.errors import EngineUnavailableError
-from edgesr.runtime.trt import build, plugin, plugin_launch
-from edgesr.runtime.trt.options import TrtOptions
+from edgesr.runtime.engines.trt import build, plugin, plugin_launch
+from edgesr.runtime.engines.trt.options import TrtOptions
 
 sys.path.insert(0, str(Path(__file__).parent))
 from trt_plugin_loader import NVIDIA_VERSION, trtp  # noqa: E402,F401  (the fixture)

@@ -1,7 +1,7 @@
 """mypy over the TensorRT runtime modules, against the ``tensorrt-stubs`` package (no GPU).
 
 TensorRT cannot run here, so its API use is checked statically: every ``tensorrt`` call in
-``runtime/trt/`` (and what it imports) must exist with that signature in the
+``runtime/engines/trt/`` (and what it imports) must exist with that signature in the
 stubs (TensorRT 10.13). Members that only newer releases have are looked up with getattr,
 so they need no ``type: ignore``.
 
@@ -32,7 +32,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 MODULES = [
-    f"edgesr.runtime.trt.{name}"
+    f"edgesr.runtime.engines.trt.{name}"
     for name in ("build", "cache", "cuda_memory", "engine_bytes", "kernel", "kernel_compile", "onnx_bytes",
                  "options", "plugin", "plugin_launch", "profile", "runner")
 ]  # fmt: skip

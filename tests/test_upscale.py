@@ -14,11 +14,11 @@ import pytest
 import skimage.data
 
 from edgesr.errors import ConfigError, ImageError, OutputError
+from edgesr.runtime.engines.ort import OrtEngine, OrtOptions
 from edgesr.runtime.image_write import check_output_path
 from edgesr.runtime.imageio import nchw_from_rgb, read_image
-from edgesr.runtime.ort_engine import OrtEngine, OrtOptions
-from edgesr.runtime.tiling import seam_score
 from edgesr.runtime.tile_plan import MIB, PEAK_VALUES_PER_PIXEL, estimate_inference_bytes, plan_tiling
+from edgesr.runtime.tiling import seam_score
 from edgesr.runtime.upscale import (
     folder_jobs,
     upscale_file,

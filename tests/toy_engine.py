@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edgesr.runtime.engine import EngineInfo
-from edgesr.runtime.engine_base import BaseEngine
+from edgesr.runtime.engines.base import BaseEngine
+from edgesr.runtime.engines.protocol import EngineInfo
 from edgesr.spec import ModelSpec
 
 

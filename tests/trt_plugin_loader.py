@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 import trt_core_standin as core
-from edgesr.runtime.trt import plugin, plugin_launch
+from edgesr.runtime.engines.trt import plugin, plugin_launch
 
 NVIDIA_VERSION = "10.13.0.35"
 

@@ -40,7 +40,7 @@ from pathlib import Path
 from edgesr import __version__ as EDGESR_VERSION
 from edgesr import fileio
 from edgesr.errors import ConfigError, ModelFileError
-from edgesr.runtime.trt.profile import OptimizationProfile
+from edgesr.runtime.engines.trt.profile import OptimizationProfile
 from edgesr.spec import PRECISIONS
 
 __all__ = [

@@ -4,8 +4,8 @@
 :func:`crop_sr` (replicate-pad inputs smaller than ``spec.min_size_px`` or not a multiple of
 ``spec.size_multiple``, then crop the output), :func:`check_sr` (the output has the shape the
 spec promises) and :func:`check_precision` (the graph's precision against a requested one).
-:class:`edgesr.runtime.engine_base.BaseEngine` runs them around every engine's inference;
-``edgesr.runtime.engines`` re-exports them for engines written before the base class.
+:class:`edgesr.runtime.engines.base.BaseEngine` runs them around every engine's inference;
+Engines that do not use the base class (TensorRT's builder) import them from here.
 """
 
 from __future__ import annotations

@@ -25,8 +25,8 @@ from typing import ClassVar
 import numpy as np
 
 from edgesr.errors import EngineUnavailableError
-from edgesr.runtime.engine import EngineInfo
-from edgesr.runtime.engine_checks import check_lr, check_sr, crop_sr, pad_for_model
+from edgesr.runtime.engines.checks import check_lr, check_sr, crop_sr, pad_for_model
+from edgesr.runtime.engines.protocol import EngineInfo
 from edgesr.spec import ModelSpec
 
 logger = logging.getLogger(__name__)

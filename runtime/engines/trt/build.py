@@ -27,12 +27,12 @@ from typing import Any
 
 from edgesr import __version__ as EDGESR_VERSION
 from edgesr.errors import EngineUnavailableError, ModelFileError
-from edgesr.runtime.engines import check_precision
-from edgesr.runtime.trt.cache import EngineKey, load_timing_cache_bytes, save_timing_cache_bytes
-from edgesr.runtime.trt.cuda_memory import DeviceInfo
-from edgesr.runtime.trt.onnx_bytes import count_plugin_nodes, mark_plugin_nodes, read_onnx_metadata
-from edgesr.runtime.trt.options import TrtOptions
-from edgesr.runtime.trt.profile import OptimizationProfile, profile_from_tiling
+from edgesr.runtime.engines.checks import check_precision
+from edgesr.runtime.engines.trt.cache import EngineKey, load_timing_cache_bytes, save_timing_cache_bytes
+from edgesr.runtime.engines.trt.cuda_memory import DeviceInfo
+from edgesr.runtime.engines.trt.onnx_bytes import count_plugin_nodes, mark_plugin_nodes, read_onnx_metadata
+from edgesr.runtime.engines.trt.options import TrtOptions
+from edgesr.runtime.engines.trt.profile import OptimizationProfile, profile_from_tiling
 from edgesr.spec import INPUT_NAME, OUTPUT_NAME, ModelSpec
 
 __all__ = [
@@ -138,7 +138,7 @@ def choose_plugin_impl(options: TrtOptions, model: bytes, trt_version: str) -> s
             trt_version,
         )
         return ""
-    from edgesr.runtime.trt import plugin
+    from edgesr.runtime.engines.trt import plugin
 
     try:
         impls = plugin.register_dsconv_plugin()
@@ -163,7 +163,7 @@ def engine_key(
     """The cache key of the engine these inputs build (see ``cache.py``)."""
     plugin_version = ""
     if plugin_impl:
-        from edgesr.runtime.trt.plugin import plugin_version_tag
+        from edgesr.runtime.engines.trt.plugin import plugin_version_tag
 
         plugin_version = plugin_version_tag(plugin_impl)
     major, minor = device.compute_capability

@@ -7,7 +7,7 @@ requested), how to tell cheaply whether it can run here and the one-line install
 cannot, the kinds of device it runs on, the precisions it runs, whether it runs an ONNX file
 or a registered PyTorch model, and its place in ``auto``'s preference order.
 
-Adding an engine = one module (a :class:`edgesr.runtime.engine_base.BaseEngine` subclass with
+Adding an engine = one module (a :class:`edgesr.runtime.engines.base.BaseEngine` subclass with
 an options dataclass) and one :func:`register_engine` call, or one row in :data:`_BUILTIN`.
 ``edgesr-run --engine``, ``edgesr-eval --engine`` and ``edgesr-bench latency --engine`` read
 their choices from :func:`engine_choices`.
@@ -22,8 +22,10 @@ Constructor contract (keyword-only):
 ``trt`` (TensorRT + GPU), then ``ort`` (which itself prefers the TensorRT, then CUDA, then CPU
 execution provider). ``torch`` is the reference, never picked by ``auto``.
 
-The input/output checks every engine shares live in :mod:`edgesr.runtime.engine_checks` and
-are re-exported here.
+The package holds every engine: the protocol (:mod:`.protocol`), the base class (:mod:`.base`),
+the input/output checks every engine shares (:mod:`.checks`), this table, one module per engine
+(:mod:`.ort`) and the TensorRT package (:mod:`.trt`). The torch engine stays in
+``edgesr/torch_engine.py`` because the runtime never imports torch.
 """
 
 from __future__ import annotations
@@ -37,16 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from edgesr.errors import ConfigError, EngineUnavailableError, UnknownNameError
-from edgesr.runtime.engine import Engine
-from edgesr.runtime.engine_checks import (  # re-exported: engines import them from here
-    RANGE_TOLERANCE,
-    check_lr,
-    check_precision,
-    check_sr,
-    crop_sr,
-    pad_for_model,
-    padded_size,
-)
+from edgesr.runtime.engines.protocol import Engine
 from edgesr.spec import ModelSpec
 
 logger = logging.getLogger(__name__)
@@ -122,15 +115,15 @@ def _torch_available() -> tuple[bool, str]:
 
 _BUILTIN = (
     EngineDescriptor(
-        name="ort", engine="edgesr.runtime.ort_engine:OrtEngine",
-        options="edgesr.runtime.ort_engine:OrtOptions", kinds=("cpu", "gpu", "npu"),
+        name="ort", engine="edgesr.runtime.engines.ort:OrtEngine",
+        options="edgesr.runtime.engines.ort:OrtOptions", kinds=("cpu", "gpu", "npu"),
         precisions=("fp32", "fp16"), available=_ort_available, auto_rank=1,
         install_hint="install ONNX Runtime: pip install 'edgesr[cpu]' (or 'edgesr[gpu]' on NVIDIA GPUs)",
     ),
     EngineDescriptor(
         # by name only: TensorRT is imported when this engine is asked for
-        name="trt", engine="edgesr.runtime.trt.runner:TrtEngine",
-        options="edgesr.runtime.trt.options:TrtOptions", kinds=("gpu",),
+        name="trt", engine="edgesr.runtime.engines.trt.runner:TrtEngine",
+        options="edgesr.runtime.engines.trt.options:TrtOptions", kinds=("gpu",),
         precisions=("fp32", "fp16"), available=_trt_available, auto_rank=0,
         install_hint="install TensorRT on a machine with an NVIDIA GPU: pip install 'edgesr[trt]', or use --engine ort",
     ),
@@ -329,15 +322,10 @@ __all__ = [
     "ENGINE_TABLE",
     "KINDS",
     "MODEL_ENGINES",
-    "RANGE_TOLERANCE",
     "EngineChoice",
     "EngineDescriptor",
     "check_engine_name",
-    "check_lr",
-    "check_precision",
-    "check_sr",
     "choose_engine",
-    "crop_sr",
     "descriptor",
     "engine_available",
     "engine_choices",
@@ -345,8 +333,6 @@ __all__ = [
     "model_engines",
     "open_engine",
     "options_class",
-    "pad_for_model",
-    "padded_size",
     "register_engine",
     "unregister_engine",
 ]

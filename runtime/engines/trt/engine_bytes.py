@@ -7,11 +7,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from edgesr.runtime.engines import check_precision
-from edgesr.runtime.trt.build import build_engine, choose_plugin_impl, import_tensorrt, resolve_profile, spec_of
-from edgesr.runtime.trt.cache import cache_root, timing_cache_path
-from edgesr.runtime.trt.onnx_bytes import read_onnx
-from edgesr.runtime.trt.options import TrtOptions
+from edgesr.runtime.engines.checks import check_precision
+from edgesr.runtime.engines.trt.build import build_engine, choose_plugin_impl, import_tensorrt, resolve_profile, spec_of
+from edgesr.runtime.engines.trt.cache import cache_root, timing_cache_path
+from edgesr.runtime.engines.trt.onnx_bytes import read_onnx
+from edgesr.runtime.engines.trt.options import TrtOptions
 from edgesr.spec import ModelSpec
 
 __all__ = ["engine_from_onnx"]
@@ -36,7 +36,7 @@ def engine_from_onnx(
     plugin_impl = choose_plugin_impl(options, model, str(trt_mod.__version__))
     timing = None
     if options.timing_cache:
-        from edgesr.runtime.trt.cuda_memory import cuda_api
+        from edgesr.runtime.engines.trt.cuda_memory import cuda_api
 
         device = cuda_api().device_info(0)
         major, minor = device.compute_capability

@@ -1,8 +1,8 @@
 """Ahead-of-time compilation of the DSConv Triton kernel to PTX (no GPU needed; no torch).
 
-``compile_dsconv`` turns the ``@triton.jit`` kernel of :mod:`edgesr.runtime.trt.kernel` into
+``compile_dsconv`` turns the ``@triton.jit`` kernel of :mod:`edgesr.runtime.engines.trt.kernel` into
 PTX for one dtype combination and one GPU architecture (``GPUTarget("cuda", 87, 32)`` for
-Orin, 90 for Hopper). The TensorRT AOT plugin (:mod:`edgesr.runtime.trt.plugin`) returns that
+Orin, 90 for Hopper). The TensorRT AOT plugin (:mod:`edgesr.runtime.engines.trt.plugin`) returns that
 PTX from ``aot_impl``; the JIT plugin loads it through the CUDA driver. TensorRT's AOT
 launcher passes exactly inputs + int32 scalars + outputs, so Triton's hidden trailing
 scratch parameters are removed here when the kernel never reads them.
@@ -14,7 +14,7 @@ import importlib
 from dataclasses import dataclass
 
 from edgesr.errors import ConfigError, EngineUnavailableError
-from edgesr.runtime.trt.kernel import (
+from edgesr.runtime.engines.trt.kernel import (
     CONSTEXPR_NAMES,
     POINTER_INPUT_NAMES,
     SCALAR_ARG_NAMES,

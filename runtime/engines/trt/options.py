@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgesr.errors import ConfigError
-from edgesr.runtime.trt.profile import OptimizationProfile
+from edgesr.runtime.engines.trt.profile import OptimizationProfile
 from edgesr.spec import PRECISIONS
 
 __all__ = ["PLUGIN_IMPLS", "TrtOptions"]

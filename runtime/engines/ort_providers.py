@@ -1,6 +1,6 @@
 """ONNX Runtime execution providers: their names, short aliases and the default order.
 
-Split from :mod:`edgesr.runtime.ort_engine` (which re-exports every name here) so the engine
+Split from :mod:`edgesr.runtime.engines.ort` (which re-exports every name here) so the engine
 module keeps to the session and the run.
 """
 

@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from edgesr.errors import ConfigError, EngineUnavailableError, ModelFileError
-from edgesr.runtime.engine import EngineInfo
-from edgesr.runtime.engine_base import BaseEngine
-from edgesr.runtime.trt.build import (
+from edgesr.runtime.engines.base import BaseEngine
+from edgesr.runtime.engines.protocol import EngineInfo
+from edgesr.runtime.engines.trt.build import (
     build_engine,
     choose_plugin_impl,
     engine_key,
@@ -34,13 +34,13 @@ from edgesr.runtime.trt.build import (
     spec_of,
     trt_logger,
 )
-from edgesr.runtime.trt.cache import cache_root, load_cached_engine_bytes, save_engine, timing_cache_path
-from edgesr.runtime.trt.onnx_bytes import read_onnx
-from edgesr.runtime.trt.options import TrtOptions
+from edgesr.runtime.engines.trt.cache import cache_root, load_cached_engine_bytes, save_engine, timing_cache_path
+from edgesr.runtime.engines.trt.onnx_bytes import read_onnx
+from edgesr.runtime.engines.trt.options import TrtOptions
 from edgesr.spec import ModelSpec
 
 if TYPE_CHECKING:
-    from edgesr.runtime.trt.cuda_memory import CudaApi, DeviceBuffer, Stream
+    from edgesr.runtime.engines.trt.cuda_memory import CudaApi, DeviceBuffer, Stream
 
 __all__ = ["TrtEngine", "available"]
 
@@ -57,7 +57,7 @@ def available() -> tuple[bool, str]:
     except Exception as exc:  # a broken install: missing libnvinfer, wrong CUDA
         return False, f"TensorRT cannot be imported ({type(exc).__name__}: {exc}); reinstall it"
     try:
-        from edgesr.runtime.trt.cuda_memory import cuda_api
+        from edgesr.runtime.engines.trt.cuda_memory import cuda_api
 
         api = cuda_api()
         count = api.device_count()
@@ -118,7 +118,7 @@ class TrtEngine(BaseEngine):
             raise ConfigError(f"device={device}: only CUDA device 0 is supported; set CUDA_VISIBLE_DEVICES")
         import tensorrt as trt
 
-        from edgesr.runtime.trt.cuda_memory import cuda_api
+        from edgesr.runtime.engines.trt.cuda_memory import cuda_api
 
         self._trt = trt
         self._options = options or TrtOptions()

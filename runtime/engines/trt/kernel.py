@@ -19,14 +19,14 @@ float32 ``[BLOCK_O, BLOCK_P]`` tile. Arithmetic is float32 whatever the storage 
 
 The kernel takes raw pointers, int32 sizes and element strides only, so one source serves:
 
-- the TensorRT AOT plugin (``runtime/trt/plugin.py``), which compiles it to PTX ahead of
+- the TensorRT AOT plugin (``runtime/engines/trt/plugin.py``), which compiles it to PTX ahead of
   time; TensorRT then launches it with the tensor inputs, then the int32 scalars, then
   the output (the AOT calling convention, hence the argument order below);
 - the JIT plugin fallback (same PTX, launched through cuda-python);
-  compiled by ``runtime/trt/kernel_compile.py``;
+  compiled by ``runtime/engines/trt/kernel_compile.py``;
 - tests on CPU under ``TRITON_INTERPRET=1`` (``tests/test_dsconv_triton.py``).
 
-``import edgesr.runtime.trt.kernel`` works without triton: :data:`HAVE_TRITON` is then
+``import edgesr.runtime.engines.trt.kernel`` works without triton: :data:`HAVE_TRITON` is then
 False and :func:`dsconv_kernel` raises :class:`~edgesr.errors.EngineUnavailableError`.
 ``TRITON_INTERPRET`` is read by triton when the kernel is defined, so set it before this
 module is first imported.

@@ -25,8 +25,8 @@ from typing import Any
 import numpy as np
 
 from edgesr.errors import EngineUnavailableError
-from edgesr.runtime.trt import kernel
-from edgesr.runtime.trt.kernel_compile import CompiledDSConv, compile_dsconv
+from edgesr.runtime.engines.trt import kernel
+from edgesr.runtime.engines.trt.kernel_compile import CompiledDSConv, compile_dsconv
 
 __all__ = ["BuildTarget", "DriverLauncher", "build_target", "compiled_kernel", "dsconv_ptx_isa", "set_build_target"]
 
@@ -54,7 +54,7 @@ def build_target() -> BuildTarget:
     """The target set with :func:`set_build_target`, else this machine's GPU and driver."""
     if _TARGET is not None:
         return _TARGET
-    from edgesr.runtime.trt.cuda_memory import cuda_api
+    from edgesr.runtime.engines.trt.cuda_memory import cuda_api
 
     info = cuda_api().device_info()
     return BuildTarget(info.compute_capability, dsconv_ptx_isa(info.driver_version))

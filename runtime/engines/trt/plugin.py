@@ -39,8 +39,8 @@ import threading
 from typing import Any
 
 from edgesr.errors import EngineUnavailableError
-from edgesr.runtime.trt import kernel
-from edgesr.runtime.trt.plugin_launch import build_target, compiled_kernel, launcher
+from edgesr.runtime.engines.trt import kernel
+from edgesr.runtime.engines.trt.plugin_launch import build_target, compiled_kernel, launcher
 from edgesr.spec import DSCONV_OP_TYPE, DSCONV_PLUGIN_NAMESPACE, DSCONV_PLUGIN_VERSION
 
 __all__ = ["PLUGIN_ID", "autotune_type_combinations", "plugin_version_tag", "register_dsconv_plugin"]

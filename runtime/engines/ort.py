@@ -32,10 +32,9 @@ import numpy as np
 
 from edgesr.errors import ConfigError, ModelFileError, UnknownNameError
 from edgesr.fileio import CACHE_ENV, cache_dir
-from edgesr.runtime.engine import EngineInfo
-from edgesr.runtime.engine_base import BaseEngine
-from edgesr.runtime.engine_checks import check_precision
-from edgesr.runtime.ort_providers import (
+from edgesr.runtime.engines.base import BaseEngine
+from edgesr.runtime.engines.checks import check_precision
+from edgesr.runtime.engines.ort_providers import (
     CPU_EP,
     CUDA_EP,
     PROVIDER_ALIASES,
@@ -44,7 +43,8 @@ from edgesr.runtime.ort_providers import (
     resolve_providers,
     short_provider_name,
 )
-from edgesr.runtime.ort_session import cached_cpu_session, physical_cores, session_options
+from edgesr.runtime.engines.ort_session import cached_cpu_session, physical_cores, session_options
+from edgesr.runtime.engines.protocol import EngineInfo
 from edgesr.runtime.model_file import (
     check_io,
     check_model_path,
@@ -67,7 +67,7 @@ class OrtOptions:
     ``providers``: execution providers to use, in order (full names or ``tensorrt``, ``cuda``,
     ``cpu``); empty = the best available (TensorRT > CUDA > CPU).
     ``intra_op_threads``: CPU threads per operator, 0 = the physical cores this process may
-    use (:mod:`edgesr.runtime.ort_session` says why). ``spinning``: workers spin between
+    use (:mod:`edgesr.runtime.engines.ort_session` says why). ``spinning``: workers spin between
     operators (off when several sessions share the cores). ``graph_cache``: keep ONNX
     Runtime's optimised CPU graph in edgesr's cache so later starts skip the optimisation.
     ``precision``: None = whatever the graph is; ``"fp16"``/``"fp32"`` = require that graph.

@@ -12,7 +12,7 @@ Defaults (README "Performance" shows the measurements; ``edgesr-bench floor`` re
   in a loop (``edgesr-run``'s tiles) keeps its workers hot; ``--settings no-spinning`` took
   1.01x and 1.05x the default's time. It hurts only when several sessions share the cores
   (benchmarks interleaving engines), so
-  :class:`~edgesr.runtime.ort_engine.OrtOptions` can turn it off.
+  :class:`~edgesr.runtime.engines.ort.OrtOptions` can turn it off.
 - **Optimised-model cache** (CPU provider only): the first session saves ONNX Runtime's
   optimised graph (``optimized_model_filepath``) under ``edgesr.fileio.cache_dir("ort")``,
   keyed by the model's bytes, the ONNX Runtime version, the optimisation level and this CPU;
@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from edgesr import fileio
-from edgesr.runtime.trt.cache import check_private
+from edgesr.runtime.engines.trt.cache import check_private
 
 logger = logging.getLogger(__name__)
 
