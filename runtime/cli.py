@@ -1,7 +1,7 @@
 """``edgesr-run``: upscale an image or a folder of images with an exported SR model.
 
     edgesr-run INPUT -o OUTPUT [--model NAME|PATH.onnx] [--scale S]
-               [--engine auto|ort|trt|torch] [--tile PX] [--overlap PX] [--fp16]
+               [--engine auto|ort|openvino[:GPU|:NPU]|trt|torch] [--tile PX] [--overlap PX] [--fp16]
                [--overwrite] [--memory-budget-mb N] [--weights FILE] [--threads N] [--compile] [-v]
 
 Never imports torch itself: ``--model NAME`` (a registered model name, exported on demand into
@@ -92,7 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--overlap", type=int, default=None, metavar="PX",
                         help="context pixels around each tile (default: the model's advice)")
     parser.add_argument("--fp16", action="store_true",
-                        help="run in FP16 (needs an FP16 .onnx from `edgesr-export --fp16`, or a model name)")
+                        help="run in FP16 (needs an FP16 .onnx from `edgesr-export --fp16`, or a model name); "
+                        "--engine openvino runs the fp32 graph in the device's half type (bf16 on a BF16 CPU)")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace existing outputs (never an input); folder runs otherwise skip "
                         "outputs that exist, so an interrupted run resumes")

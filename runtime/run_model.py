@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from edgesr.errors import ConfigError, ModelFileError
-from edgesr.runtime.engines import MODEL_ENGINES, choose_engine, open_engine
+from edgesr.runtime.engines import ENGINES, MODEL_ENGINES, choose_engine, open_engine
+from edgesr.runtime.engines.openvino import OpenVinoOptions
 from edgesr.runtime.engines.ort import OrtOptions
 from edgesr.runtime.engines.protocol import Engine
 from edgesr.runtime.engines.trt.options import TrtOptions
@@ -69,6 +70,8 @@ def resolve_model(args: argparse.Namespace) -> ResolvedModel:
     choice = choose_engine(args.engine)  # unknown names suggest close matches
     engine = choice.name
     weights = Path(args.weights) if args.weights else None
+    # --fp16 needs an FP16 export, except for engines that run the fp32 graph in their half type
+    fp16_graph = args.fp16 and not ENGINES[engine].half_from_fp32
     value: str | None = args.model
 
     if value is not None and _looks_like_path(value):
@@ -92,7 +95,7 @@ def resolve_model(args: argparse.Namespace) -> ResolvedModel:
 
     if value is None:
         name = DEFAULT_MODEL
-        if engine not in MODEL_ENGINES and not args.fp16 and weights is None:
+        if engine not in MODEL_ENGINES and not fp16_graph and weights is None:
             shipped = shipped_onnx(DEFAULT_MODEL)
             if shipped is None:
                 raise ModelFileError(
@@ -116,23 +119,25 @@ def resolve_model(args: argparse.Namespace) -> ResolvedModel:
         raise ConfigError(f"--weights {args.weights}: the file does not exist; check the path")
     if engine in MODEL_ENGINES:
         return ResolvedModel(engine=engine, model_name=name, weights=weights)
-    shipped = shipped_onnx(name) if weights is None and not args.fp16 else None
+    shipped = shipped_onnx(name) if weights is None and not fp16_graph else None
     if shipped is not None:  # the shipped graph of the shipped weights: no torch, no export
         info = inspect_onnx(shipped, scale=args.scale)
         return ResolvedModel(engine=engine, model_path=info.path, spec=info.spec)
-    path = _cached_onnx(name, weights=weights, fp16=args.fp16, allow_untrained=args.allow_untrained)
+    path = _cached_onnx(name, weights=weights, fp16=fp16_graph, allow_untrained=args.allow_untrained)
     info = inspect_onnx(path, scale=args.scale)
     return ResolvedModel(engine=engine, model_path=info.path, spec=info.spec)
 
 
 def _engine_options(args: argparse.Namespace, model: ResolvedModel) -> dict[str, Any]:
     """Options per engine; ``--fp16`` is a precision request each ONNX engine checks against
-    the graph (``engines.checks.check_precision``: an fp32 file is refused, saying how to export)."""
+    the graph (``engines.checks.check_precision``: an fp32 file is refused, saying how to export),
+    except OpenVINO, which runs an fp32 graph in the device's half type."""
     precision = "fp16" if args.fp16 else None
     options: dict[str, Any] = {
         "ort": OrtOptions(intra_op_threads=args.threads, precision=precision,
                           log_severity=2 if args.verbose else 3),
         "trt": TrtOptions(precision=precision),
+        "openvino": OpenVinoOptions(precision=precision, threads=args.threads),
     }
     if args.compile and model.engine not in MODEL_ENGINES:
         raise ConfigError("--compile applies to the torch engine only; add --engine torch, or drop "
@@ -151,9 +156,8 @@ def _engine_options(args: argparse.Namespace, model: ResolvedModel) -> dict[str,
 
 def open_resolved(args: argparse.Namespace, model: ResolvedModel) -> Engine:
     """Open the engine ``model`` names, with the options of ``args``."""
-    requested = args.engine if args.engine == "auto" else model.engine
     return open_engine(
-        requested,
+        args.engine,  # auto, an engine, or engine:DEVICE (model.engine is the engine alone)
         model_path=model.model_path,
         spec=model.spec,
         model_name=model.model_name,

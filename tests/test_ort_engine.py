@@ -300,7 +300,7 @@ def test_explicit_trt_without_tensorrt_is_a_clean_error(tiny) -> None:
 def test_unknown_engine_names_suggest_close_matches() -> None:
     with pytest.raises(UnknownNameError, match="Did you mean 'trt'") as exc:
         open_engine("trtt", model_path="x.onnx")
-    assert "auto, ort, torch, trt" in _one_line(exc)
+    assert "auto, openvino, openvino:GPU, openvino:NPU, ort, torch, trt" in _one_line(exc)
     with pytest.raises(UnknownNameError):
         engine_class("onnxruntime")
 

@@ -22,14 +22,18 @@ Constructor contract (keyword-only):
 ``trt`` (TensorRT + GPU), then ``ort`` (which itself prefers the TensorRT, then CUDA, then CPU
 execution provider). ``torch`` is the reference, never picked by ``auto``.
 
+An engine with ``devices`` is also named ``engine:DEVICE`` (``openvino:GPU``); the device
+goes to its options' ``device`` field.
+
 The package holds every engine: the protocol (:mod:`.protocol`), the base class (:mod:`.base`),
 the input/output checks every engine shares (:mod:`.checks`), this table, one module per engine
-(:mod:`.ort`) and the TensorRT package (:mod:`.trt`). The torch engine stays in
+(:mod:`.ort`, :mod:`.openvino`) and the TensorRT package (:mod:`.trt`). The torch engine stays in
 ``edgesr/torch_engine.py`` because the runtime never imports torch.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import logging
 import os
@@ -60,6 +64,11 @@ class EngineDescriptor:
     available: Callable[[], tuple[bool, str]]  # (usable here, why); cheap, never raises
     runs: str = "onnx"  # "onnx": an .onnx file; "model": a registered PyTorch model by name
     auto_rank: int | None = None  # order in which ``auto`` tries it; None = never
+    #: Devices accepted as ``name:DEVICE`` (the first is the default); the options class then
+    #: has a ``device`` field that the name sets.
+    devices: tuple[str, ...] = ()
+    #: True when ``--fp16`` runs the fp32 graph in the engine's own half type (no FP16 export).
+    half_from_fp32: bool = False
 
     def __post_init__(self) -> None:
         if self.runs not in ("onnx", "model"):
@@ -105,6 +114,14 @@ def _trt_available() -> tuple[bool, str]:
     return module.available()
 
 
+def _openvino_available() -> tuple[bool, str]:
+    try:
+        module = importlib.import_module(ENGINES["openvino"].module)
+    except ImportError as exc:
+        return False, _missing_dependency(exc, ENGINES["openvino"].module)
+    return module.available()
+
+
 def _torch_available() -> tuple[bool, str]:
     try:
         torch = importlib.import_module("torch")
@@ -126,6 +143,12 @@ _BUILTIN = (
         options="edgesr.runtime.engines.trt.options:TrtOptions", kinds=("gpu",),
         precisions=("fp32", "fp16"), available=_trt_available, auto_rank=0,
         install_hint="install TensorRT on a machine with an NVIDIA GPU: pip install 'edgesr[trt]', or use --engine ort",
+    ),
+    EngineDescriptor(
+        name="openvino", engine="edgesr.runtime.engines.openvino:OpenVinoEngine",
+        options="edgesr.runtime.engines.openvino:OpenVinoOptions", kinds=("cpu", "gpu", "npu"),
+        precisions=("fp32", "fp16"), available=_openvino_available, devices=("CPU", "GPU", "NPU"),
+        half_from_fp32=True, install_hint="install OpenVINO: pip install 'edgesr[openvino]', or use --engine ort",
     ),
     EngineDescriptor(
         name="torch", engine="edgesr.torch_engine:TorchEngine",
@@ -152,8 +175,16 @@ def unregister_engine(name: str) -> None:
 
 
 def engine_choices() -> tuple[str, ...]:
-    """What ``--engine`` accepts: ``auto`` and every registered engine."""
-    return ("auto", *ENGINES)
+    """What ``--engine`` accepts: ``auto``, every registered engine, and ``name:DEVICE`` for
+    each device after an engine's default one (``openvino:GPU``)."""
+    with_devices = [f"{name}:{device}" for name, row in ENGINES.items() for device in row.devices[1:]]
+    return ("auto", *ENGINES, *with_devices)
+
+
+def split_engine_name(name: str) -> tuple[str, str | None]:
+    """``"openvino:GPU"`` -> ``("openvino", "GPU")``; ``"ort"`` -> ``("ort", None)``."""
+    engine, _, device = name.partition(":")
+    return engine, (device or None)
 
 
 def model_engines() -> frozenset[str]:
@@ -173,12 +204,19 @@ class EngineChoice:
 
     name: str
     reason: str
+    device: str | None = None  # from ``name:DEVICE``; None = the engine's default device
 
 
 def check_engine_name(name: object) -> str:
-    """``name`` if it is ``auto`` or a registered engine; else UnknownNameError with suggestions."""
-    if not isinstance(name, str) or name not in engine_choices():
+    """``name`` if it is ``auto``, a registered engine or ``engine:DEVICE`` of an engine with
+    devices (``openvino:GPU``, ``openvino:GPU.1``); else UnknownNameError with suggestions."""
+    if not isinstance(name, str):
         raise UnknownNameError("engine", str(name), engine_choices())
+    engine, device = split_engine_name(name)
+    row = ENGINES.get(engine)
+    known_device = device is None or (row is not None and device.partition(".")[0].upper() in row.devices)
+    if (name != "auto" and row is None) or not known_device:
+        raise UnknownNameError("engine", name, engine_choices())
     return name
 
 
@@ -186,7 +224,7 @@ def descriptor(name: str) -> EngineDescriptor:
     check_engine_name(name)
     if name == "auto":
         raise ConfigError("'auto' is not an engine of its own; resolve it with choose_engine() first")
-    return ENGINES[name]
+    return ENGINES[split_engine_name(name)[0]]
 
 
 def _import_ref(row: EngineDescriptor, ref: str) -> Any:
@@ -230,7 +268,8 @@ def choose_engine(name: str = "auto") -> EngineChoice:
     through). Raises EngineUnavailableError when nothing can run ONNX models here."""
     name = check_engine_name(name)
     if name != "auto":
-        return EngineChoice(name=name, reason="requested")
+        engine, device = split_engine_name(name)
+        return EngineChoice(name=engine, device=device, reason="requested")
     ranked = sorted((row for row in ENGINES.values() if row.auto_rank is not None),
                     key=lambda row: row.auto_rank or 0)
     refusals: list[str] = []
@@ -244,12 +283,14 @@ def choose_engine(name: str = "auto") -> EngineChoice:
         f"no engine can run ONNX models here ({'; '.join(refusals)}); {ENGINES['ort'].install_hint}")
 
 
-def _options_for(options: Any, engine: str) -> Any:
+def _options_for(options: Any, engine: str, device: str | None = None) -> Any:
     if isinstance(options, Mapping):
         unknown = [k for k in options if k not in ENGINES]
         if unknown:
             raise UnknownNameError("engine", str(unknown[0]), ENGINES)
-        return options.get(engine)
+        options = options.get(engine)
+    if device is not None:  # ``name:DEVICE`` sets the options' device
+        options = dataclasses.replace(options or options_class(engine)(), device=device)
     return options
 
 
@@ -305,7 +346,7 @@ def open_engine(
                 f"engine {row.name!r} is not available here: {_without_advice(why)}; {row.install_hint}")
     try:
         engine = engine_class(row.name)(model_path=Path(model_path), spec=spec,
-                                        options=_options_for(options, row.name))
+                                        options=_options_for(options, row.name, choice.device))
     except EngineUnavailableError as exc:
         if name != "auto" or row.name == "ort":
             raise
@@ -334,5 +375,6 @@ __all__ = [
     "open_engine",
     "options_class",
     "register_engine",
+    "split_engine_name",
     "unregister_engine",
 ]

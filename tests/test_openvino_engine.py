@@ -1,0 +1,146 @@
+"""The OpenVINO engine (runtime/engines/openvino.py) against ONNX Runtime, the reference runtime.
+
+Oracles: ONNX Runtime's output on the same graph (an independent implementation of the same
+ONNX operators), PSNR computed here with numpy, OpenVINO's own device list for the refusal.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from battery_util import assert_refused, run
+
+ov = pytest.importorskip("openvino", reason="OpenVINO is not installed (pip install 'edgesr[openvino]')")
+
+from edgesr.runtime.engines import choose_engine, engine_choices, open_engine  # noqa: E402
+from edgesr.runtime.engines.openvino import OpenVinoEngine, OpenVinoOptions  # noqa: E402
+from edgesr.runtime.engines.ort import OrtEngine, OrtOptions  # noqa: E402
+from edgesr.weights import shipped_onnx  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+PHOTO = REPO / "runtime" / "examples" / "chelsea_160x120.png"
+CPU_CAPABILITIES = set(ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
+
+
+def psnr_8bit(a: np.ndarray, b: np.ndarray) -> float:
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return float("inf") if mse == 0 else float(10 * np.log10(255.0**2 / mse))
+
+
+@pytest.fixture(scope="module")
+def shipped_lkdn() -> Path:
+    path = shipped_onnx("lkdn_x4")
+    assert path is not None, "lkdn_x4.onnx is shipped in edgesr/weights/"
+    return Path(path)
+
+
+@pytest.fixture(scope="module")
+def photo_crop(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("ov_photo") / "cat.png"
+    Image.open(PHOTO).crop((40, 30, 120, 90)).save(path)  # 80x60: a second per engine at most
+    return path
+
+
+def test_edgesr_run_gives_the_same_png_on_ort_and_openvino(shipped_lkdn: Path, photo_crop: Path,
+                                                           tmp_path: Path) -> None:
+    outputs = {}
+    for engine in ("ort", "openvino"):
+        out = tmp_path / f"{engine}.png"
+        result = run("edgesr-run", photo_crop, "-o", out, "--model", shipped_lkdn, "--engine", engine)
+        assert result.returncode == 0, result.stderr
+        assert f"engine: {engine} on" in result.stdout and "(fp32" in result.stdout
+        outputs[engine] = np.asarray(Image.open(out).convert("RGB"))
+    assert outputs["ort"].shape == outputs["openvino"].shape == (240, 320, 3)
+    assert psnr_8bit(outputs["ort"], outputs["openvino"]) >= 60.0
+
+
+def test_a_missing_device_is_refused_in_one_line(shipped_lkdn: Path, photo_crop: Path, tmp_path: Path) -> None:
+    present = {d.split(".")[0] for d in ov.Core().available_devices}
+    missing = next((d for d in ("NPU", "GPU") if d not in present), None)
+    if missing is None:
+        pytest.skip("this machine has both an Intel GPU and an NPU")
+    out = tmp_path / "o.png"
+    result = run("edgesr-run", photo_crop, "-o", out, "--model", shipped_lkdn, "--engine", f"openvino:{missing}")
+    assert_refused(result, "edgesr-run", f"no {missing} device", "--engine openvino")
+    assert not out.exists()
+
+
+def test_device_names_are_engine_choices_and_unknown_ones_are_refused() -> None:
+    assert {"openvino", "openvino:GPU", "openvino:NPU"} <= set(engine_choices())
+    choice = choose_engine("openvino:GPU")
+    assert (choice.name, choice.device) == ("openvino", "GPU")
+    with pytest.raises(KeyError, match="openvino:TPU"):
+        choose_engine("openvino:TPU")
+    with pytest.raises(KeyError, match="ort:GPU"):  # ort picks providers, not devices
+        choose_engine("ort:GPU")
+
+
+@pytest.fixture(scope="module")
+def tiny_lmfn(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """LMFN through the project's exporter: its DSConv is a model-local ONNX function."""
+    pytest.importorskip("torch")
+    onnx = pytest.importorskip("onnx")
+    from edgesr.export.cli import main
+
+    path = tmp_path_factory.mktemp("ov_lmfn") / "lmfn.onnx"
+    assert main(["--model", "lmfn-tiny_x2", "-o", str(path), "--no-check"]) == 0
+    functions = {f"{f.domain}.{f.name}" for f in onnx.load(str(path)).functions}
+    assert "edgesr.DynamicSnakeConv" in functions  # what OpenVINO cannot read without inlining
+    return path
+
+
+def test_lmfn_with_a_local_function_runs_and_matches_onnx_runtime(tiny_lmfn: Path) -> None:
+    lr = np.random.default_rng(3).random((1, 3, 24, 40), dtype=np.float32)
+    with OrtEngine(model_path=tiny_lmfn, options=OrtOptions(intra_op_threads=1, graph_cache=False)) as ort_engine:
+        reference = ort_engine.run(lr)
+    with OpenVinoEngine(model_path=tiny_lmfn, options=OpenVinoOptions(threads=1)) as engine:
+        got = engine.run(lr)
+        assert engine.info().precision == "fp32"
+    assert got.shape == reference.shape == (1, 3, 48, 80)
+    np.testing.assert_allclose(got, reference, atol=2e-4)
+
+
+def test_fp16_runs_the_cpus_half_type_and_says_so(shipped_lkdn: Path) -> None:
+    if not CPU_CAPABILITIES & {"BF16", "FP16"}:
+        pytest.skip(f"this CPU offers no half type to OpenVINO ({sorted(CPU_CAPABILITIES)})")
+    expected = "bf16" if "BF16" in CPU_CAPABILITIES else "fp16"
+    rgb = np.asarray(Image.open(PHOTO).convert("RGB").crop((40, 30, 104, 78)), dtype=np.float32) / 255
+    lr = np.ascontiguousarray(rgb.transpose(2, 0, 1)[None])
+    options = {"openvino": OpenVinoOptions(precision="fp16", threads=1)}
+    with open_engine("openvino", model_path=shipped_lkdn, options=options) as engine:
+        assert engine.info().precision == expected
+        half = engine.run(lr)
+    with OrtEngine(model_path=shipped_lkdn, options=OrtOptions(intra_op_threads=1)) as ort_engine:
+        exact = ort_engine.run(lr)
+    error = np.abs(half - exact)
+    # a half type really ran (bf16 keeps 8 bits of mantissa) and stayed close to fp32
+    assert error.max() > 1e-4
+    assert 10 * np.log10(1.0 / np.mean(error**2)) >= 40.0
+
+
+def test_edgesr_run_on_openvino_never_imports_torch(photo_crop: Path, tmp_path: Path) -> None:
+    # a runtime install with the openvino extra (onnx comes with it): torch made unimportable.
+    # --fp16 on a model name runs the shipped fp32 graph in the half type: no export, no torch.
+    half = ["--fp16"] if CPU_CAPABILITIES & {"BF16", "FP16"} else []
+    code = textwrap.dedent(f"""
+        import sys
+        class NotInstalled:
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] in ("torch", "safetensors", "onnxsim", "onnxslim", "skimage", "triton"):
+                    raise ModuleNotFoundError(name)
+        sys.meta_path.insert(0, NotInstalled())
+        from edgesr.runtime.cli import main
+        code = main([{str(photo_crop)!r}, "-o", {str(tmp_path / 'o.png')!r}, "--model", "lkdn_x4",
+                     "--engine", "openvino", *{half!r}])
+        assert code == 0 and "torch" not in sys.modules, (code, sorted(m for m in sys.modules if "torch" in m))
+    """)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "engine: openvino on CPU" in result.stdout and (tmp_path / "o.png").is_file()
