@@ -7,6 +7,7 @@ The command-line tools turn any ``EdgeSRError`` into one line and exit code 2.
 from __future__ import annotations
 
 import difflib
+import os
 from collections.abc import Iterable
 
 
@@ -69,6 +70,11 @@ class OutputError(EdgeSRError):
     read-only or missing folder, a full disk)."""
 
 
+class TrustError(EdgeSRError):
+    """A file or folder that someone other than this user could have written, refused
+    (edgesr.trust states the rule)."""
+
+
 class MissingExtraError(EdgeSRError):
     """A command or feature needs an optional dependency group that is not installed."""
 
@@ -77,3 +83,12 @@ class MissingExtraError(EdgeSRError):
             f"{command} needs the `{extra}` extra ({module} is not installed): "
             f"pip install 'edgesr[{extra}]'"
         )
+
+
+def printable(value: object) -> str:
+    """``value`` (a path, a name) for a one-line message: control characters (a newline in a
+    file name) and undecodable bytes are escaped, everything else is shown as it is."""
+    text = os.fspath(value) if isinstance(value, os.PathLike) else str(value)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
