@@ -37,8 +37,9 @@ SCALES = (2, 3, 4)  # the registry's scales, without importing the (torch) regis
 
 
 def _engine_argument(text: str) -> str:
-    """An engine from the table, optionally with an ORT execution provider (ort:cuda)."""
-    engine = text.partition(":")[0]
+    """An engine from the table, optionally with an ORT execution provider (ort:cuda), a device
+    (openvino:GPU) or a precision of its own (openvino@fp16)."""
+    engine = text.partition("@")[0].partition(":")[0]
     if engine not in engine_choices():  # read at parse time: engines registered later count
         raise argparse.ArgumentTypeError(f"unknown engine {text!r}; choose from {', '.join(engine_choices()[1:])} "
                                          "(ort takes a provider: ort:cpu, ort:cuda, ort:tensorrt, ort:xnnpack, ...)")
@@ -53,7 +54,8 @@ def _latency_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("model", help="an .onnx file or a model name (osffnet_x4: the shipped ONNX)")
     p.add_argument("--engine", dest="engines", nargs="+", default=["ort"], type=_engine_argument, metavar="E",
                    help=f"engines from the table ({', '.join(engine_choices()[1:])}); ort:PROVIDER picks an "
-                        "execution provider (cpu, cuda, tensorrt, xnnpack, coreml, nnapi, qnn); default: ort")
+                        "execution provider (cpu, cuda, tensorrt, xnnpack, coreml, nnapi, qnn), openvino:GPU|NPU a "
+                        "device, E@fp16 that engine's precision (openvino@fp16: bf16 on a BF16 CPU); default: ort")
     p.add_argument("--precision", choices=PRECISIONS, default=None,
                    help="require this graph precision (default: whatever the file is)")
     p.add_argument("--size", dest="sizes", nargs="+", type=parse_size, metavar="WxH",

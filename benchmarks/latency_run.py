@@ -25,6 +25,7 @@ from edgesr.benchmarks.tegrastats import TegrastatsSampler, energy_per_frame_mj
 from edgesr.errors import ConfigError
 from edgesr.fileio import file_sha256
 from edgesr.runtime.engines import ENGINES, check_engine_name, open_engine, options_class
+from edgesr.spec import PRECISIONS
 
 logger = logging.getLogger(__name__)
 
@@ -33,24 +34,34 @@ LATENCY_SCHEMA = "edgesr.latency/1"
 
 @dataclass(frozen=True, kw_only=True)
 class EngineRequest:
-    """``ort``, ``ort:cuda`` (engine:execution provider), ``trt``, ``torch``."""
+    """``ort``, ``ort:cuda`` (engine:execution provider), ``openvino:GPU`` (engine:device),
+    ``trt``, ``torch``; ``@fp16`` asks that one engine for a precision (``openvino@fp16``: the
+    device's half type), so fp32 and half-type runs are timed in turn in one run."""
 
     engine: str
-    provider: str | None = None
+    provider: str | None = None  # ort's execution provider, or the device of an engine with devices
+    precision: str | None = None  # None = the command's --precision
 
     @property
     def label(self) -> str:
-        return f"{self.engine}:{self.provider}" if self.provider else self.engine
+        name = f"{self.engine}:{self.provider}" if self.provider else self.engine
+        return f"{name}@{self.precision}" if self.precision else name
 
     @classmethod
     def parse(cls, text: str) -> EngineRequest:
-        engine, _, provider = text.partition(":")
+        name, _, precision = text.partition("@")
+        engine, _, provider = name.partition(":")
         check_engine_name(engine)
         if engine == "auto":
             raise ConfigError("--engine auto is not timed (it names no one engine); pass ort, trt, ... or ort:cuda")
+        if precision and precision not in PRECISIONS:
+            raise ConfigError(f"--engine {text}: unknown precision {precision!r}; use @{' or @'.join(PRECISIONS)}")
         if provider and engine != "ort":
-            raise ConfigError(f"--engine {text}: only ort takes an execution provider (ort:cuda, ort:xnnpack, ...)")
-        return cls(engine=engine, provider=provider or None)
+            if not ENGINES[engine].devices:
+                raise ConfigError(f"--engine {text}: only ort takes an execution provider (ort:cuda, "
+                                  "ort:xnnpack, ...) and only openvino a device (openvino:GPU)")
+            check_engine_name(name)  # a device the engine has
+        return cls(engine=engine, provider=provider or None, precision=precision or None)
 
 
 def latency_stats(latency_ms: list[float]) -> dict[str, float]:
@@ -79,8 +90,11 @@ def _gpu_memory_used_mb() -> float | None:
 def _options(request: EngineRequest, precision: str | None) -> object:
     """The engine's options; ``precision`` None = whatever the graph is (ONNX engines)."""
     cls = options_class(request.engine)
+    precision = request.precision or precision
     if request.engine == "ort":
         return cls(providers=(request.provider,) if request.provider else (), precision=precision)
+    if ENGINES[request.engine].devices and request.provider:
+        return cls(precision=precision, device=request.provider)
     if ENGINES[request.engine].runs == "model":  # a PyTorch model has no graph precision: fp32 default
         return cls(precision=precision or "fp32")
     return cls(precision=precision)
@@ -175,12 +189,12 @@ def run_latency(*, model_path: Path, model_name: str | None, requests: list[Engi
 def format_results(document: dict) -> str:
     lines = [f"{document['model']['name']} ({document['model']['file']}), {document['settings']['repeats']} "
              f"round-robin repeats after {document['settings']['warmup']} warm-up:",
-             f"{'engine':<12} {'ran on':<28} {'size':>9} {'build s':>8} {'min':>8} {'p50':>8} {'p90':>8} "
+             f"{'engine':<14} {'ran on':<28} {'prec':<5} {'size':>9} {'build s':>8} {'min':>8} {'p50':>8} {'p90':>8} "
              f"{'p99':>8} {'mean':>8} {'FPS':>7} {'RSS MB':>7} {'mJ/frame':>9}"]
     for r in document["results"]:
         ms = r["latency_ms"]
         energy = f"{r['energy_mj_per_frame']:.1f}" if r["energy_mj_per_frame"] is not None else "-"
-        lines.append(f"{r['label']:<12} {r['device'][:28]:<28} {r['width']}x{r['height']:<5} {r['build_s']:8.2f} "
+        lines.append(f"{r['label']:<14} {r['device'][:28]:<28} {r['precision']:<5} {r['width']}x{r['height']:<5} {r['build_s']:8.2f} "
                      f"{ms['min']:8.1f} {ms['p50']:8.1f} {ms['p90']:8.1f} {ms['p99']:8.1f} {ms['mean']:8.1f} "
                      f"{r['fps']:7.1f} {r['peak_rss_mb'] or 0:7.0f} {energy:>9}")
     return "\n".join(lines)

@@ -6,6 +6,7 @@ ONNX operators), PSNR computed here with numpy, OpenVINO's own device list for t
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
@@ -144,3 +145,22 @@ def test_edgesr_run_on_openvino_never_imports_torch(photo_crop: Path, tmp_path: 
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "engine: openvino on CPU" in result.stdout and (tmp_path / "o.png").is_file()
+
+
+def test_bench_times_fp32_and_the_half_type_in_one_run(shipped_lkdn: Path, tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    from edgesr.benchmarks.cli import main
+
+    out = tmp_path / "r.json"
+    half = ["openvino@fp16"] if CPU_CAPABILITIES & {"BF16", "FP16"} else []  # else only fp32 runs
+    assert main(["latency", str(shipped_lkdn), "--engine", "ort", "openvino", *half, "--size", "20x16",
+                 "--warmup", "0", "--repeats", "1", "--json", str(out)]) == 0
+    results = json.loads(out.read_text())["results"]
+    assert [r["label"] for r in results] == ["ort", "openvino", *half]
+    half_type = ["bf16" if "BF16" in CPU_CAPABILITIES else "fp16"] if half else []
+    assert [r["precision"] for r in results] == ["fp32", "fp32", *half_type]
+    capsys.readouterr()
+    for bad, needle in (("openvino@fp8", "unknown precision 'fp8'"), ("trt:GPU", "only openvino a device")):
+        assert main(["latency", str(shipped_lkdn), "--engine", bad, "--repeats", "1"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert "\n" not in err and needle in err, err
