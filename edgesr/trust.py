@@ -84,6 +84,7 @@ def make_private_folder(folder: Path) -> str:
 
 
 _fallbacks: list[str] = []
+_warned: set[str] = set()
 
 
 def _remove_fallbacks() -> None:
@@ -113,9 +114,12 @@ def cache_folder(folder: Path, *, what: str, check_parent: bool = False) -> Path
     if not problem:
         return folder
     fallback = private_temp_folder(folder.name or "cache")
-    logger.warning("not using the %s %s: it %s; working in the private folder %s instead "
-                   "(make it yours with chmod 700, or set %s to a private folder)", what,
-                   printable(shown), problem, fallback, fileio.CACHE_ENV)
+    # One line per refused folder and process: every cache under a refused root would say it.
+    log = logger.debug if str(shown) in _warned else logger.warning
+    _warned.add(str(shown))
+    log("not using the %s %s: it %s; working in the private folder %s instead (make it yours "
+        "with chmod 700, or set %s to a private folder)", what, printable(shown), problem,
+        fallback, fileio.CACHE_ENV)
     return fallback
 
 
@@ -194,3 +198,67 @@ def verified_entry(entry: Path, *, what: str) -> bool:
                        printable(entry), problem)
         return False
     return True
+
+
+# ------------------------------------------------------------- caches another tool writes
+
+#: Digests of the entries in a cache folder another library writes (ONNX Runtime's TensorRT
+#: provider, OpenVINO's CACHE_DIR), recorded by :func:`seal_tool_cache`.
+TOOL_MANIFEST = ".edgesr-digests"
+
+
+def checked_tool_cache(folder: Path, *, what: str) -> Path:
+    """A cache folder another library fills (it cannot record digests itself): the folder under
+    the rule (else a private temporary one, as :func:`cache_folder`), and every entry in it a
+    private regular file whose digest :func:`seal_tool_cache` recorded; any other entry is
+    removed (one warning line), so the library rebuilds it."""
+    folder = cache_folder(folder, what=what)
+    recorded = _tool_manifest(folder)
+    refused = []
+    for entry in sorted(folder.iterdir()):
+        if entry.name == TOOL_MANIFEST:
+            continue
+        problem = problem_with(entry, kind="file")
+        if not problem and recorded.get(entry.name) != fileio.file_sha256(entry):
+            problem = "has no matching recorded SHA-256"
+        if problem:
+            refused.append(f"{printable(entry.name)} ({problem})")
+            _remove(entry)
+    if refused:
+        logger.warning("removed from the %s %s, to be rebuilt: %s", what, printable(folder),
+                       "; ".join(refused))
+    return folder
+
+
+def seal_tool_cache(folder: Path) -> None:
+    """Record the digest of every private entry of ``folder`` (after the library wrote it)."""
+    if problem_with(folder, kind="folder"):
+        return
+    digests = {entry.name: fileio.file_sha256(entry) for entry in sorted(folder.iterdir())
+               if entry.name != TOOL_MANIFEST and not problem_with(entry, kind="file")}
+    text = "".join(f"{sha}  {name}\n" for name, sha in digests.items())
+    manifest = folder / TOOL_MANIFEST
+    fileio.write_atomically(manifest, lambda tmp: Path(tmp).write_text(text), overwrite=True)
+    os.chmod(manifest, 0o600)
+
+
+def _tool_manifest(folder: Path) -> dict[str, str]:
+    manifest = folder / TOOL_MANIFEST
+    if problem_with(manifest, kind="file"):
+        return {}
+    try:
+        lines = manifest.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return {}
+    pairs = (line.split("  ", 1) for line in lines if "  " in line)
+    return {name: sha for sha, name in pairs}
+
+
+def _remove(entry: Path) -> None:
+    try:
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+    except OSError:
+        pass

@@ -14,6 +14,12 @@ shipped file too, so a development checkout whose shipped weights change without
 bump re-exports), else ``untrained`` (the seeded, reproducible initialization). Any change of
 the key gives a new file name, so a stale file is never reused; a file whose metadata does
 not match its key (e.g. a truncated write by another tool) is exported again.
+
+An exported graph is code the runtime executes, so the cache follows edgesr's trust rule
+(:mod:`edgesr.trust`): the cache root and folder must be this user's own and not
+group/world-writable (else one warning and the export goes to a private temporary folder),
+and a file is used only when it is this user's own regular file whose SHA-256, recorded at
+export time (``<file>.sha256``), matches (else one warning and it is exported again).
 """
 
 from __future__ import annotations
@@ -23,13 +29,13 @@ import logging
 from pathlib import Path
 
 import onnx
+from edgesr import trust
 from edgesr.export.model_loading import untrained_error
 from edgesr.export.onnx_export import export_model
 
 import edgesr
-from edgesr.errors import WeightsError
-from edgesr.fileio import cache_dir as edgesr_cache_dir
-from edgesr.fileio import CACHE_ENV, ensure_folder, file_sha256
+from edgesr.errors import WeightsError, printable
+from edgesr.fileio import file_sha256
 from edgesr.models.registry import is_test_variant, model_name
 from edgesr.spec import DEFAULT_OPSET, META_ARCH, META_PRECISION, META_VERSION
 from edgesr.weights import shipped_weights
@@ -72,7 +78,8 @@ def _matches(path: Path, *, name: str, precision: str) -> bool:
     try:
         model = onnx.load(str(path), load_external_data=False)
     except Exception as exc:  # protobuf decode errors have several types
-        logger.warning("cached %s is unreadable (%s); exporting again", path.name, exc)
+        reason = printable(" ".join(str(exc).split())[:160])
+        logger.warning("cached %s is unreadable (%s); exporting again", path.name, reason)
         return False
     meta = {p.key: p.value for p in model.metadata_props}
     expected = {META_ARCH: name, META_PRECISION: precision, META_VERSION: edgesr.__version__}
@@ -101,14 +108,19 @@ def cached_onnx_for(
     if weights is None and shipped_weights(name) is None and not (allow_untrained or is_test_variant(name)):
         raise untrained_error(name)  # before any log line: one line on stderr
     key = _key(name, weights=weights, precision=precision, opset=opset)
-    folder = Path(cache_dir).expanduser() if cache_dir is not None else edgesr_cache_dir("onnx")
+    what = "ONNX export cache"
+    folder = (trust.cache_folder(Path(cache_dir).expanduser(), what=what) if cache_dir is not None
+              else trust.default_cache_folder("onnx", what=what))
     short = hashlib.sha256(key.encode()).hexdigest()[:12]
     path = folder / f"{name}_{precision}_opset{opset}_{short}.onnx"
-    if path.is_file() and _matches(path, name=name, precision=precision):
+    if trust.verified_entry(path, what="export") and _matches(path, name=name, precision=precision):
         logger.debug("reusing cached %s (%s)", path, key)
         return path
-    ensure_folder(folder, what=f"ONNX cache folder (set {CACHE_ENV} to move it)")
-    logger.info("no cached export for %s; exporting into %s (once)", key, folder)
+    trust.digest_path(path).unlink(missing_ok=True)  # the old digest must never vouch for new bytes
+    logger.debug("no cached export for %s; exporting into %s", key, folder)
     export_model(name, weights=weights, opset=opset, fp16=fp16, output=path, check=True,
                  allow_untrained=allow_untrained)
+    path.chmod(0o600)
+    trust.record_digest(path)
+    logger.info("exported %s into the cache %s (once)", name, printable(folder))
     return path

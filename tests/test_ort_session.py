@@ -43,7 +43,7 @@ def test_the_cached_graph_gives_the_uncached_output(toy_onnx: Path, tmp_path: Pa
     assert not (tmp_path / ORT_CACHE_SUBDIR).exists()
     with OrtEngine(model_path=toy_onnx, options=OrtOptions(providers=("cpu",))) as first:
         np.testing.assert_array_equal(_run(first), expected)
-    (entry,) = (tmp_path / ORT_CACHE_SUBDIR).iterdir()
+    (entry,) = (tmp_path / ORT_CACHE_SUBDIR).glob("*.onnx")
     assert stat.S_IMODE(entry.stat().st_mode) == 0o600
     assert stat.S_IMODE(entry.parent.stat().st_mode) == 0o700
     stamp = entry.stat().st_mtime_ns
@@ -59,7 +59,7 @@ def test_a_cache_entry_others_could_write_is_not_loaded(toy_onnx: Path, tmp_path
     monkeypatch.setenv("EDGESR_CACHE_DIR", str(tmp_path))
     with OrtEngine(model_path=toy_onnx, options=OrtOptions(providers=("cpu",))) as engine:
         expected = _run(engine)
-    (entry,) = (tmp_path / ORT_CACHE_SUBDIR).iterdir()
+    (entry,) = (tmp_path / ORT_CACHE_SUBDIR).glob("*.onnx")
     entry.write_bytes(b"tampered")
     os.chmod(entry, 0o666)
     with OrtEngine(model_path=toy_onnx, options=OrtOptions(providers=("cpu",))) as engine:
@@ -72,7 +72,7 @@ def test_a_damaged_cache_entry_is_rebuilt(toy_onnx: Path, tmp_path: Path,
     monkeypatch.setenv("EDGESR_CACHE_DIR", str(tmp_path))
     with OrtEngine(model_path=toy_onnx, options=OrtOptions(providers=("cpu",))) as engine:
         expected = _run(engine)
-    (entry,) = (tmp_path / ORT_CACHE_SUBDIR).iterdir()
+    (entry,) = (tmp_path / ORT_CACHE_SUBDIR).glob("*.onnx")
     entry.write_bytes(entry.read_bytes()[:100])  # truncated, still private
     with OrtEngine(model_path=toy_onnx, options=OrtOptions(providers=("cpu",))) as engine:
         np.testing.assert_array_equal(_run(engine), expected)

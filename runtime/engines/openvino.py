@@ -16,8 +16,9 @@ NPUs are edge targets of their own. README "OpenVINO" has the measurements.
   rule; they are inlined at load with ``onnx.inliner.inline_local_functions`` (the graph is the
   same: ONNX Runtime inlines them the same way).
 - **Compiled-model cache**: OpenVINO's ``CACHE_DIR`` under ``edgesr.fileio.cache_dir("openvino")``,
-  a private folder made and checked by the helper the ONNX Runtime graph cache uses; a folder
-  that fails the check means no cache (only slower starts).
+  under edgesr's trust rule (:mod:`edgesr.trust`): a folder that fails it is replaced by a
+  private temporary one, and a blob that is not this user's own or does not match the digest
+  recorded after its compilation is removed (one warning), so OpenVINO compiles it again.
 - **Tiling**: CPU and GPU take any input size (``tiles_limited_to_advice`` False: the whole
   image when it fits the memory budget, as ONNX Runtime on a CPU); the NPU compiles static
   shapes, so it gets the advised tile and one compiled model per input shape.
@@ -34,10 +35,10 @@ from typing import Any
 
 import numpy as np
 
-from edgesr import fileio
+from edgesr import fileio, trust
 from edgesr.errors import ConfigError, EngineUnavailableError, ModelFileError, UnknownNameError
 from edgesr.runtime.engines.base import BaseEngine
-from edgesr.runtime.engines.ort_session import physical_cores, prepare_cache_folder
+from edgesr.runtime.engines.ort_session import physical_cores
 from edgesr.runtime.engines.protocol import EngineInfo
 from edgesr.runtime.model_file import check_model_path, first_line
 from edgesr.spec import PRECISIONS, ModelSpec
@@ -148,11 +149,10 @@ def _check_sr_io(model: Any, source: str) -> None:
                              "[N,3,s*H,s*W], as edgesr-export writes")
 
 
-def _cache_folder() -> Path | None:
-    # TODO(issue 16): the issue-16 helper folds this into the shared cache trust rule; until then
-    # it is the ONNX Runtime graph cache's own check (private folder, this user's, 0700).
-    folder = fileio.cache_dir(OPENVINO_CACHE_SUBDIR)
-    return folder if prepare_cache_folder(folder / "compiled.blob") else None
+def _cache_folder() -> Path:
+    """OpenVINO's CACHE_DIR: compiled models are code, so the folder and every blob in it follow
+    edgesr's trust rule (edgesr.trust); blobs are sealed with their digests once compiled."""
+    return trust.checked_tool_cache(fileio.cache_dir(OPENVINO_CACHE_SUBDIR), what="OpenVINO model cache")
 
 
 class OpenVinoEngine(BaseEngine):
@@ -182,9 +182,8 @@ class OpenVinoEngine(BaseEngine):
         self._config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": hint, "PERFORMANCE_HINT": "LATENCY"}
         if self.device.startswith("CPU"):
             self._config["INFERENCE_NUM_THREADS"] = self.options.threads or physical_cores()
-        cache = _cache_folder() if self.options.model_cache else None
-        if cache is not None:
-            self._config["CACHE_DIR"] = str(cache)
+        if self.options.model_cache:
+            self._config["CACHE_DIR"] = str(_cache_folder())
         self._static = self.device.startswith("NPU")  # the NPU compiles static shapes only
         self._compiled: dict[tuple[int, ...], Any] = {}
         self._requests: dict[tuple[int, ...], Any] = {}
@@ -210,6 +209,8 @@ class OpenVinoEngine(BaseEngine):
                 raise ModelFileError(f"OpenVINO cannot compile {self.source} for {self.device}: "
                                      f"{first_line(exc)}; use --engine ort") from None
             self._compiled[key] = compiled
+            if "CACHE_DIR" in self._config:  # record the blob OpenVINO just wrote
+                trust.seal_tool_cache(Path(self._config["CACHE_DIR"]))
             self._requests[key] = compiled.create_infer_request()
         return self._compiled[key]
 

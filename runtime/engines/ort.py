@@ -30,8 +30,9 @@ from typing import Any
 
 import numpy as np
 
+from edgesr import trust
 from edgesr.errors import ConfigError, ModelFileError, UnknownNameError
-from edgesr.fileio import CACHE_ENV, cache_dir
+from edgesr.fileio import cache_dir
 from edgesr.runtime.engines.base import BaseEngine
 from edgesr.runtime.engines.checks import check_precision
 from edgesr.runtime.engines.ort_providers import (
@@ -106,14 +107,12 @@ class OrtOptions:
 
 def _provider_options(provider: str, options: OrtOptions) -> dict[str, str]:
     if provider == TENSORRT_EP:
-        cache = Path(options.trt_cache_dir or cache_dir(TRT_CACHE_SUBDIR))
-        try:
-            cache.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise ConfigError(
-                f"cannot create the TensorRT cache folder {str(cache)!r} ({exc.strerror or exc}); "
-                f"set {CACHE_ENV} or OrtOptions(trt_cache_dir=...) to a writable folder"
-            ) from None
+        # TensorRT engines are code: the folder and every engine in it follow edgesr's trust
+        # rule (edgesr.trust); entries are sealed with their digests when the engine closes.
+        what = "ONNX Runtime TensorRT cache"
+        cache = trust.checked_tool_cache(
+            Path(options.trt_cache_dir) if options.trt_cache_dir else cache_dir(TRT_CACHE_SUBDIR),
+            what=what)
         return {
             "device_id": str(options.device_id),
             "trt_engine_cache_enable": "True",
@@ -191,6 +190,8 @@ class OrtEngine(BaseEngine):
         if self._requested == [CPU_EP] and self.options.graph_cache:
             return cached_cpu_session(ort, self.model_path, **settings)
         provider_list = [(p, _provider_options(p, self.options)) for p in self._requested]
+        trt_cache = dict(provider_list).get(TENSORRT_EP, {}).get("trt_engine_cache_path")
+        self._trt_cache = Path(trt_cache) if trt_cache else None
         return ort.InferenceSession(str(self.model_path), session_options(ort, **settings),
                                     providers=provider_list)
 
@@ -260,6 +261,8 @@ class OrtEngine(BaseEngine):
 
     def _release(self) -> None:
         self._session = None
+        if getattr(self, "_trt_cache", None) is not None:  # record what the TensorRT provider wrote there
+            trust.seal_tool_cache(self._trt_cache)
 
 
 __all__ = [

@@ -17,8 +17,10 @@ Defaults (README "Performance" shows the measurements; ``edgesr-bench floor`` re
   optimised graph (``optimized_model_filepath``) under ``edgesr.fileio.cache_dir("ort")``,
   keyed by the model's bytes, the ONNX Runtime version, the optimisation level and this CPU;
   later sessions load it with optimisations off, so they do not pay the optimisation again.
-  The cache folder must be private (the TensorRT cache's trust rules): an entry others could
-  have written is not loaded, and one that does not load is rebuilt.
+  The cache follows edgesr's trust rule (:mod:`edgesr.trust`): the cache root and folder must
+  be this user's own and not group/world-writable (else one warning and a private temporary
+  folder), an entry must be this user's regular file whose SHA-256 recorded at write time
+  matches (else one warning and it is rebuilt), and one that does not load is rebuilt.
 
 I wrote the physical-core count myself (Linux ``/sys`` topology, restricted to this process's
 affinity) rather than add psutil for one number: psutil counts the machine's cores and
@@ -34,8 +36,7 @@ import platform
 from pathlib import Path
 from typing import Any
 
-from edgesr import fileio
-from edgesr.runtime.engines.trt.cache import check_private
+from edgesr import fileio, trust
 
 logger = logging.getLogger(__name__)
 
@@ -87,28 +88,13 @@ def optimized_model_path(model_path: Path, ort: Any, *, cache_root: Path | None 
     return root / f"{model_path.stem}-{digest.hexdigest()[:24]}.onnx"
 
 
-def _cache_usable(cached: Path) -> bool:
-    """True when ``cached``'s folder is private and the file, if present, is this user's own."""
-    folder_problem = check_private(cached.parent, kind="folder")
-    if folder_problem:
-        logger.warning("not using the ONNX Runtime cache %s: it %s", cached.parent, folder_problem)
-        return False
-    if os.path.lexists(cached):
-        file_problem = check_private(cached, kind="file")
-        if file_problem:
-            logger.warning("ignoring cached graph %s: it %s", cached, file_problem)
-            return False
-    return True
-
-
-def prepare_cache_folder(cached: Path) -> bool:
-    """Create the private cache folder (0700); False (logged) when it cannot be used."""
-    try:
-        cached.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    except OSError as exc:
-        logger.info("no ONNX Runtime graph cache (%s: %s)", cached.parent, exc.strerror)
-        return False
-    return _cache_usable(cached)
+def graph_cache_folder(cache_root: Path | None = None) -> Path:
+    """The folder for optimised graphs: ``cache_root`` or edgesr's ``ort`` cache, when it passes
+    the trust rule; else (one warning) a private temporary folder."""
+    what = "ONNX Runtime graph cache"
+    if cache_root is not None:
+        return trust.cache_folder(Path(cache_root), what=what)
+    return trust.default_cache_folder(ORT_CACHE_SUBDIR, what=what)
 
 
 def session_options(ort: Any, *, threads: int, spinning: bool, log_severity: int,
@@ -128,17 +114,16 @@ def cached_cpu_session(ort: Any, model_path: Path, *, threads: int, spinning: bo
     """A CPU-provider session of ``model_path``, through the optimised-graph cache."""
     providers = ["CPUExecutionProvider"]
     settings = {"threads": threads, "spinning": spinning, "log_severity": log_severity}
-    cached = optimized_model_path(model_path, ort, cache_root=cache_root)
-    if not prepare_cache_folder(cached):
-        return ort.InferenceSession(str(model_path), session_options(ort, **settings), providers=providers)
-    if cached.is_file():
+    cached = optimized_model_path(model_path, ort, cache_root=graph_cache_folder(cache_root))
+    if trust.verified_entry(cached, what="ONNX Runtime graph"):
         try:
             session = ort.InferenceSession(str(cached), session_options(ort, **settings, load_optimized=True),
                                            providers=providers)
             logger.debug("ort: optimised graph from the cache %s", cached)
             return session
         except Exception as exc:  # a damaged cache entry: rebuild it
-            logger.warning("cached graph %s does not load (%s); rebuilding it", cached, exc)
+            logger.warning("cached graph %s does not load (%s); rebuilding it", cached,
+                           " ".join(str(exc).split())[:160])
     made: list[Any] = []
 
     def optimise_and_save(tmp: str) -> None:  # this session is the one returned: no second load
@@ -147,8 +132,7 @@ def cached_cpu_session(ort: Any, model_path: Path, *, threads: int, spinning: bo
         made.append(ort.InferenceSession(str(model_path), options, providers=providers))
 
     try:
-        fileio.write_atomically(cached, optimise_and_save, overwrite=True)
-        os.chmod(cached, 0o600)
+        trust.write_entry(cached, optimise_and_save)
     except Exception as exc:  # noqa: BLE001  (a cache that cannot be written is only slower)
         logger.info("could not cache the optimised graph in %s (%s)", cached, exc)
     if made:

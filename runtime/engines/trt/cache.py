@@ -12,7 +12,7 @@ so edgesr only loads engines that it built itself into its own cache:
   engine's sha256; each timing cache ``<name>.cache`` has ``<name>.cache.sha256``. A file is
   used only if its recorded hash matches the bytes read. Anything else (missing, stale,
   truncated, edited) is ignored with a log line and rebuilt.
-- **Who may write** (:func:`check_private`, as ssh's StrictModes does for keys): the cache
+- **Who may write** (:func:`check_private`, edgesr.trust's one rule, as ssh's StrictModes does for keys): the cache
   root and its folders must be owned by this user and not group/world-writable, else the
   build stops with a one-line error saying which ``chmod``/``chown`` fixes it; an engine,
   manifest or timing file that is a symlink, owned by someone else or group/world-writable
@@ -31,14 +31,13 @@ import json
 import logging
 import os
 import re
-import stat
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgesr import __version__ as EDGESR_VERSION
-from edgesr import fileio
+from edgesr import fileio, trust
 from edgesr.errors import ConfigError, ModelFileError
 from edgesr.runtime.engines.trt.profile import OptimizationProfile
 from edgesr.spec import PRECISIONS
@@ -61,7 +60,6 @@ logger = logging.getLogger(__name__)
 
 MANIFEST_FORMAT = 1
 _SHA256 = re.compile(r"[0-9a-f]{64}")
-_UNSAFE_BITS = stat.S_IWGRP | stat.S_IWOTH
 
 
 # --------------------------------------------------------------------------- keys and paths
@@ -163,23 +161,9 @@ def read_manifest(path: Path) -> dict[str, object] | None:
 # --------------------------------------------------------------------------- who may write
 
 
-def check_private(path: Path, *, kind: str) -> str:
-    """"" when ``path`` is a real ``kind`` ("folder" or "file") owned by this user and not
-    group/world-writable, else what is wrong with it (for the caller's message)."""
-    try:
-        st = os.lstat(path)
-    except OSError as exc:
-        return f"cannot be checked ({exc.strerror})"
-    want_dir = kind == "folder"
-    if stat.S_ISLNK(st.st_mode):
-        return "is a symbolic link"
-    if want_dir != stat.S_ISDIR(st.st_mode) or (not want_dir and not stat.S_ISREG(st.st_mode)):
-        return f"is not a {'folder' if want_dir else 'regular file'}"
-    if st.st_uid != os.geteuid():
-        return f"is owned by uid {st.st_uid}, not by this user (uid {os.geteuid()})"
-    if st.st_mode & _UNSAFE_BITS:
-        return f"is writable by group or others (mode {stat.S_IMODE(st.st_mode):04o})"
-    return ""
+#: edgesr's one trust rule (edgesr.trust): "" when ``path`` is this user's own real
+#: ``kind`` ("folder" or "file") and not group/world-writable, else what is wrong with it.
+check_private = trust.problem_with
 
 
 def _private_dir(path: Path) -> None:
@@ -273,6 +257,8 @@ def load_cached_engine_bytes(key: EngineKey, *, root: Path) -> bytes | None:
     cache root itself may be written by others."""
     _private_dir(root)
     engine_path, manifest_path = engine_paths(key, root=root)
+    if os.path.lexists(engine_path.parent):
+        _private_dir(engine_path.parent)  # engines/ under the rule too, not only the root
     if not _trusted_file(manifest_path, "TensorRT cache manifest"):
         return None
     manifest = read_manifest(manifest_path)
