@@ -4,6 +4,10 @@ Sources (no hub, no network at run time):
 - Debian's ``mate-backgrounds`` package: 12 nature photographs (JPEG, 1280x1024 to 2560x1920,
   GPL-2+, copyright holders in the package's ``copyright`` file). Get it with
   ``apt-get download mate-backgrounds`` and pass the .deb (or the folder it unpacks to).
+- Debian's ``plasma-workspace-wallpapers`` package: the 11 of its 30 wallpapers that are
+  photographs (``PLASMA_PHOTOS``; the rest are renders), each at its 2560x1600 JPEG, GPL-2+ by the Debian copyright file and LGPLv3 by its metadata.json,
+  author from each wallpaper's ``metadata.json``. ``apt-get download plasma-workspace-wallpapers``.
+  (``ukui-wallpapers`` was checked too: all 12 of its images are renders, so it is not used.)
 - The scikit-image photos (``edgesr.data.skimage_photos.skimage_photos``), in their fixed split.
 
 JPEG photos carry compression artefacts that an SR model would learn to reproduce, so each is
@@ -14,6 +18,7 @@ every file with its source, author and licence.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import shutil
@@ -37,6 +42,13 @@ MATE_COPYRIGHT = "usr/share/doc/mate-backgrounds/copyright"
 # texture and a landscape with smooth sky.
 MATE_VAL = ("LadyBird", "Storm")
 JPEG_DOWNSCALE = 2
+PLASMA_WALLPAPERS = "usr/share/wallpapers"
+# Chosen by looking at every wallpaper: these are photographs (lakes, leaves, forest, boats,
+# cups, architecture, sky); the others are drawn or rendered.
+PLASMA_PHOTOS = ("BytheWater", "ColdRipple", "ColorfulCups", "DarkestHour", "EveningGlow",
+                 "FallenLeaf", "Grey", "Kite", "OneStandsOut", "Path", "summer_1am")
+PLASMA_VAL = ("FallenLeaf",)
+PLASMA_SIZE = "2560x1600.jpg"  # the largest size every chosen wallpaper has
 
 
 @dataclass(frozen=True)
@@ -90,6 +102,33 @@ def _mate_files(mate: Path, out: Path, work: Path) -> list[CorpusFile]:
     return files
 
 
+def _plasma_author(folder: Path) -> str:
+    try:
+        plugin = json.loads((folder / "metadata.json").read_text()).get("KPlugin", {})
+        return "; ".join(a.get("Name", "") for a in plugin.get("Authors", [])) or "see metadata.json"
+    except (OSError, ValueError, AttributeError):
+        return "see the package's copyright file"
+
+
+def _plasma_files(plasma: Path, out: Path, work: Path) -> list[CorpusFile]:
+    root = _unpack_deb(plasma, work) if plasma.is_file() else plasma
+    wallpapers = root / PLASMA_WALLPAPERS
+    missing = [name for name in PLASMA_PHOTOS if not (wallpapers / name / "contents/images" / PLASMA_SIZE).is_file()]
+    if missing:
+        raise DataError(f"{str(plasma)!r} lacks {PLASMA_WALLPAPERS}/{missing[0]}/contents/images/{PLASMA_SIZE}; "
+                        "pass plasma-workspace-wallpapers' .deb or its unpacked folder")
+    files = []
+    for name in PLASMA_PHOTOS:
+        split = "val" if name in PLASMA_VAL else "train"
+        hr = imresize(read_rgb8(wallpapers / name / "contents/images" / PLASMA_SIZE), scale=1 / JPEG_DOWNSCALE)
+        target = out / split / f"plasma-{name}.png"
+        write_png_if_changed(target, hr)
+        log.info("%s: %s -> %dx%d", split, name, hr.shape[1], hr.shape[0])
+        files.append(CorpusFile(split, target, "Debian plasma-workspace-wallpapers (2560x1600, downscaled x2)",
+                                "GPL-2+ (Debian copyright file); LGPLv3 (its metadata.json)", _plasma_author(wallpapers / name)))
+    return files
+
+
 def _skimage_files(out: Path) -> list[CorpusFile]:
     files = []
     photos = dict(skimage_photos())
@@ -110,7 +149,16 @@ def _licences_markdown(files: list[CorpusFile], out: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
-def build_photo_corpus(out: str | Path, *, mate: str | Path | None = None) -> list[CorpusFile]:
+def _package_files(path: str | Path, reader, out: Path, *, package: str) -> list[CorpusFile]:
+    source = Path(path)
+    if not source.exists():
+        raise DataError(f"{str(source)!r} does not exist; get it with `apt-get download {package}`")
+    with tempfile.TemporaryDirectory() as work:
+        return reader(source, out, Path(work))
+
+
+def build_photo_corpus(out: str | Path, *, mate: str | Path | None = None,
+                       plasma: str | Path | None = None) -> list[CorpusFile]:
     """Write ``out/train`` and ``out/val`` (PNG) and ``out/LICENSES.md``; returns the files."""
     out = Path(out)
     if out.exists() and not out.is_dir():
@@ -119,10 +167,8 @@ def build_photo_corpus(out: str | Path, *, mate: str | Path | None = None) -> li
         (out / split).mkdir(parents=True, exist_ok=True)
     files = _skimage_files(out)
     if mate is not None:
-        mate_path = Path(mate)
-        if not mate_path.exists():
-            raise DataError(f"{str(mate_path)!r} does not exist; get it with `apt-get download mate-backgrounds`")
-        with tempfile.TemporaryDirectory() as work:
-            files += _mate_files(mate_path, out, Path(work))
+        files += _package_files(mate, _mate_files, out, package="mate-backgrounds")
+    if plasma is not None:
+        files += _package_files(plasma, _plasma_files, out, package="plasma-workspace-wallpapers")
     write_text_atomically(out / "LICENSES.md", _licences_markdown(files, out), overwrite=True)
     return files

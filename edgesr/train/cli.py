@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from collections.abc import Sequence
 
 from edgesr.cli_util import EXIT_OK, run_cli, setup_logging
@@ -42,6 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, help="random seed (data order, init)")
     p.add_argument("--finetune-from", help="x2 checkpoint: load everything but the upsampler")
     p.add_argument("--init-from", help="weights of the same model to start from (e.g. an earlier stage)")
+    p.add_argument("--distill-from", help="donor to distill from: a shipped model (bsrn_x4, lkdn_x4) or its weights file")
+    p.add_argument("--block-iterations", type=int, help="block-wise distillation steps before end-to-end training")
+    p.add_argument("--time-limit", type=float, metavar="MIN",
+                   help="stop after MIN minutes of wall time, with a checkpoint (run again to resume)")
     p.add_argument("--restart", action="store_true", help="ignore existing checkpoints in --out-dir")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return p
@@ -50,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(verbose=args.verbose)
+    from edgesr.errors import ConfigError
     from edgesr.train.config import load_config
     from edgesr.train.trainer import Trainer
 
@@ -59,10 +65,13 @@ def _main(argv: Sequence[str] | None) -> int:
         lr_patch_px=args.lr_patch_px, lr=args.lr, val_every=args.val_every,
         checkpoint_every=args.checkpoint_every, log_every=args.log_every,
         num_workers=args.num_workers, seed=args.seed, finetune_from=args.finetune_from,
-        init_from=args.init_from,
+        init_from=args.init_from, distill_from=args.distill_from, block_iterations=args.block_iterations,
     )
+    if args.time_limit is not None and not args.time_limit > 0:
+        raise ConfigError(f"--time-limit {args.time_limit:g}: expected minutes > 0")
+    deadline = time.time() + 60 * args.time_limit if args.time_limit else None
     trainer = Trainer(config=config, resume=not args.restart)
-    trainer.train()
+    trainer.train(deadline=deadline)
     if trainer.dist.is_main:
         print(f"{PROG}: weights written to {trainer.out_dir / 'weights.safetensors'}")
     return EXIT_OK

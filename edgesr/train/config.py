@@ -51,6 +51,14 @@ class TrainConfig:
     # Keep BatchNorm layers on their running statistics while training (a warm start's
     # BatchNorm is the identity only with its initial statistics).
     freeze_batchnorm: bool = False
+    # Distillation (edgesr.train.distill) from a donor: a shipped model name ("bsrn_x4") or a
+    # weights file of the student's donor. Implies warm_start_from the same donor unless
+    # init_from is given. block_iterations > 0 runs the block-wise stage first (Adam at
+    # block_lr); the end-to-end loss is L1 to HR + distill_weight x L1 to the donor's SR.
+    distill_from: str | None = None
+    block_iterations: int = 0
+    block_lr: float = 5e-4
+    distill_weight: float = 1.0
     cache_dir: str | None = None
 
     def __post_init__(self) -> None:
@@ -61,6 +69,11 @@ class TrainConfig:
             raise ConfigError(f"scheduler {self.scheduler!r} is not one of {', '.join(SCHEDULERS)}")
         if self.loss != "l1":
             raise ConfigError(f"loss {self.loss!r} is not supported; the papers train with 'l1'")
+        if self.block_iterations and not self.distill_from:
+            raise ConfigError("block_iterations needs distill_from (the donor whose blocks are copied)")
+        if self.distill_from and self.warm_start_from and self.warm_start_from != self.distill_from:
+            raise ConfigError(f"warm_start_from {self.warm_start_from!r} and distill_from {self.distill_from!r} "
+                              "name different donors; give distill_from alone")
         starts = [k for k in ("finetune_from", "init_from", "warm_start_from") if getattr(self, k)]
         if len(starts) > 1:
             raise ConfigError(f"give one of finetune_from (another scale, upsampler skipped), init_from "
@@ -74,9 +87,9 @@ class TrainConfig:
 
 
 _STRINGS = ("model", "train_dir", "out_dir", "loss", "optimizer", "scheduler")
-_OPTIONAL_STRINGS = ("val_dir", "finetune_from", "init_from", "warm_start_from", "cache_dir")
+_OPTIONAL_STRINGS = ("val_dir", "finetune_from", "init_from", "warm_start_from", "distill_from", "cache_dir")
 _POSITIVE_INTS = ("iterations", "batch_size", "lr_patch_px", "val_every", "checkpoint_every", "log_every")
-_NON_NEGATIVE_INTS = ("seed", "num_workers")
+_NON_NEGATIVE_INTS = ("seed", "num_workers", "block_iterations")
 #: name -> (low, low included, high, high included): the valid range, named in the error.
 _NUMBER_RANGES: dict[str, tuple[float, bool, float, bool]] = {
     "lr": (0.0, False, 1.0, True),
@@ -84,6 +97,8 @@ _NUMBER_RANGES: dict[str, tuple[float, bool, float, bool]] = {
     "eps": (0.0, False, 1.0, False),
     "weight_decay": (0.0, True, 1.0, True),
     "ema_decay": (0.0, False, 1.0, False),
+    "block_lr": (0.0, False, 1.0, True),
+    "distill_weight": (0.0, True, 100.0, True),
 }
 
 

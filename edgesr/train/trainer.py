@@ -37,6 +37,7 @@ from edgesr.train.checkpoint import (
     save_checkpoint,
 )
 from edgesr.train.config import TrainConfig
+from edgesr.train.distill import distill_blocks, distillation_loss, load_donor
 from edgesr.train.evaluate import EvalPair, load_pairs, sr_from_model
 from edgesr.fileio import ensure_folder
 from edgesr.warm_start import warm_start
@@ -145,10 +146,14 @@ class Trainer:
             load_for_finetune(self.model, config.finetune_from)
         if config.init_from:
             load_weights(self.model, config.init_from)
-        if config.warm_start_from:
-            donor = shipped_weights(config.warm_start_from) or config.warm_start_from  # a name or a file
+        warm_from = config.warm_start_from or (config.distill_from if not config.init_from else None)
+        if warm_from:
+            donor = shipped_weights(warm_from) or warm_from  # a name or a file
             warm_start(self.model, entry.family, in_edgesr_layout(read_state_dict(donor)))
         self.device = training_device()
+        self.donor = (load_donor(config.distill_from, student=config.model, device=self.device)
+                      if config.distill_from else None)
+        self.block_stage_val_psnr_db: float | None = None
         self.model.to(self.device)  # before EMA and DDP, which copy / wrap the parameters
         self.ema = (AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay), use_buffers=True)
                     if config.ema_decay else None)
@@ -169,6 +174,7 @@ class Trainer:
                                         world_size=self.dist.world_size)
         self.iteration = 0
         self.best_val_psnr_db: float | None = None
+        self.resumed = False  # a checkpoint exists only after the block stage
         checkpoint = latest_checkpoint(self.out_dir) if resume else None
         if checkpoint is not None:
             state = load_checkpoint(checkpoint, model=self.model, ema=self.ema)
@@ -176,6 +182,8 @@ class Trainer:
             self.scheduler.load_state_dict(state.scheduler)
             restore_rng(state.rng)
             self.iteration, self.best_val_psnr_db = state.iteration, state.best_val_psnr_db
+            self.block_stage_val_psnr_db = state.block_stage_val_psnr_db
+            self.resumed = True
             log.info("resumed from %s (iteration %d)", checkpoint, self.iteration)
 
     @property
@@ -205,6 +213,7 @@ class Trainer:
         state = TrainState(iteration=self.iteration, optimizer=self.optimizer.state_dict(),
                            scheduler=self.scheduler.state_dict(), rng=rng_state(),
                            best_val_psnr_db=self.best_val_psnr_db,
+                           block_stage_val_psnr_db=self.block_stage_val_psnr_db,
                            ema_updates=int(self.ema.n_averaged) if self.ema is not None else None)
         save_checkpoint(self.out_dir, model=self.model, ema=self.ema, state=state)
         save_weights(self.eval_model(), self.out_dir / "weights.safetensors",
@@ -222,10 +231,40 @@ class Trainer:
         """The weights to ship and validate: the EMA copy when EMA is on."""
         return self.ema.module if self.ema is not None else self.model
 
-    def train(self, *, stop_at: int | None = None) -> nn.Module:
-        """Train to ``config.iterations`` (or stop early at ``stop_at``, as an interruption would)."""
+    def _block_stage(self) -> None:
+        """The block-wise distillation stage (edgesr.train.distill), then a checkpoint at
+        iteration 0 so a resumed run never repeats it; its weights stay as block_stage.safetensors."""
+        lr_batches = (batch["lr"] for batch in self._batches())
+        distill_blocks(self.model, self.donor, lr_batches, steps=self.config.block_iterations,
+                       lr=self.config.block_lr, device=self.device, log_every=self.config.log_every,
+                       on_log=lambda record: self._log({"stage": "block", **record}))
+        if self.ema is not None:  # the EMA starts from the block stage's result
+            self.ema.module.load_state_dict(self.model.state_dict())
+        if self.val is not None:
+            self.block_stage_val_psnr_db = validate(self.eval_model(), self.val, scale=self.scale)
+            self._log({"stage": "block", "val_psnr_db": self.block_stage_val_psnr_db})
+            log.info("block stage done: validation PSNR-Y %.2f dB", self.block_stage_val_psnr_db)
+        if self.dist.is_main:
+            save_weights(self.eval_model(), self.out_dir / "block_stage.safetensors",
+                         metadata={"model": self.config.model, "stage": "block",
+                                   "block_iterations": str(self.config.block_iterations)})
+        self._save()
+
+    def _loss(self, lr_batch: torch.Tensor, hr_batch: torch.Tensor) -> torch.Tensor:
+        sr = self.ddp_model(lr_batch)
+        if self.donor is None:
+            return F.l1_loss(sr, hr_batch)
+        with torch.no_grad():
+            donor_sr = self.donor(lr_batch)
+        return distillation_loss(sr, hr_batch, donor_sr, weight=self.config.distill_weight)
+
+    def train(self, *, stop_at: int | None = None, deadline: float | None = None) -> nn.Module:
+        """Train to ``config.iterations`` (or stop early at ``stop_at``, as an interruption would,
+        or at the ``time.time()`` deadline, after a checkpoint)."""
         config = self.config
         end = min(config.iterations, stop_at) if stop_at is not None else config.iterations
+        if self.donor is not None and config.block_iterations and not self.resumed and self.iteration == 0:
+            self._block_stage()
         self.model.train()
         if config.freeze_batchnorm:
             for module in self.model.modules():
@@ -239,7 +278,7 @@ class Trainer:
             batch = next(batches)
             lr_batch = batch["lr"].to(self.device, non_blocking=True)
             hr_batch = batch["hr"].to(self.device, non_blocking=True)
-            loss = F.l1_loss(self.ddp_model(lr_batch), hr_batch)
+            loss = self._loss(lr_batch, hr_batch)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
@@ -266,7 +305,11 @@ class Trainer:
                 bar.write(f"iteration {self.iteration}: validation PSNR-Y {psnr_db:.2f} dB")
             if record:
                 self._log(record)
-            if self.iteration % config.checkpoint_every == 0 or self.iteration == config.iterations:
+            out_of_time = deadline is not None and time.time() >= deadline
+            if self.iteration % config.checkpoint_every == 0 or self.iteration == config.iterations or out_of_time:
                 self._save()
+            if out_of_time:
+                log.info("time limit reached at iteration %d; resume with the same command", self.iteration)
+                break
         bar.close()
         return self.eval_model()
