@@ -6,7 +6,11 @@ The error path (:func:`run_cli`), the same for all five console scripts:
 
 - an ``EdgeSRError``, ``OSError`` or ``ValueError`` is one line on stderr and exit code 2;
 - a missing optional dependency is one line naming the extra to install, exit code 2;
-- a closed stdout (``edgesr-run ... | head -0``) is ignored: the work finishes, quietly;
+- a closed stdout (``edgesr-run ... | head -0``) is ignored: the work finishes, quietly; so is
+  a stdout or stderr closed before the start (``>&-``): /dev/null takes its place, so no file
+  the command opens can land on descriptor 1 or 2 and receive its messages;
+- a usage error (argparse: a missing or malformed flag) is one line and exit code 2, with
+  ``--help`` named for the usage text;
 - anything else is a bug: one line, exit code 1, and the traceback with ``-v``;
 - Ctrl-C is one line and exit code 130.
 """
@@ -101,6 +105,51 @@ def _missing_module(exc: ImportError) -> str | None:
     return name
 
 
+class UsageError(EdgeSRError):
+    """A command line argparse cannot parse (its message, one line)."""
+
+
+def _usage_error(parser: argparse.ArgumentParser, message: str) -> None:
+    """argparse's ``error`` as one line through the shared error path (usage stays in --help)."""
+    raise UsageError(f"{' '.join(message.split())} (see {parser.prog} --help)")
+
+
+def _reserve_standard_streams() -> None:
+    """Point a closed descriptor 0, 1 or 2 at /dev/null (and a missing sys.stdout/stderr at
+    it): otherwise the next file opened would take the number and receive the output."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            devnull = os.open(os.devnull, os.O_RDWR)
+            if devnull != fd:
+                os.dup2(devnull, fd)
+                os.close(devnull)
+    if sys.stdout is None:
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (lives as long as the process)
+    if sys.stderr is None:
+        sys.stderr = open(os.devnull, "w")  # noqa: SIM115
+
+
+def usable_cores() -> int:
+    """The CPUs this process may run on (its affinity; all CPUs where that is unknown)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def check_threads(value: int | None, *, flag: str = "--threads") -> None:
+    """``value`` threads (0 or None: the default) must be at most the usable cores: more only
+    adds contention, and a huge count exhausts memory creating them."""
+    if value is None or value == 0:
+        return
+    cores = usable_cores()
+    if value < 0 or value > cores:
+        raise UsageError(f"{flag} {value}: expected 0 (the default) to {cores}, the cores this "
+                         "process may use")
+
+
 def run_cli(
     prog: str,
     main: Callable[[Sequence[str] | None], int],
@@ -111,11 +160,14 @@ def run_cli(
     """Run ``main`` through the one error path (module notes). ``extra`` is the optional
     dependency group the command needs (``export``, ``train``), named when an import fails."""
     verbose = _wants_traceback(argv)
-    original_stdout = sys.stdout
+    _reserve_standard_streams()
+    original_stdout, original_error = sys.stdout, argparse.ArgumentParser.error
     sys.stdout = _ClosedPipeTolerantStdout(original_stdout)
+    argparse.ArgumentParser.error = _usage_error  # every parser and sub-parser of the command
     try:
         return _run_guarded(prog, main, argv, extra=extra, verbose=verbose)
     finally:
+        argparse.ArgumentParser.error = original_error
         sys.stdout.flush()  # a closed pipe is diverted here, not at interpreter exit
         sys.stdout = original_stdout
 

@@ -15,8 +15,9 @@ them:
 
 A cache folder that fails the rule is not used: :func:`cache_folder` logs one warning line and
 hands out a fresh private temporary folder instead (removed at exit), so the work is redone
-there. An entry that fails is ignored with one warning line and rebuilt in place (its folder
-passed the rule). New folders are made 0o700 and entries 0o600.
+there; a folder that cannot be made at all (a file in the way, a read-only place) is an
+error, as any output folder is. An entry that fails is ignored with one warning line and
+rebuilt in place (its folder passed the rule). New folders are made 0o700, entries 0o600.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from edgesr import fileio
-from edgesr.errors import TrustError, printable
+from edgesr.errors import OutputError, TrustError, printable
 
 logger = logging.getLogger(__name__)
 
@@ -71,15 +72,19 @@ def require_own_folder(folder: Path, *, what: str, why: str) -> Path:
     return folder
 
 
-def make_private_folder(folder: Path) -> str:
+def make_private_folder(folder: Path, *, what: str = "folder") -> str:
     """Create ``folder`` (0o700; parents as the umask says) if missing; "" when it then passes
-    the rule, else what is wrong with it."""
+    the rule, else what is wrong with it. A folder that cannot exist there (a file in the
+    way, no permission to create it) is an :class:`OutputError` naming ``what``: not a
+    question of trust, and a private temporary folder would hide the mistake."""
     try:
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     except FileExistsError:
-        return "exists and is not a folder"
+        raise OutputError(f"cannot use {printable(folder)} as the {what}: it exists and is not a "
+                          f"folder; choose another path (set {fileio.CACHE_ENV})") from None
     except OSError as exc:
-        return f"cannot be created ({exc.strerror})"
+        raise OutputError(f"cannot create the {what} {printable(folder)}: {exc.strerror or exc}; "
+                          f"choose a writable place (set {fileio.CACHE_ENV})") from None
     return problem_with(folder, kind="folder")
 
 
@@ -107,10 +112,10 @@ def cache_folder(folder: Path, *, what: str, check_parent: bool = False) -> Path
     (edgesr's own, e.g. ``$EDGESR_CACHE_DIR``) must pass too."""
     problem, shown = "", folder
     if check_parent:
-        problem = make_private_folder(folder.parent)
+        problem = make_private_folder(folder.parent, what=what)
         shown = folder.parent
     if not problem:
-        problem, shown = make_private_folder(folder), folder
+        problem, shown = make_private_folder(folder, what=what), folder
     if not problem:
         return folder
     fallback = private_temp_folder(folder.name or "cache")

@@ -95,7 +95,7 @@ def prepare_out_dir(out_dir: Path) -> Path:
 def _checkpoint_root(out_dir: Path, *, create: bool) -> Path:
     check_out_dir(out_dir)
     root = Path(out_dir) / "checkpoints"
-    problem = trust.make_private_folder(root) if create else trust.problem_with(root, kind="folder")
+    problem = trust.make_private_folder(root, what="checkpoint folder") if create else trust.problem_with(root, kind="folder")
     if problem:
         raise TrustError(f"refusing the checkpoint folder {printable(root)}: it {problem}; only you "
                          f"may write where training resumes from (chmod go-w it, or {_RESTART})")

@@ -20,7 +20,7 @@ from torch import nn
 
 from edgesr.data.degrade import imresize, lr_from_hr
 from edgesr.data.folder import find_images, read_rgb8
-from edgesr.errors import DataError
+from edgesr.errors import DataError, printable
 from edgesr.metrics import psnr_y, ssim_y
 
 log = logging.getLogger(__name__)
@@ -52,6 +52,18 @@ def _pair_key(path: Path, scale: int) -> str:
     return re.sub(rf"x{scale}$", "", path.stem, flags=re.IGNORECASE)
 
 
+def check_pair_sizes(hr_path: Path, hr_shape: tuple[int, ...], lr_path: Path, lr_shape: tuple[int, ...],
+                     *, scale: int) -> None:
+    """An LR must be its HR shrunk ``scale`` times after the HR is cropped to a multiple of
+    ``scale`` (how the benchmark packs were made); anything else would score a corner."""
+    (hr_h, hr_w), (lr_h, lr_w) = hr_shape[:2], lr_shape[:2]
+    if (hr_h // scale, hr_w // scale) != (lr_h, lr_w):
+        raise DataError(
+            f"{printable(hr_path.name)} ({hr_w}x{hr_h}) and its LR {printable(lr_path.name)} ({lr_w}x{lr_h}) "
+            f"do not match x{scale}: expected an LR of {hr_w // scale}x{hr_h // scale}; check --scale "
+            "or the pair")
+
+
 def load_pairs(root: str | Path, *, scale: int) -> list[EvalPair]:
     """HR/LR pairs from a benchmark folder (pairs when an LR folder exists, else HR only)."""
     root = Path(root)
@@ -67,11 +79,10 @@ def load_pairs(root: str | Path, *, scale: int) -> list[EvalPair]:
     for hr_path in hr_paths:
         hr = read_rgb8(hr_path)
         if lr_root is not None and hr_path.stem in lr_by_key:
-            lr = read_rgb8(lr_by_key[hr_path.stem])
-            hr = hr[: lr.shape[0] * scale, : lr.shape[1] * scale]
-            if hr.shape[:2] != (lr.shape[0] * scale, lr.shape[1] * scale):
-                raise DataError(f"{hr_path.name}: LR {lr.shape[1]}x{lr.shape[0]} x{scale} does not fit HR "
-                                f"{hr.shape[1]}x{hr.shape[0]}; check --scale")
+            lr_path = lr_by_key[hr_path.stem]
+            lr = read_rgb8(lr_path)
+            check_pair_sizes(hr_path, hr.shape, lr_path, lr.shape, scale=scale)
+            hr = hr[: lr.shape[0] * scale, : lr.shape[1] * scale]  # the benchmark packs' mod-crop
         else:
             hr, lr = lr_from_hr(hr, scale=scale)
         pairs.append(EvalPair(name=hr_path.stem, hr=np.ascontiguousarray(hr), lr=lr))

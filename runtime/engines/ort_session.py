@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from edgesr import fileio, trust
+from edgesr.errors import EdgeSRError
 
 logger = logging.getLogger(__name__)
 
@@ -114,7 +115,12 @@ def cached_cpu_session(ort: Any, model_path: Path, *, threads: int, spinning: bo
     """A CPU-provider session of ``model_path``, through the optimised-graph cache."""
     providers = ["CPUExecutionProvider"]
     settings = {"threads": threads, "spinning": spinning, "log_severity": log_severity}
-    cached = optimized_model_path(model_path, ort, cache_root=graph_cache_folder(cache_root))
+    try:
+        folder = graph_cache_folder(cache_root)
+    except EdgeSRError as exc:  # no usable folder: only slower, as without the cache
+        logger.info("no ONNX Runtime graph cache (%s)", exc)
+        return ort.InferenceSession(str(model_path), session_options(ort, **settings), providers=providers)
+    cached = optimized_model_path(model_path, ort, cache_root=folder)
     if trust.verified_entry(cached, what="ONNX Runtime graph"):
         try:
             session = ort.InferenceSession(str(cached), session_options(ort, **settings, load_optimized=True),
