@@ -15,7 +15,8 @@ import torch
 
 from edgesr.errors import ConfigError
 from edgesr.train.config import TrainConfig, load_config, packaged_recipes
-from edgesr.train.trainer import ResumableSampler, Trainer
+from edgesr.train.loop_parts import ResumableSampler
+from edgesr.train.trainer import Trainer
 from edgesr.weights_io import read_state_dict
 
 

@@ -21,7 +21,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
-from torch.utils.data import DataLoader, Sampler
+from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from edgesr.data.patches import TrainPatchDataset
@@ -37,6 +37,7 @@ from edgesr.train.checkpoint import (
     save_checkpoint,
 )
 from edgesr.train.config import TrainConfig
+from edgesr.train.loop_parts import ResumableSampler, make_optimizer, make_scheduler
 from edgesr.train.distill import distill_blocks, distillation_loss, load_donor
 from edgesr.train.evaluate import EvalPair, load_pairs, sr_from_model
 from edgesr.fileio import ensure_folder
@@ -46,30 +47,6 @@ from edgesr.weights_io import in_edgesr_layout, load_for_finetune, load_weights,
 
 log = logging.getLogger(__name__)
 _MIN_BATCHES_PER_EPOCH = 20
-
-
-class ResumableSampler(Sampler[int]):
-    """A seeded permutation per epoch, sharded over DDP ranks, that can start mid-epoch."""
-
-    def __init__(self, *, length: int, seed: int, rank: int, world_size: int) -> None:
-        self.length, self.seed, self.rank, self.world_size = length, seed, rank, world_size
-        self.epoch = 0
-        self.start = 0  # position (in this rank's samples) to start the epoch from
-
-    def set_epoch(self, epoch: int, *, start: int = 0) -> None:
-        self.epoch, self.start = epoch, start
-
-    def samples_per_rank(self) -> int:
-        return self.length // self.world_size  # drop the remainder so ranks stay in step
-
-    def __iter__(self) -> Iterator[int]:
-        generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
-        order = torch.randperm(self.length, generator=generator).tolist()
-        mine = order[self.rank::self.world_size][: self.samples_per_rank()]
-        return iter(mine[self.start:])
-
-    def __len__(self) -> int:
-        return self.samples_per_rank() - self.start
 
 
 @dataclass(frozen=True)
@@ -87,27 +64,6 @@ def init_distributed() -> DistInfo:
     if world_size > 1 and not dist.is_initialized():
         dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
     return DistInfo(rank=dist.get_rank() if world_size > 1 else 0, world_size=world_size)
-
-
-def _optimizer(config: TrainConfig, params) -> torch.optim.Optimizer:
-    if config.optimizer == "adam":
-        return torch.optim.Adam(params, lr=config.lr, betas=tuple(config.betas[:2]), eps=config.eps,
-                                weight_decay=config.weight_decay)
-    try:
-        from adan_pytorch import Adan
-    except ImportError:
-        raise ConfigError("optimizer 'adan' needs the adan-pytorch package: pip install 'edgesr[train]'") from None
-    if len(config.betas) != 3:
-        raise ConfigError(f"Adan takes 3 betas (e.g. [0.98, 0.92, 0.99]), got {list(config.betas)}")
-    # The Adan paper's betas are momentum coefficients; adan-pytorch takes 1 - beta.
-    return Adan(params, lr=config.lr, betas=tuple(1.0 - b for b in config.betas), eps=config.eps,
-                weight_decay=config.weight_decay)
-
-
-def _scheduler(config: TrainConfig, optimizer: torch.optim.Optimizer):
-    if config.scheduler == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.iterations, eta_min=config.lr_min)
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
 
 
 def validate(model: nn.Module, pairs: list[EvalPair], *, scale: int) -> float:
@@ -160,8 +116,8 @@ class Trainer:
         device_ids = [self.device.index] if self.device.type == "cuda" else None
         self.ddp_model: nn.Module = (nn.parallel.DistributedDataParallel(self.model, device_ids=device_ids)
                                      if self.dist.world_size > 1 else self.model)
-        self.optimizer = _optimizer(config, self.model.parameters())
-        self.scheduler = _scheduler(config, self.optimizer)
+        self.optimizer = make_optimizer(config, self.model.parameters())
+        self.scheduler = make_scheduler(config, self.optimizer)
         self.dataset = TrainPatchDataset(root=config.train_dir, scale=self.scale, lr_patch_px=config.lr_patch_px,
                                          cache_dir=config.cache_dir, seed=config.seed)
         # Small corpora: visit each image often per epoch, so an epoch is >= 20 batches.
