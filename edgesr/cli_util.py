@@ -6,6 +6,7 @@ The error path (:func:`run_cli`), the same for all five console scripts:
 
 - an ``EdgeSRError``, ``OSError`` or ``ValueError`` is one line on stderr and exit code 2;
 - a missing optional dependency is one line naming the extra to install, exit code 2;
+- a stdout whose encoding cannot show a name (``PYTHONIOENCODING=ascii``) gets it escaped;
 - a closed stdout (``edgesr-run ... | head -0``) is ignored: the work finishes, quietly; so is
   a stdout or stderr closed before the start (``>&-``): /dev/null takes its place, so no file
   the command opens can land on descriptor 1 or 2 and receive its messages;
@@ -68,6 +69,10 @@ class _ClosedPipeTolerantStdout(io.TextIOBase):
         except BrokenPipeError:
             self._divert()
             return len(text)
+        except UnicodeEncodeError:  # a name the terminal's encoding cannot show (ü under ascii):
+            # the work is done, so the summary is escaped, not a failure after the fact
+            encoding = getattr(self._stream, "encoding", None) or "ascii"
+            return self.write(text.encode(encoding, "backslashreplace").decode(encoding))
 
     def flush(self) -> None:
         try:

@@ -37,14 +37,22 @@ def build_parser() -> argparse.ArgumentParser:
 def _convert(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from edgesr.errors import ConfigError, WeightsError
+    import os
+
+    from edgesr.errors import OutputError, WeightsError, printable
+    from edgesr.fileio import check_output_file
     from edgesr.models import create_model
     from edgesr.official_weights import convert_official, unknown_layout_error
     from edgesr.weights_io import load_weights, read_state_dict, save_weights
 
+    # Before any work: not the checkpoint itself, nothing at -o (a dangling symlink counts:
+    # writing would replace it), a writable folder.
     output = Path(args.output)
-    if output.exists():
-        raise ConfigError(f"{output} exists; edgesr-weights never replaces a file: remove it or pick another name")
+    if os.path.lexists(output):
+        link = " (a symbolic link)" if output.is_symlink() else ""
+        raise OutputError(f"{printable(output)} exists{link}; edgesr-weights never replaces a file: remove it "
+                          "or pick another name")
+    check_output_file(output, inputs=[args.checkpoint], what="-o")
     state = read_state_dict(args.checkpoint)
     conversion = convert_official(state)
     if conversion is None:

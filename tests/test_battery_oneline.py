@@ -94,3 +94,41 @@ def test_eval_takes_an_lr_of_a_hr_not_a_multiple_of_the_scale(tmp_path: Path) ->
     Image.new("RGB", (62, 90), (120, 80, 40)).save(bench / "LR_bicubic" / "X4" / "comicx4.png")
     (pair,) = load_pairs(bench, scale=4)
     assert pair.hr.shape == (360, 248, 3) and pair.lr.shape == (90, 62, 3)
+
+
+# --------------------------------------------------------------------- nothing lost on failure
+
+
+def test_a_name_the_terminal_cannot_show_is_escaped_not_an_error_after_writing(toy_onnx: Path,
+                                                                            tmp_path: Path) -> None:
+    src = tmp_path / "in.png"
+    Image.new("RGB", (24, 20), (90, 140, 30)).save(src)
+    out = tmp_path / "über.png"
+    result = run("edgesr-run", "--model", toy_onnx, src, "-o", out, env={"PYTHONIOENCODING": "ascii"})
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    assert "\\xfcber.png" in result.stdout and out.is_file()
+
+
+def test_weights_convert_never_replaces_a_dangling_symlink(tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    link = tmp_path / "w.safetensors"
+    link.symlink_to(tmp_path / "nowhere.safetensors")
+    from edgesr.weights import shipped_weights
+
+    result = run("edgesr-weights", "convert", shipped_weights("bsrn_x2"), "-o", link)
+    assert_refused(result, "edgesr-weights", "symbolic link", "never replaces")
+    assert link.is_symlink() and os.readlink(link) == str(tmp_path / "nowhere.safetensors")
+
+
+def test_edgesr_data_removes_what_it_made_when_a_package_is_broken(tmp_path: Path) -> None:
+    pytest.importorskip("skimage")
+    broken = tmp_path / "mate-backgrounds.deb"
+    broken.write_bytes(b"not a Debian archive")
+    kept = tmp_path / "kept"
+    (kept / "train").mkdir(parents=True)
+    (kept / "train" / "mine.png").write_bytes(b"a file that was there before")
+    for out in (tmp_path / "new", kept):
+        result = run("edgesr-data", "photos", out, "--mate", broken)
+        assert_refused(result, "edgesr-data", "mate-backgrounds.deb")
+    assert not (tmp_path / "new").exists()
+    assert sorted(p.relative_to(kept).as_posix() for p in kept.rglob("*")) == ["train", "train/mine.png"]

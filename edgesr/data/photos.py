@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import shutil
 import subprocess
@@ -163,12 +164,38 @@ def build_photo_corpus(out: str | Path, *, mate: str | Path | None = None,
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise DataError(f"{str(out)!r} is a file; expected a folder for the corpus")
-    for split in ("train", "val"):
-        (out / split).mkdir(parents=True, exist_ok=True)
-    files = _skimage_files(out)
-    if mate is not None:
-        files += _package_files(mate, _mate_files, out, package="mate-backgrounds")
-    if plasma is not None:
-        files += _package_files(plasma, _plasma_files, out, package="plasma-workspace-wallpapers")
-    write_text_atomically(out / "LICENSES.md", _licences_markdown(files, out), overwrite=True)
+    made = _paths_missing(out, out / "train", out / "val")
+    existing = set(_files_under(out))
+    try:
+        for split in ("train", "val"):
+            (out / split).mkdir(parents=True, exist_ok=True)
+        files = _skimage_files(out)
+        if mate is not None:
+            files += _package_files(mate, _mate_files, out, package="mate-backgrounds")
+        if plasma is not None:
+            files += _package_files(plasma, _plasma_files, out, package="plasma-workspace-wallpapers")
+        write_text_atomically(out / "LICENSES.md", _licences_markdown(files, out), overwrite=True)
+    except BaseException:  # a broken .deb, Ctrl-C: remove what this run added, keep the rest
+        _remove_new(out, existing, made)
+        raise
     return files
+
+
+def _paths_missing(*paths: Path) -> list[Path]:
+    return [p for p in paths if not os.path.lexists(p)]
+
+
+def _files_under(root: Path) -> list[Path]:
+    return [Path(d) / n for d, _, names in os.walk(root) for n in names] if root.is_dir() else []
+
+
+def _remove_new(out: Path, existing: set[Path], made_folders: list[Path]) -> None:
+    """Files this run wrote under ``out`` and the folders it created (when left empty)."""
+    for path in _files_under(out):
+        if path not in existing:
+            path.unlink(missing_ok=True)
+    for folder in sorted(made_folders, key=lambda p: len(p.parts), reverse=True):
+        try:
+            folder.rmdir()
+        except OSError:  # not empty (files of someone else's) or already gone
+            pass
