@@ -12,6 +12,8 @@ The error path (:func:`run_cli`), the same for all five console scripts:
   the command opens can land on descriptor 1 or 2 and receive its messages;
 - a usage error (argparse: a missing or malformed flag) is one line and exit code 2, with
   ``--help`` named for the usage text;
+- an input nested too deeply to parse (``RecursionError``) is one line and exit code 2;
+- every message is one line: control characters in names are escaped (:func:`printable`);
 - anything else is a bug: one line, exit code 1, and the traceback with ``-v``;
 - Ctrl-C is one line and exit code 130.
 """
@@ -27,7 +29,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import TextIO
 
-from edgesr.errors import EdgeSRError, MissingExtraError
+from edgesr.errors import EdgeSRError, MissingExtraError, printable
 
 EXIT_OK = 0
 EXIT_BUG = 1
@@ -45,12 +47,24 @@ def command_parser(prog: str, doc: str) -> argparse.ArgumentParser:
     return parser
 
 
+class _OneLineFormatter(logging.Formatter):
+    """Each record on one line: control characters (a newline in a file name) escaped."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return printable(super().format(record))
+
+
 def setup_logging(*, verbose: bool) -> None:
+    before = list(logging.getLogger().handlers)
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(message)s" if not verbose else "%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if not verbose:  # the handler made here (-v keeps records as they are)
+        for handler in logging.getLogger().handlers:
+            if handler not in before:
+                handler.setFormatter(_OneLineFormatter("%(message)s"))
 
 
 class _ClosedPipeTolerantStdout(io.TextIOBase):
@@ -189,7 +203,7 @@ def _run_guarded(
     def fail(message: str, code: int) -> int:
         if verbose:  # -v: the traceback too (called inside the except blocks below)
             traceback.print_exc(file=sys.stderr)
-        print(f"{prog}: error: {message}", file=sys.stderr)
+        print(f"{prog}: error: {printable(message)}", file=sys.stderr)  # one line, whatever a name holds
         return code
 
     try:
@@ -209,6 +223,9 @@ def _run_guarded(
         return fail(f"{where}{exc.strerror or exc}", EXIT_ERROR)
     except ValueError as exc:
         return fail(" ".join(str(exc).split()) or type(exc).__name__, EXIT_ERROR)
+    except RecursionError:  # json and friends on a hostile, deeply nested file
+        return fail("an input is nested too deeply to read (a hostile or broken file?); check the "
+                    "files given", EXIT_ERROR)
     except MemoryError:
         return fail("out of memory; use smaller inputs or tiles (--tile), or a machine with more "
                     "memory", EXIT_ERROR)

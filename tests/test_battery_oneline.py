@@ -132,3 +132,17 @@ def test_edgesr_data_removes_what_it_made_when_a_package_is_broken(tmp_path: Pat
         assert_refused(result, "edgesr-data", "mate-backgrounds.deb")
     assert not (tmp_path / "new").exists()
     assert sorted(p.relative_to(kept).as_posix() for p in kept.rglob("*")) == ["train", "train/mine.png"]
+
+
+def test_a_file_name_with_a_newline_stays_one_line(tmp_path: Path) -> None:
+    missing = tmp_path / "two\nlines.png"
+    result = run("edgesr-run", "--model", "osffnet_x4", missing, "-o", tmp_path / "o.png")
+    assert_refused(result, "edgesr-run", "two\\nlines.png")
+
+
+def test_a_deeply_nested_json_is_one_line(tmp_path: Path) -> None:
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100000 + "]" * 100000)
+    result = run("edgesr-bench", "report", deep, "-o", tmp_path / "report.md")
+    assert_refused(result, "edgesr-bench", "nested too deeply")
+    assert not (tmp_path / "report.md").exists()

@@ -26,6 +26,7 @@ FORBIDDEN = {
     "edgesr.errors": ("torch", "numpy", "onnx", "onnxruntime", "cv2"),
     "edgesr.cli_util": ("torch", "numpy", "onnx", "onnxruntime", "cv2"),
     "edgesr.fileio": ("torch", "numpy", "onnx", "onnxruntime", "cv2", "PIL"),
+    "edgesr.trust": ("torch", "numpy", "onnx", "onnxruntime", "cv2", "PIL"),
     "edgesr.image_guard": ("torch", "numpy", "onnx", "onnxruntime", "cv2"),
     "edgesr.models": ("edgesr.export", "edgesr.runtime", "edgesr.benchmarks", "onnxruntime"),
     "edgesr.ops": ("edgesr.export", "edgesr.runtime", "edgesr.benchmarks", "onnxruntime"),
