@@ -29,7 +29,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import TextIO
 
-from edgesr.errors import EdgeSRError, MissingExtraError, printable
+from edgesr.errors import EdgeSRError, MissingExtraError, condensed, printable
 
 EXIT_OK = 0
 EXIT_BUG = 1
@@ -203,7 +203,7 @@ def _run_guarded(
     def fail(message: str, code: int) -> int:
         if verbose:  # -v: the traceback too (called inside the except blocks below)
             traceback.print_exc(file=sys.stderr)
-        print(f"{prog}: error: {printable(message)}", file=sys.stderr)  # one line, whatever a name holds
+        print(f"{prog}: error: {condensed(message)}", file=sys.stderr)  # one line, whatever a name holds
         return code
 
     try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 from collections.abc import Iterable
 
 
@@ -92,3 +93,26 @@ def printable(value: object) -> str:
     if text.isprintable():
         return text
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_TORCH_WEIGHTS_ONLY = "Weights only load failed"
+_MAX_LINE = 1000
+
+
+def condensed(text: object) -> str:
+    """A third-party message in one line: terminal colour codes dropped, the first line kept
+    (torch's several-paragraph ``weights_only`` refusal becomes its one reason), control
+    characters escaped, at most 1000 characters."""
+    text = _ANSI.sub("", str(text))
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if not lines:
+        return ""
+    head = lines[0]
+    if _TORCH_WEIGHTS_ONLY in head:  # "... can still be loaded ... two options ...": not for us
+        reason = next((line.split("error:", 1)[1].strip() for line in lines
+                       if "WeightsUnpickler error:" in line), "")
+        reason = reason.split(". ")[0]
+        head = (head.split(_TORCH_WEIGHTS_ONLY)[0] + "it is a pickle that needs more than tensors "
+                f"to load{f' ({reason})' if reason else ''}; edgesr never runs code from a file")
+    return printable(head if len(head) <= _MAX_LINE else head[: _MAX_LINE - 3] + "...")

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from battery_util import run
+from battery_util import assert_refused, run
 from trust_util import own_folder_of, run_as, second_user, shared_scratch
 
 pytest.importorskip("torch")
@@ -177,3 +177,18 @@ def test_a_same_user_ort_graph_entry_with_other_weights_is_rebuilt(toy_onnx: Pat
     with OrtEngine(model_path=toy_onnx, options=OrtOptions(providers=("cpu",))) as again:
         np.testing.assert_array_equal(again.run(lr), expected)
     assert "does not match its recorded SHA-256" in caplog.text
+
+
+@pytest.mark.parametrize("command", [["edgesr-export", "-o", "x.onnx"], ["edgesr-eval", "--data", "."]])
+def test_a_weights_pickle_that_runs_code_is_refused_in_one_line(command: list[str], tmp_path: Path) -> None:
+    import torch
+
+    from trust_util import MarkerPickle
+
+    marker = tmp_path / "ran"
+    evil = tmp_path / "evil.pth"
+    torch.save({"params": MarkerPickle(marker)}, evil)
+    name, *rest = command
+    result = run(name, "--model", "bsrn_x4", "--weights", evil, *rest, cwd=tmp_path)
+    assert_refused(result, name, "evil.pth", "Unsupported global", "never runs code")
+    assert not marker.exists()

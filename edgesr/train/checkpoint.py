@@ -34,7 +34,7 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
 from edgesr import trust
-from edgesr.errors import TrustError, WeightsError, printable
+from edgesr.errors import TrustError, WeightsError, condensed, printable
 from edgesr.fileio import ensure_folder
 from edgesr.train.state_codec import decode, encode
 from edgesr.weights_io import load_weights, save_weights
@@ -72,7 +72,7 @@ def restore_rng(state: dict[str, Any]) -> None:
         np.random.set_state(state["numpy"])
         random.setstate(state["python"])
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
-        raise WeightsError(f"the checkpoint's RNG state does not fit ({_condensed(exc)}); {_RESTART}") from None
+        raise WeightsError(f"the checkpoint's RNG state does not fit ({condensed(exc)}); {_RESTART}") from None
 
 
 def check_out_dir(out_dir: Path) -> Path:
@@ -156,7 +156,7 @@ def _pointer_target(pointer: Path) -> str:
             raise ValueError(f"larger than {_MAX_POINTER_BYTES} bytes")
         data = json.loads(text)
     except (OSError, ValueError, RecursionError) as exc:
-        raise WeightsError(f"{malformed}: {_condensed(exc)}); {_RESTART}") from None
+        raise WeightsError(f"{malformed}: {condensed(exc)}); {_RESTART}") from None
     name = data.get("checkpoint") if isinstance(data, dict) and len(data) == 1 else None
     if not isinstance(name, str) or not _CHECKPOINT_NAME.fullmatch(name):
         raise WeightsError(f"{malformed}, got {_short(data)}); {_RESTART}")
@@ -198,7 +198,7 @@ def _decoded_state(path: Path) -> Any:
     try:
         tensors = load_file(str(path / STATE_TENSORS), device="cpu")
     except (SafetensorError, OSError, ValueError) as exc:
-        raise WeightsError(f"cannot read {printable(path / STATE_TENSORS)} ({_condensed(exc)}); is it "
+        raise WeightsError(f"cannot read {printable(path / STATE_TENSORS)} ({condensed(exc)}); is it "
                            f"truncated? {_RESTART}") from None
     try:
         with open(path / STATE_JSON, "rb") as handle:
@@ -207,7 +207,7 @@ def _decoded_state(path: Path) -> Any:
             raise ValueError(f"larger than {_MAX_STATE_JSON_BYTES >> 20} MiB")
         document = json.loads(text)
     except (OSError, ValueError, RecursionError) as exc:
-        raise WeightsError(f"cannot read {where} ({_condensed(exc)}); is it truncated? {_RESTART}") from None
+        raise WeightsError(f"cannot read {where} ({condensed(exc)}); is it truncated? {_RESTART}") from None
     if not isinstance(document, dict) or set(document) != {"format", "state"} \
             or document["format"] != STATE_FORMAT:
         raise WeightsError(f"{where} is not a training state edgesr wrote (expected format "
@@ -226,7 +226,7 @@ def _legacy_state(file: Path) -> Any:
         with torch.serialization.safe_globals(allowed):
             return torch.load(file, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 (UnpicklingError, EOFError, RuntimeError...: all "unreadable")
-        raise WeightsError(f"cannot read {printable(file)} as a training state ({_condensed(exc)}); "
+        raise WeightsError(f"cannot read {printable(file)} as a training state ({condensed(exc)}); "
                            f"{_RESTART}") from None
 
 
@@ -267,13 +267,6 @@ def _is_int(value: object) -> bool:
 def _is_number_or_none(value: object) -> bool:
     return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)
                              and not math.isnan(value))
-
-
-def _condensed(exc: BaseException) -> str:
-    """A third-party message in one short line (torch's run to several paragraphs)."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    text = lines[0] if lines else type(exc).__name__
-    return printable(text if len(text) <= 160 else text[:157] + "...")
 
 
 def _short(value: object) -> str:
