@@ -146,3 +146,22 @@ def test_a_deeply_nested_json_is_one_line(tmp_path: Path) -> None:
     result = run("edgesr-bench", "report", deep, "-o", tmp_path / "report.md")
     assert_refused(result, "edgesr-bench", "nested too deeply")
     assert not (tmp_path / "report.md").exists()
+
+
+def test_eval_refuses_a_set_with_an_unreadable_sub_folder() -> None:
+    # Root reads every folder, so the command runs as a second user.
+    pytest.importorskip("torch")
+    from trust_util import own_folder_of, run_as, second_user, shared_scratch
+
+    other = second_user()
+    for scratch in shared_scratch():
+        bench = scratch / "bench"
+        (bench / "closed").mkdir(parents=True)
+        Image.new("RGB", (64, 48), (120, 80, 40)).save(bench / "a.png")
+        Image.new("RGB", (64, 48), (20, 80, 140)).save(bench / "closed" / "b.png")
+        bench.chmod(0o755)
+        (bench / "closed").chmod(0o700)
+        home = own_folder_of(other, scratch / "home")
+        result = run_as(other, "edgesr-eval", "--model", "osffnet_x4", "--data", bench,
+                        env={"HOME": str(home), "EDGESR_CACHE_DIR": str(home / "cache")}, view=scratch / "view")
+        assert_refused(result, "edgesr-eval", f"{bench / 'closed'}", "Permission denied")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,12 +65,26 @@ def check_pair_sizes(hr_path: Path, hr_shape: tuple[int, ...], lr_path: Path, lr
             "or the pair")
 
 
+def _refuse_unreadable_folders(root: Path) -> None:
+    """A sub-folder that cannot be listed would silently drop its images from the mean."""
+    unreadable: list[OSError] = []
+    for _ in os.walk(root, onerror=unreadable.append):
+        if unreadable:
+            break
+    if unreadable:
+        exc = unreadable[0]
+        raise DataError(f"cannot read the folder {printable(exc.filename)} under {printable(root)} "
+                        f"({exc.strerror}); fix its permissions or move it out, a score without its "
+                        "images would not be the set's")
+
+
 def load_pairs(root: str | Path, *, scale: int) -> list[EvalPair]:
     """HR/LR pairs from a benchmark folder (pairs when an LR folder exists, else HR only)."""
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"evaluation folder {str(root)!r} does not exist; pass a folder of HR images")
     hr_root = root / "HR" if (root / "HR").is_dir() else root
+    _refuse_unreadable_folders(root)
     lr_root = _lr_folder(root, scale)
     hr_paths = [p for p in find_images(hr_root) if lr_root is None or lr_root not in p.parents]
     if not hr_paths:
