@@ -39,7 +39,7 @@ from edgesr.runtime.upscale import (
     upscale_file,
     upscale_folder,
 )
-from edgesr.runtime.run_model import open_resolved, resolve_model
+from edgesr.runtime.run_model import ResolvedModel, open_resolved, resolve_model
 from edgesr.spec import DEFAULT_MODEL
 
 PROG = "edgesr-run"
@@ -173,18 +173,40 @@ def _check_numbers(args: argparse.Namespace) -> None:
             raise ConfigError(f"{flag} {value}: expected an integer >= {low}")
 
 
+def _folder_lr_px(jobs: list[tuple[Path, Path]], *, overwrite: bool) -> int:
+    """LR pixels of the images a folder run will upscale (headers only), for auto's rule."""
+    from PIL import Image
+
+    total = 0
+    for src, dst in jobs:
+        if dst.exists() and not overwrite:
+            continue  # skipped: already done
+        try:
+            with Image.open(src) as im:
+                total += im.width * im.height
+        except Exception:  # noqa: BLE001  (this file fails later with its own message)
+            continue
+    return total
+
+
+def _say_engine(args: argparse.Namespace, model: ResolvedModel, engine: Any) -> None:
+    print(f"engine: {engine.info().describe()}")
+    if args.engine == "auto":
+        print(f"auto chose {engine.info().name}: {model.why}")
+
+
 def _run_file(args: argparse.Namespace, src: Path) -> int:
     # Cheap refusals first (output path, image, model, tiling), then the engine is loaded.
     out = check_output_path(args.output, inputs=[src], overwrite=args.overwrite)
     image = read_image(src, max_pixels=args.max_pixels)
-    model = resolve_model(args)
+    model = resolve_model(args, lr_px=image.height * image.width)
     budget = args.memory_budget_mb * MIB
     if model.spec is not None:  # ONNX: refuse an impossible plan before loading the engine
         plan_tiling(height=image.height, width=image.width, spec=model.spec, tile_px=args.tile,
                     overlap_px=args.overlap, memory_budget_bytes=budget)
     bars = _TileBars()
     with open_resolved(args, model) as engine:
-        print(f"engine: {engine.info().describe()}")
+        _say_engine(args, model, engine)
         try:
             # planned again with the engine: ONNX Runtime on a CPU takes bigger tiles than TensorRT
             result = upscale_file(src, out, engine=engine, image=image, tile_px=args.tile,
@@ -203,14 +225,14 @@ def _run_folder(args: argparse.Namespace, src: Path) -> int:
     dst = Path(args.output)
     jobs = folder_jobs(src, dst)
     ensure_folder(dst, what="output folder")  # a read-only place fails here, before the model
-    model = resolve_model(args)
+    model = resolve_model(args, lr_px=_folder_lr_px(jobs, overwrite=args.overwrite))
     if model.spec is not None and args.tile is not None:
         # flag problems (e.g. --tile not above 2 * --overlap) fail once, before any file
         plan_tiling(height=64, width=64, spec=model.spec, tile_px=args.tile or None,
                     overlap_px=args.overlap, memory_budget_bytes=args.memory_budget_mb * MIB)
     bars = _TileBars()
     with open_resolved(args, model) as engine:
-        print(f"engine: {engine.info().describe()}")
+        _say_engine(args, model, engine)
         with tqdm(total=len(jobs), unit="img", disable=None, file=sys.stderr) as bar:
 
             def on_item(item: FolderItem) -> None:

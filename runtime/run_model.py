@@ -11,7 +11,7 @@ import argparse
 import importlib
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,8 @@ class ResolvedModel:
     model_name: str | None = None
     weights: Path | None = None
     spec: ModelSpec | None = None  # known before opening for ONNX files
+    lr_px: int | None = None  # the job's LR pixels (auto's rule), None = unknown
+    why: str = "requested"  # why this engine (auto says which rule picked it)
 
 
 def _looks_like_path(value: str) -> bool:
@@ -65,10 +67,14 @@ def _cached_onnx(name: str, *, weights: Path | None, fp16: bool, allow_untrained
     return Path(path)
 
 
-def resolve_model(args: argparse.Namespace) -> ResolvedModel:
-    """Turn --model/--engine/--scale/--fp16/--weights into what to open (see the module notes)."""
-    choice = choose_engine(args.engine)  # unknown names suggest close matches
-    engine = choice.name
+def resolve_model(args: argparse.Namespace, *, lr_px: int | None = None) -> ResolvedModel:
+    """Turn --model/--engine/--scale/--fp16/--weights into what to open (see the module notes);
+    ``lr_px``: the job's LR pixels, which ``auto``'s rule reads."""
+    choice = choose_engine(args.engine, lr_px=lr_px)  # unknown names suggest close matches
+    return replace(_resolve(args, choice.name), lr_px=lr_px, why=choice.summary)
+
+
+def _resolve(args: argparse.Namespace, engine: str) -> ResolvedModel:
     weights = Path(args.weights) if args.weights else None
     # --fp16 needs an FP16 export, except for engines that run the fp32 graph in their half type
     fp16_graph = args.fp16 and not ENGINES[engine].half_from_fp32
@@ -163,4 +169,5 @@ def open_resolved(args: argparse.Namespace, model: ResolvedModel) -> Engine:
         model_name=model.model_name,
         weights=model.weights,
         options=_engine_options(args, model),
+        lr_px=model.lr_px,
     )

@@ -164,3 +164,30 @@ def test_bench_times_fp32_and_the_half_type_in_one_run(shipped_lkdn: Path, tmp_p
         assert main(["latency", str(shipped_lkdn), "--engine", bad, "--repeats", "1"]) == 2
         err = capsys.readouterr().err.strip()
         assert "\n" not in err and needle in err, err
+
+
+def test_auto_picks_openvino_on_a_cpu_for_jobs_large_enough_to_repay_its_start() -> None:
+    from edgesr.runtime.engines import OPENVINO_AUTO_MIN_LR_PX
+    from edgesr.runtime.engines.availability import ort_gpu_provider
+
+    if ort_gpu_provider():
+        pytest.skip("ONNX Runtime has a GPU provider here: auto prefers it")
+    big = choose_engine("auto", lr_px=OPENVINO_AUTO_MIN_LR_PX)
+    assert big.name == "openvino" and big.summary.startswith("OpenVINO ")
+    for small in (None, 320 * 180, OPENVINO_AUTO_MIN_LR_PX - 1):
+        choice = choose_engine("auto", lr_px=small)
+        assert choice.name == "ort" and "openvino passed over" in choice.summary
+        assert "tensorrt" not in choice.summary.lower()  # engines not installed are not mentioned
+
+
+def test_a_folder_job_counts_the_pixels_it_will_upscale(tmp_path: Path) -> None:
+    from edgesr.runtime.cli import _folder_lr_px
+
+    sizes = {"a.png": (30, 20), "b.png": (50, 10), "done.png": (40, 40)}
+    jobs = []
+    for name, size in sizes.items():
+        Image.new("RGB", size).save(tmp_path / name)
+        jobs.append((tmp_path / name, tmp_path / f"out_{name}"))
+    Image.new("RGB", (4, 4)).save(tmp_path / "out_done.png")  # already upscaled: skipped
+    assert _folder_lr_px(jobs, overwrite=False) == 30 * 20 + 50 * 10
+    assert _folder_lr_px(jobs, overwrite=True) == 30 * 20 + 50 * 10 + 40 * 40

@@ -19,8 +19,10 @@ Constructor contract (keyword-only):
   ``Engine(*, model_name, weights, spec, options)``.
 
 ``auto`` tries the rows with an ``auto_rank`` (lowest first) whose availability check passes:
-``trt`` (TensorRT + GPU), then ``ort`` (which itself prefers the TensorRT, then CUDA, then CPU
-execution provider). ``torch`` is the reference, never picked by ``auto``.
+``trt`` (TensorRT + GPU), then ``openvino`` (only where ONNX Runtime has no GPU provider, and
+only for jobs of at least :data:`OPENVINO_AUTO_MIN_LR_PX` LR pixels: the measured rule), then
+``ort`` (which itself prefers the TensorRT, then CUDA, then CPU execution provider). ``torch``
+is the reference, never picked by ``auto``.
 
 An engine with ``devices`` is also named ``engine:DEVICE`` (``openvino:GPU``); the device
 goes to its options' ``device`` field.
@@ -43,12 +45,27 @@ from pathlib import Path
 from typing import Any
 
 from edgesr.errors import ConfigError, EngineUnavailableError, UnknownNameError
+from edgesr.runtime.engines.availability import (
+    OPENVINO_MODULE,
+    TRT_MODULE,
+    missing_dependency,
+    openvino_available,
+    ort_available,
+    ort_gpu_provider,
+    torch_available,
+    trt_available,
+)
 from edgesr.runtime.engines.protocol import Engine
 from edgesr.spec import ModelSpec
 
 logger = logging.getLogger(__name__)
 
 KINDS = ("cpu", "gpu", "npu")
+#: ``auto`` picks OpenVINO over ONNX Runtime on a CPU for jobs of at least this many LR pixels:
+#: its calls took 0.73-0.80x ONNX Runtime's time (all three shipped x4 models, 320x180), but it
+#: starts about 1.2 s later (importing OpenVINO and onnx, compiling from its cache), which
+#: those calls repay after about this much work (README "OpenVINO" has the runs).
+OPENVINO_AUTO_MIN_LR_PX = 400_000
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -69,6 +86,11 @@ class EngineDescriptor:
     devices: tuple[str, ...] = ()
     #: True when ``--fp16`` runs the fp32 graph in the engine's own half type (no FP16 export).
     half_from_fp32: bool = False
+    #: ``auto`` passes this row over for jobs of fewer LR pixels (or of unknown size): below it
+    #: the engine's start-up costs more than its faster calls save (README "OpenVINO").
+    auto_min_lr_px: int = 0
+    #: ``auto`` passes this row over where ONNX Runtime has a GPU provider (faster there).
+    auto_cpu_only: bool = False
 
     def __post_init__(self) -> None:
         if self.runs not in ("onnx", "model"):
@@ -85,75 +107,31 @@ class EngineDescriptor:
         return self.engine.partition(":")[0]
 
 
-def _missing_dependency(exc: ImportError, module: str) -> str:
-    """Why importing ``module`` failed: the module itself is absent, or one of its imports."""
-    missing = getattr(exc, "name", None) or ""
-    if missing == module:
-        return f"this install has no module {module}"
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return f"importing {module} failed ({text})"
-
-
-def _ort_available() -> tuple[bool, str]:
-    try:
-        ort = importlib.import_module("onnxruntime")
-    except ImportError:
-        return False, "onnxruntime is not installed"
-    providers = list(ort.get_available_providers())
-    gpu = any(p in providers for p in ("CUDAExecutionProvider", "TensorrtExecutionProvider"))
-    where = "with a GPU provider" if gpu else "on the CPU (no GPU provider)"
-    return True, f"ONNX Runtime {ort.__version__} {where} ({', '.join(providers)})"
-
-
-def _trt_available() -> tuple[bool, str]:
-    module_name = ENGINES["trt"].module  # the TensorRT module says itself (GPU, libraries)
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        return False, _missing_dependency(exc, module_name)
-    return module.available()
-
-
-def _openvino_available() -> tuple[bool, str]:
-    try:
-        module = importlib.import_module(ENGINES["openvino"].module)
-    except ImportError as exc:
-        return False, _missing_dependency(exc, ENGINES["openvino"].module)
-    return module.available()
-
-
-def _torch_available() -> tuple[bool, str]:
-    try:
-        torch = importlib.import_module("torch")
-    except ImportError:
-        return False, "PyTorch is not installed"
-    return True, f"PyTorch {torch.__version__}"
-
-
 _BUILTIN = (
     EngineDescriptor(
         name="ort", engine="edgesr.runtime.engines.ort:OrtEngine",
         options="edgesr.runtime.engines.ort:OrtOptions", kinds=("cpu", "gpu", "npu"),
-        precisions=("fp32", "fp16"), available=_ort_available, auto_rank=1,
+        precisions=("fp32", "fp16"), available=ort_available, auto_rank=2,
         install_hint="install ONNX Runtime: pip install 'edgesr[cpu]' (or 'edgesr[gpu]' on NVIDIA GPUs)",
     ),
     EngineDescriptor(
         # by name only: TensorRT is imported when this engine is asked for
-        name="trt", engine="edgesr.runtime.engines.trt.runner:TrtEngine",
+        name="trt", engine=f"{TRT_MODULE}:TrtEngine",
         options="edgesr.runtime.engines.trt.options:TrtOptions", kinds=("gpu",),
-        precisions=("fp32", "fp16"), available=_trt_available, auto_rank=0,
+        precisions=("fp32", "fp16"), available=trt_available, auto_rank=0,
         install_hint="install TensorRT on a machine with an NVIDIA GPU: pip install 'edgesr[trt]', or use --engine ort",
     ),
     EngineDescriptor(
-        name="openvino", engine="edgesr.runtime.engines.openvino:OpenVinoEngine",
+        name="openvino", engine=f"{OPENVINO_MODULE}:OpenVinoEngine",
         options="edgesr.runtime.engines.openvino:OpenVinoOptions", kinds=("cpu", "gpu", "npu"),
-        precisions=("fp32", "fp16"), available=_openvino_available, devices=("CPU", "GPU", "NPU"),
-        half_from_fp32=True, install_hint="install OpenVINO: pip install 'edgesr[openvino]', or use --engine ort",
+        precisions=("fp32", "fp16"), available=openvino_available, devices=("CPU", "GPU", "NPU"),
+        half_from_fp32=True, auto_rank=1, auto_cpu_only=True, auto_min_lr_px=OPENVINO_AUTO_MIN_LR_PX,
+        install_hint="install OpenVINO: pip install 'edgesr[openvino]', or use --engine ort",
     ),
     EngineDescriptor(
         name="torch", engine="edgesr.torch_engine:TorchEngine",
         options="edgesr.torch_engine:TorchOptions", kinds=("cpu", "gpu"),
-        precisions=("fp32", "fp16"), available=_torch_available, runs="model",
+        precisions=("fp32", "fp16"), available=torch_available, runs="model",
         install_hint="install PyTorch: pip install 'edgesr[torch]', or use --engine ort with an .onnx file",
     ),
 )
@@ -203,8 +181,11 @@ class EngineChoice:
     """Which engine ``auto`` (or an explicit name) resolved to, and why."""
 
     name: str
-    reason: str
+    reason: str  # everything: the rule, and every engine that cannot run here
     device: str | None = None  # from ``name:DEVICE``; None = the engine's default device
+    #: what ``edgesr-run`` prints: the engine and any engine the rule passed over, but not
+    #: the engines that are not installed (TensorRT is mentioned only when asked for)
+    summary: str = ""
 
 
 def check_engine_name(name: object) -> str:
@@ -233,7 +214,7 @@ def _import_ref(row: EngineDescriptor, ref: str) -> Any:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise EngineUnavailableError(
-            f"engine {row.name!r} is not available here: {_missing_dependency(exc, module_name)}; "
+            f"engine {row.name!r} is not available here: {missing_dependency(exc, module_name)}; "
             f"{row.install_hint}"
         ) from None
     try:
@@ -263,24 +244,42 @@ def engine_available(name: str) -> tuple[bool, str]:
     return descriptor(name).available()
 
 
-def choose_engine(name: str = "auto") -> EngineChoice:
-    """Resolve ``auto`` to the first available engine by ``auto_rank`` (explicit names pass
-    through). Raises EngineUnavailableError when nothing can run ONNX models here."""
+def _auto_passes_over(row: EngineDescriptor, lr_px: int | None) -> str:
+    """Why ``auto`` does not try ``row`` for this job ("" when it does)."""
+    if row.auto_cpu_only and ort_gpu_provider():
+        return "passed over: ONNX Runtime has a GPU provider here, which is faster"
+    if row.auto_min_lr_px and (lr_px is None or lr_px < row.auto_min_lr_px):
+        size = "of unknown size" if lr_px is None else f"of {lr_px:,} LR px"
+        return f"passed over: a job {size} is below {row.auto_min_lr_px:,}, where its start-up costs more than its faster calls save"
+    return ""
+
+
+def choose_engine(name: str = "auto", *, lr_px: int | None = None) -> EngineChoice:
+    """Resolve ``auto`` to the first available engine by ``auto_rank`` whose job rules
+    (``auto_cpu_only``, ``auto_min_lr_px``; ``lr_px``: the job's LR pixels, None = unknown)
+    let it be tried (explicit names pass through). Raises EngineUnavailableError when nothing
+    can run ONNX models here."""
     name = check_engine_name(name)
     if name != "auto":
         engine, device = split_engine_name(name)
-        return EngineChoice(name=engine, device=device, reason="requested")
+        return EngineChoice(name=engine, device=device, reason="requested", summary="requested")
     ranked = sorted((row for row in ENGINES.values() if row.auto_rank is not None),
                     key=lambda row: row.auto_rank or 0)
-    refusals: list[str] = []
+    refusals: list[str] = []  # engines that cannot run here
+    rules: list[str] = []  # engines auto's rule passed over for this job
     for row in ranked:
+        passed_over = _auto_passes_over(row, lr_px)
+        if passed_over:
+            rules.append(f"{row.name} {passed_over}")
+            continue
         ok, why = row.available()
         if ok:
+            summary = "; ".join([why, *rules])
             passed = f"; not usable: {'; '.join(refusals)}" if refusals else ""
-            return EngineChoice(name=row.name, reason=f"{why}{passed}")
-        refusals.append(f"{row.name}: {why}")
+            return EngineChoice(name=row.name, reason=f"{summary}{passed}", summary=summary)
+        refusals.append(f"{row.name}: {_without_advice(why)}")
     raise EngineUnavailableError(
-        f"no engine can run ONNX models here ({'; '.join(refusals)}); {ENGINES['ort'].install_hint}")
+        f"no engine can run ONNX models here ({'; '.join(refusals + rules)}); {ENGINES['ort'].install_hint}")
 
 
 def _options_for(options: Any, engine: str, device: str | None = None) -> Any:
@@ -308,16 +307,18 @@ def open_engine(
     options: Any = None,
     model_name: str | None = None,
     weights: str | os.PathLike[str] | None = None,
+    lr_px: int | None = None,
 ) -> Engine:
     """Open engine ``name`` (``auto`` or a registered engine); close it when done.
 
     ONNX engines need ``model_path`` (``spec`` is read from its metadata when None); model
     engines (``torch``) need ``model_name`` (+ optional ``weights``; shipped by default).
     ``options`` is the engine's own options dataclass, or a mapping engine name -> options
-    (what ``auto`` needs, since it may pick any engine), or None for the defaults. When
+    (what ``auto`` needs, since it may pick any engine), or None for the defaults. ``lr_px``:
+    the job's LR pixels, for ``auto``'s rule (None = unknown). When
     ``auto`` picks an engine that then fails to open, ``ort`` is used instead (a warning).
     """
-    choice = choose_engine(name)
+    choice = choose_engine(name, lr_px=lr_px)
     if name == "auto" and options is not None and not isinstance(options, Mapping):
         raise ConfigError(
             f"options {type(options).__name__} were given with engine 'auto', which may pick "
