@@ -10,6 +10,7 @@ import tempfile
 from pathlib import Path
 
 from edgesr.benchmarks.bench_commands import resolve_model
+from edgesr.benchmarks.floor_engines import CPU_ENGINES, format_engine_floors, installed_cpu_engines, measure_engine_floors
 from edgesr.errors import ConfigError
 from edgesr.fileio import check_output_file, write_text_atomically
 
@@ -58,6 +59,16 @@ def run_floor_command(args: argparse.Namespace) -> str:
         report = measure_floor(graphs, height=height, width=width, rounds=args.rounds,
                                threads=args.threads, profile=args.profile, settings=settings)
     text = format_floor(report)
+    document = report.as_json()
+    engines = args.engines if args.engines is not None else installed_cpu_engines()
+    if engines:  # every installed CPU engine on the shipped graph, in fp32 and its half type
+        macs = next(g.multi_adds for g in report.graphs if g.path == deployment)
+        logger.info("timing %s on %s and their dense convs, %d rounds...", ", ".join(engines), deployment.name,
+                    args.rounds)
+        rows = measure_engine_floors(deployment, multi_adds=macs, height=height, width=width, engines=engines,
+                                     rounds=args.rounds, threads=args.threads)
+        text += "\n" + format_engine_floors(rows, label=shipped_label)
+        document["engines"] = [r.as_json() for r in rows]
     if args.tiles:
         from edgesr.benchmarks.floor import format_tiles, measure_tiles
         from edgesr.runtime.model_file import spec_from_onnx
@@ -67,14 +78,14 @@ def run_floor_command(args: argparse.Namespace) -> str:
                              rounds=args.rounds, threads=args.threads)
         text += "\n" + format_tiles(rows, overlap_px=spec_from_onnx(deployment).overlap_px)
     if args.json:
-        write_text_atomically(args.json, json.dumps(report.as_json(), indent=1) + "\n", overwrite=args.overwrite)
+        write_text_atomically(args.json, json.dumps(document, indent=1) + "\n", overwrite=args.overwrite)
         text += f"\nwrote {args.json}"
     return text
 
 
 def add_floor_parser(sub: argparse._SubParsersAction, parse_size) -> None:  # noqa: ANN001
     p = sub.add_parser(
-        "floor", help="measured latency over this machine's floor (ONNX Runtime CPU)",
+        "floor", help="measured latency over this machine's floor (every installed CPU engine)",
         description="Times, in one run, ONNX Runtime's dense 3x3 conv (64->64) rate and the model's "
                     "latency at one input size; floor = 2 x Multi-Adds / that rate. For a model name "
                     "it compares the training-form export (needs torch) with the shipped deployment form.")
@@ -92,6 +103,9 @@ def add_floor_parser(sub: argparse._SubParsersAction, parse_size) -> None:  # no
                    help="also time the model with one ONNX Runtime default changed: 'extended' "
                         "(ORT_ENABLE_EXTENDED instead of ORT_ENABLE_ALL), 'no-spinning'")
     p.add_argument("--profile", action="store_true", help="also print each graph's top op types by kernel time")
+    p.add_argument("--engines", nargs="*", choices=CPU_ENGINES, metavar="E",
+                   help="CPU engines whose dense-conv rate and measured/floor are reported, in fp32 and "
+                        "their half type (default: every installed one of ort, openvino; none: skip)")
     p.add_argument("--json", metavar="FILE", help="write the results (schema edgesr.floor/1)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
     p.set_defaults(handler=run_floor_command)

@@ -60,3 +60,23 @@ def test_floor_times_the_settings_variants_of_the_same_graph(toy_onnx: Path, tmp
 def test_floor_refuses_bad_sizes_in_one_line(toy_onnx: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["floor", str(toy_onnx), "--size", "8x8"]) == 2
     assert capsys.readouterr().err.strip().count("\n") == 0
+
+
+def test_floor_per_engine_uses_the_best_conv_rate_of_each_precision(toy_onnx: Path, tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("openvino", reason="OpenVINO is not installed (pip install 'edgesr[openvino]')")
+    out = tmp_path / "floor.json"
+    assert main(["floor", str(toy_onnx), "--size", "40x30", "--rounds", "1", "--engines", "ort", "openvino",
+                 "--json", str(out)]) == 0
+    assert "per engine" in capsys.readouterr().out
+    report = json.loads(out.read_text())
+    rows = report["engines"]
+    assert [(r["engine"], r["precision"]) for r in rows][:2] == [("ort", "fp32"), ("openvino", "fp32")]
+    macs = report["graphs"][0]["multi_adds"]
+    for row in rows:  # by hand: 2 x Multi-Adds over the fastest conv among rows of its class
+        same_class = [r["dense_conv_gflops"] for r in rows if (r["precision"] == "fp32") == (row["precision"] == "fp32")]
+        assert row["floor_ms"] == pytest.approx(2 * macs / (max(same_class) * 1e9) * 1e3)
+        assert row["ratio"] == pytest.approx(row["median_ms"] / row["floor_ms"])
+    assert main(["floor", str(toy_onnx), "--size", "40x30", "--rounds", "1", "--engines", "--json",
+                 str(out), "--overwrite"]) == 0
+    assert "engines" not in json.loads(out.read_text())  # --engines with none: the ORT table only
