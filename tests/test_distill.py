@@ -174,3 +174,17 @@ def test_plasma_corpus_takes_the_listed_photographs_with_their_authors(tmp_path:
     (root / "usr/share/wallpapers/Grey/contents/images" / PLASMA_SIZE).unlink()
     with pytest.raises(DataError, match="lacks usr/share/wallpapers/Grey"):
         build_photo_corpus(tmp_path / "corpus2", plasma=root)
+
+
+def test_campaign_trains_each_model_within_its_share_and_copies_the_best(photos: Path, tmp_path: Path) -> None:
+    from edgesr.train.campaign import main
+    from edgesr.weights_io import load_weights
+
+    out = tmp_path / "campaign"
+    args = ["--out", str(out), "--minutes", "5", "--train-dir", str(photos), "--val-dir", str(photos),
+            "--models", "osffnet_x4", "--batch-size", "2", "--lr-patch-px", "16", "--iterations", "1",
+            "--block-iterations", "1"]
+    assert main(args) == 0
+    assert (out / "osffnet_x4" / "block_stage.safetensors").is_file()
+    load_weights(create_model("osffnet_x4"), out / "osffnet_x4.safetensors")  # strict: a whole model
+    assert main([*args[:3], "0", *args[4:]]) == 2  # zero minutes: refused in one line

@@ -2,8 +2,8 @@
 
     python -m edgesr.train.model_card --model lkdn_x4 --official LKDN_x4.pth \
         --bench shared/data/benchmarks -o edgesr/weights/lkdn_x4.md
-    python -m edgesr.train.model_card --model osffnet_x4 --weights runs/osffnet_x4_warm/best.safetensors \
-        --run runs/osffnet_x4_warm --recipe osffnet_x4_warm --corpus corpus \
+    python -m edgesr.train.model_card --model osffnet_x4 --weights runs/osffnet_x4_distill/best.safetensors \
+        --run runs/osffnet_x4_distill --recipe osffnet_x4_distill --corpus corpus \
         --bench shared/data/benchmarks -o edgesr/weights/osffnet_x4.md
 
 Every score is computed here with ``edgesr.train.evaluate`` (what ``edgesr-eval`` prints), so
@@ -75,6 +75,40 @@ def official_card(model: str, source: str, bench_root: Path) -> str:
 """
 
 
+def _set5_psnr(model: str, weights: Path, bench_root: Path) -> float:
+    from edgesr.models import create_model, model_entry
+    from edgesr.train.evaluate import evaluate, load_pairs, mean_scores
+    from edgesr.weights_io import load_weights
+
+    scale = model_entry(model).scale
+    scores = evaluate(load_weights(create_model(model), weights), load_pairs(bench_root / "Set5", scale=scale),
+                      scale=scale, method=model)
+    return mean_scores(scores)[model][0]
+
+
+def _block_stage_lines(model: str, run_dir: Path, records: list[dict], bench_root: Path) -> str:
+    """What the block-wise distillation stage reached (absent for runs without one)."""
+    weights = run_dir / "block_stage.safetensors"
+    steps = [r for r in records if r.get("stage") == "block" and "block_step" in r]
+    if not weights.is_file() or not steps:
+        return ""
+    val = [r["val_psnr_db"] for r in records if r.get("stage") == "block" and "val_psnr_db" in r]
+    val_text = f"validation {val[-1]:.2f} dB, " if val else ""
+    return (f"- Block stage (`edgesr.train.distill`): {steps[-1]['block_step']:,} steps in "
+            f"{steps[-1]['elapsed_s'] / 60:.0f} min, last mean block L1 {steps[-1]['block_loss']:.4f}; "
+            f"right after it: {val_text}Set5 {_set5_psnr(model, weights, bench_root):.2f} dB.\n")
+
+
+def _data_line(corpus: Path) -> str:
+    names = [p.name for p in (corpus / "train").glob("*.png")] if (corpus / "train").is_dir() else []
+    plasma = sum(n.startswith("plasma-") for n in names)
+    plasma_text = (f", {plasma} photographs of plasma-workspace-wallpapers (GPL-2+/LGPLv3, downscaled x2)"
+                   if plasma else "")
+    return (f"- Data: `edgesr-data photos` ({len(names)} training photos: mate-backgrounds nature photographs "
+            f"(GPL-2+, downscaled x2){plasma_text} and the scikit-image photos; `{corpus.name}/LICENSES.md` lists "
+            "every file). Validation and the choice of checkpoint use its own val split (never Set5/Set14).\n")
+
+
 def fine_tuned_card(model: str, weights: Path, run_dir: Path, recipe: str, corpus: Path, bench_root: Path,
                     donor: str) -> str:
     records = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
@@ -82,20 +116,23 @@ def fine_tuned_card(model: str, weights: Path, run_dir: Path, recipe: str, corpu
 
     with safe_open(str(weights), "pt") as f:
         meta = f.metadata() or {}
-    iteration = int(meta.get("iteration", max(r["iteration"] for r in records)))
-    wall_s = max(r.get("elapsed_s", 0) for r in records)
-    val = [r for r in records if "val_psnr_db" in r]
-    val_line = ", ".join(f"{r['iteration']}: {r['val_psnr_db']:.2f}" for r in val)
+    end_to_end = [r for r in records if "iteration" in r]
+    last = max((r["iteration"] for r in end_to_end), default=0)
+    iteration = int(meta.get("iteration", last))
+    wall_s = sum(max((r.get("elapsed_s", 0) for r in group), default=0)
+                 for group in ([r for r in records if r.get("stage") == "block"], end_to_end))
+    val_line = ", ".join(f"{r['iteration']}: {r['val_psnr_db']:.2f}" for r in end_to_end if "val_psnr_db" in r)
     recipe_text = (Path(__file__).resolve().parents[1] / "recipes" / f"{recipe}.toml").read_text()
-    return f"""# {model}: weights fine-tuned by edgesr
+    distilled = "distill_from" in recipe_text
+    how = ("warm start by `edgesr.warm_start`, then distillation (`edgesr.train.distill`): each new "
+           "block learns its donor block's output, then end to end against HR and the donor's SR."
+           if distilled else "warm start by `edgesr.warm_start`: shared layers copied, new modules "
+           "started as identities.")
+    return f"""# {model}: weights trained by edgesr
 
-- Donor: `{donor}` (the authors' published weights, MIT), warm start by `edgesr.warm_start`:
-  shared layers copied, new modules started as identities.
-- Data: `edgesr-data photos` (12 mate-backgrounds nature photographs, GPL-2+, downscaled x2,
-  and the scikit-image photos; `{corpus.name}/LICENSES.md` lists every file). Validation and the
-  choice of checkpoint use its own val/ split (never Set5/Set14).
-- Iterations: {iteration:,} (the checkpoint with the best validation PSNR); whole run
-  {len(records) and max(r['iteration'] for r in records):,} iterations in {wall_s / 60:.0f} min of wall time since its last resume (2 CPU cores shared with other work).
+- Donor: `{donor}` (the authors' published weights, MIT); {how}
+{_data_line(corpus)}{_block_stage_lines(model, run_dir, records, bench_root)}- Iterations: {iteration:,} end to end (the checkpoint with the best validation PSNR) of {last:,};
+  {wall_s / 60:.0f} min of wall time in all since the run's last resume (CPU cores shared with other work).
 - Machine: {_machine()}.
 - Validation PSNR-Y (dB) by iteration: {val_line}.
 

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The distillation campaign on a lent GPU, within 9 minutes (issue 15's GPU recipe):
+#   bash benchmarks/gpu_distill.sh OUT_DIR [CORPUS_DIR]
+# CORPUS_DIR (default corpus/) is what `edgesr-data photos CORPUS --mate ... --plasma ...`
+# wrote, plus CORPUS/val-small/ (skimage-chelsea.png, skimage-coffee.png copied from val/):
+# the device machine has no network, so make the corpus here inside the checkout (corpus/ is
+# git-ignored) and carry it. Needs torch with CUDA and edgesr's train extra (safetensors, tqdm,
+# scikit-image). Resumes from OUT_DIR's checkpoints when run again; writes
+# OUT_DIR/<model>.safetensors (best validation checkpoint) for each model, which
+# `python -m edgesr.train.model_card` turns into a card and edgesr/weights/ ships.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=${1:?usage: gpu_distill.sh OUT_DIR [CORPUS_DIR]}
+CORPUS=${2:-corpus}
+python3 -c "import torch, safetensors, tqdm, skimage; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())"
+# A GPU takes 8x the CPU recipes' batch and patch area; 8.5 minutes leaves time for the copy.
+timeout 560 python3 -m edgesr.train.campaign --out "$OUT" --minutes 8.5 \
+    --train-dir "$CORPUS/train" --val-dir "$CORPUS/val-small" \
+    --batch-size 32 --lr-patch-px 64 --block-iterations 1500 --iterations 6000

@@ -1,0 +1,83 @@
+"""A resumable distillation campaign: the seeds' models in turn, each within its share of a
+wall-time budget, on the GPU when there is one.
+
+    python -m edgesr.train.campaign --out runs/campaign --minutes 9 \\
+        --train-dir corpus/train --val-dir corpus/val-small
+
+Each model trains from its packaged ``<model>_distill`` recipe into ``OUT/<model>/`` (block
+stage, then end to end; see ``edgesr.train.distill``), stops at its share of ``--minutes``
+with a checkpoint, and resumes from there when the same command runs again. What a run
+reached is copied to ``OUT/<model>.safetensors`` (the best validation checkpoint so far).
+Flags override every recipe alike: a GPU takes larger batches and more iterations than the
+CPU recipes (e.g. ``--batch-size 64 --iterations 20000 --block-iterations 2000``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from edgesr.cli_util import EXIT_OK, command_parser, run_cli, setup_logging
+
+PROG = "python -m edgesr.train.campaign"
+MODELS = ("osffnet_x4", "lmfn_x4", "osffnet_x2", "osffnet_x3")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = command_parser(PROG, __doc__)
+    p.add_argument("--out", required=True, help="campaign folder: one run folder per model, and the weights")
+    p.add_argument("--minutes", type=float, required=True, help="wall-time budget for all models together")
+    p.add_argument("--train-dir", required=True, help="folder of training photos (edgesr-data photos .../train)")
+    p.add_argument("--val-dir", required=True, help="validation photos that choose the checkpoint (never Set5/Set14)")
+    p.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS, help="models, in this order")
+    p.add_argument("--batch-size", type=int, help="override every recipe's batch size")
+    p.add_argument("--iterations", type=int, help="override every recipe's end-to-end iterations")
+    p.add_argument("--block-iterations", type=int, help="override every recipe's block-stage steps")
+    p.add_argument("--lr-patch-px", type=int, help="override every recipe's LR patch size")
+    return p
+
+
+def run_campaign(args: argparse.Namespace) -> list[Path]:
+    from edgesr.errors import ConfigError
+    from edgesr.train.config import load_config
+    from edgesr.train.trainer import Trainer
+
+    if not 0 < args.minutes <= 24 * 60:
+        raise ConfigError(f"--minutes {args.minutes:g}: expected more than 0 and at most a day (1440)")
+    out = Path(args.out)
+    started, shipped = time.time(), []
+    for k, model in enumerate(args.models):
+        # Each model gets an equal share of what is left, so an early stop leaves time to the rest.
+        share_s = (started + 60 * args.minutes - time.time()) / (len(args.models) - k)
+        config = load_config(f"{model}_distill", train_dir=args.train_dir, val_dir=args.val_dir,
+                             out_dir=str(out / model), batch_size=args.batch_size, iterations=args.iterations,
+                             block_iterations=args.block_iterations, lr_patch_px=args.lr_patch_px)
+        trainer = Trainer(config=config)
+        trainer.train(deadline=time.time() + share_s)
+        best = out / model / "best.safetensors"
+        if best.is_file():
+            shutil.copyfile(best, out / f"{model}.safetensors")
+            shipped.append(out / f"{model}.safetensors")
+        print(f"{model}: iteration {trainer.iteration} of {config.iterations}, best validation "
+              f"{trainer.best_val_psnr_db or float('nan'):.2f} dB", flush=True)
+    return shipped
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging(verbose=args.verbose)
+    for path in run_campaign(args):
+        print(f"weights: {path}")
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_cli(PROG, _main, argv, extra="train")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
