@@ -129,3 +129,35 @@ def test_a_tool_cache_keeps_sealed_entries_and_removes_the_rest(tmp_path: Path,
     assert sorted(p.name for p in folder.iterdir()) == [trust.TOOL_MANIFEST]
     (line,) = caplog.messages
     assert "a.blob" in line and "b.blob" in line
+
+
+def test_the_ort_tensorrt_provider_cache_is_checked_before_the_provider_sees_it(tmp_path: Path) -> None:
+    # The provider options are built on any machine; only the session needs the GPU.
+    from edgesr.runtime.engines.ort import TENSORRT_EP, OrtOptions, _provider_options
+
+    cache = tmp_path / "ort-trt"
+    cache.mkdir(mode=0o700)
+    planted = cache / "model_ctx.engine"
+    planted.write_bytes(b"an engine nobody sealed")
+    planted.chmod(0o666)
+    options = _provider_options(TENSORRT_EP, OrtOptions(providers=("trt",), trt_cache_dir=cache))
+    assert options["trt_engine_cache_path"] == str(cache) and not planted.exists()
+    cache.chmod(0o777)
+    options = _provider_options(TENSORRT_EP, OrtOptions(providers=("trt",), trt_cache_dir=cache))
+    used = Path(options["trt_engine_cache_path"])
+    assert used != cache and stat.S_IMODE(os.lstat(used).st_mode) == 0o700
+
+
+def test_a_new_out_dir_is_made_without_group_or_world_write_whatever_the_umask(tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    from edgesr.train.checkpoint import prepare_out_dir
+
+    old = os.umask(0o002)
+    try:
+        out = prepare_out_dir(tmp_path / "run")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.lstat(out).st_mode) & trust.UNSAFE_BITS == 0
+    out.chmod(0o770)
+    with pytest.raises(TrustError, match="writable by group or others"):
+        prepare_out_dir(out)
