@@ -27,6 +27,8 @@ from edgesr.runtime.imageio import (
     upscale_alpha,
 )
 
+from oracles import bicubic_upscale
+
 H, W = 48, 64  # small non-square crop: keeps the suite fast and catches H/W swaps
 
 
@@ -541,7 +543,10 @@ def test_upscale_alpha():
     alpha[2:4, 2:5] = 1.0
     up = upscale_alpha(alpha, scale=3)
     assert up.shape == (18, 21) and up.dtype == np.float32
-    assert up.min() >= 0.0 and up.max() <= 1.0  # cubic overshoot clipped
+    # Oracle: Keys' bicubic (a = -0.75, half-pixel, edges replicated) written in tests/oracles.py.
+    unclipped = bicubic_upscale(alpha, 3)
+    assert unclipped.min() < -0.05 and unclipped.max() > 1.05  # the hard edge overshoots ...
+    np.testing.assert_allclose(up, np.clip(unclipped, 0.0, 1.0), atol=1e-6)  # ... and is clipped
     np.testing.assert_array_equal(upscale_alpha(np.ones((5, 4), np.float32), scale=4), 1.0)
     with pytest.raises(ImageError):
         upscale_alpha(alpha, scale=0)

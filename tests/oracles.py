@@ -1,0 +1,60 @@
+"""Oracles written here, outside the product code, for the tests that need an expected value.
+
+- ``bicubic_upscale``: Keys' cubic convolution (a = -0.75, OpenCV's INTER_CUBIC constant),
+  half-pixel centres, edge pixels replicated, written from the formulas in numpy.
+- ``torch_sr`` / ``reference_sr``: a model's output by PyTorch itself and by ONNX's reference
+  evaluator (onnx.reference, op by op in numpy, not ONNX Runtime).
+- ``skimage_psnr``: scikit-image's PSNR.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+KEYS_A = -0.75  # OpenCV's cv2.INTER_CUBIC constant (imgproc/src/resize.cpp, interpolateCubic)
+
+
+def keys_weights(t: np.ndarray) -> np.ndarray:
+    """The four cubic-convolution weights for taps at offsets -1, 0, 1, 2 from floor(x)."""
+    a = KEYS_A
+    distances = np.stack([1 + t, t, 1 - t, 2 - t], axis=-1)
+    near = ((a + 2) * distances - (a + 3)) * distances**2 + 1  # |d| <= 1
+    far = ((a * distances - 5 * a) * distances + 8 * a) * distances - 4 * a  # 1 < |d| < 2
+    return np.where(distances <= 1, near, far)
+
+
+def _resize_axis(values: np.ndarray, scale: int, axis: int) -> np.ndarray:
+    size = values.shape[axis]
+    centres = (np.arange(size * scale) + 0.5) / scale - 0.5
+    base = np.floor(centres).astype(int)
+    weights = keys_weights(centres - base)  # (out, 4)
+    taps = np.clip(base[:, None] + np.arange(-1, 3)[None, :], 0, size - 1)  # replicate the edge
+    moved = np.moveaxis(values, axis, 0)
+    out = np.einsum("ok,ok...->o...", weights, moved[taps])
+    return np.moveaxis(out, 0, axis)
+
+
+def bicubic_upscale(plane: np.ndarray, scale: int) -> np.ndarray:
+    """A 2-D plane upscaled by an integer ``scale`` (float64), separably along rows then columns."""
+    return _resize_axis(_resize_axis(np.asarray(plane, np.float64), scale, 0), scale, 1)
+
+
+def torch_sr(model, lr: np.ndarray) -> np.ndarray:  # noqa: ANN001
+    import torch
+
+    model.eval()
+    with torch.no_grad():
+        return model(torch.from_numpy(np.ascontiguousarray(lr, np.float32))).numpy()
+
+
+def reference_sr(proto, lr: np.ndarray) -> np.ndarray:  # noqa: ANN001
+    from onnx.reference import ReferenceEvaluator
+
+    return ReferenceEvaluator(proto).run(None, {proto.graph.input[0].name: lr.astype(np.float32)})[0]
+
+
+def skimage_psnr(candidate: np.ndarray, reference: np.ndarray) -> float:
+    from skimage.metrics import peak_signal_noise_ratio
+
+    return float(peak_signal_noise_ratio(reference.astype(np.float64), candidate.astype(np.float64),
+                                         data_range=1.0))
