@@ -59,7 +59,7 @@ def latency_vs_multi_adds(rows: list[Measurement], targets: list[Target], path: 
             if peak:
                 ax.plot([lo, hi], [2 * lo / (peak * 1e12) * 1e3, 2 * hi / (peak * 1e12) * 1e3], "--",
                         label=f"compute floor {t.key} ({peak:g} TFLOPS)")
-            floors = [(m.cost.multi_adds, floor_for(m, t)) for m in costed]
+            floors = [(m.cost.multi_adds, f) for m in costed if (f := floor_for(m, t)) is not None]
             ax.plot([x for x, _ in floors], [f.floor_s * 1e3 for _, f in floors], "x", ms=9,
                     label=f"roofline floor {t.key} (max of compute, memory)")
     ax.set_xscale("log")

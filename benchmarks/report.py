@@ -16,6 +16,7 @@ from edgesr.benchmarks.latency_run import LATENCY_SCHEMA
 from edgesr.benchmarks.onnx_cost import ModelCost
 from edgesr.benchmarks.roofline import Floor, Target, load_targets, roofline_floor
 from edgesr.errors import ConfigError
+from edgesr.spec import PRECISIONS
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +89,11 @@ def load_measurements(path: Path) -> list[Measurement]:
 
 
 def floor_for(m: Measurement, profile: Target) -> Floor | None:
-    return roofline_floor(m.cost, profile, precision=m.precision) if m.cost else None
+    """The roofline floor of ``m`` on ``profile``; None without a cost, or for a precision the
+    targets' datasheet figures do not give (OpenVINO's bf16 on a CPU)."""
+    if not m.cost or m.precision not in PRECISIONS:
+        return None
+    return roofline_floor(m.cost, profile, precision=m.precision)
 
 
 def _ms(seconds: float | None) -> str:

@@ -159,6 +159,10 @@ def test_bench_times_fp32_and_the_half_type_in_one_run(shipped_lkdn: Path, tmp_p
     assert [r["label"] for r in results] == ["ort", "openvino", *half]
     half_type = ["bf16" if "BF16" in CPU_CAPABILITIES else "fp16"] if half else []
     assert [r["precision"] for r in results] == ["fp32", "fp32", *half_type]
+    report = tmp_path / "r.md"  # the targets give no bf16 figure: that row has no floor, not an error
+    assert main(["report", str(out), "--target", "jetson-orin-nano", "-o", str(report)]) == 0
+    rows = [line for line in report.read_text().splitlines() if line.startswith("| ") and "lkdn_x4" in line]
+    assert len(rows) >= 2 + len(half)
     capsys.readouterr()
     for bad, needle in (("openvino@fp8", "unknown precision 'fp8'"), ("trt:GPU", "only openvino a device")):
         assert main(["latency", str(shipped_lkdn), "--engine", bad, "--repeats", "1"]) == 2
