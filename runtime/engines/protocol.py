@@ -18,9 +18,9 @@ from edgesr.spec import ModelSpec
 class EngineInfo:
     """What an engine tells the user about itself (printed by ``edgesr-run``)."""
 
-    name: str  # "ort", "trt", "torch"
+    name: str  # "ort", "openvino", "trt", "torch"
     device: str  # e.g. "CPUExecutionProvider", "NVIDIA Jetson Orin (sm_87)"
-    precision: str  # "fp32" | "fp16"
+    precision: str  # what ran: "fp32" | "fp16" | "bf16" (OpenVINO's half type on a BF16 CPU)
     details: dict[str, str] = field(default_factory=dict)
 
     def describe(self) -> str:
