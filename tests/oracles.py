@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 KEYS_A = -0.75  # OpenCV's cv2.INTER_CUBIC constant (imgproc/src/resize.cpp, interpolateCubic)
 
@@ -58,3 +59,35 @@ def skimage_psnr(candidate: np.ndarray, reference: np.ndarray) -> float:
 
     return float(peak_signal_noise_ratio(reference.astype(np.float64), candidate.astype(np.float64),
                                          data_range=1.0))
+
+
+def ort_sr(proto, lr: np.ndarray) -> np.ndarray:  # noqa: ANN001
+    """The graph run by ONNX Runtime's CPU provider directly (not through edgesr's session)."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    return session.run(None, {session.get_inputs()[0].name: lr.astype(np.float32)})[0]
+
+
+# The export self-check's tolerances as edgesr-export --help and the README state them.
+FP32_MAX_ABS, FP32_MIN_DB, FP16_MIN_DB = 1e-3, 60.0, 45.0
+
+
+def parity_verdict(reference: np.ndarray, candidate: np.ndarray, *, fp16: bool) -> tuple[float, float, bool]:
+    """(max abs error, PSNR dB by scikit-image, passed) under the stated tolerances."""
+    if not np.isfinite(candidate).all():
+        return float("inf"), float("-inf"), False
+    max_abs = float(np.abs(candidate.astype(np.float64) - reference.astype(np.float64)).max())
+    db = skimage_psnr(candidate, reference)
+    passed = db >= FP16_MIN_DB if fp16 else (max_abs <= FP32_MAX_ABS and db >= FP32_MIN_DB)
+    return max_abs, db, passed
+
+
+def assert_checker_agrees(result, reference: np.ndarray, candidate: np.ndarray, *, fp16: bool) -> bool:  # noqa: ANN001
+    """The checker's numbers and verdict equal the oracle's on the same outputs; returns the verdict."""
+    max_abs, db, passed = parity_verdict(reference, candidate, fp16=fp16)
+    assert result.passed == passed, (result.line(), max_abs, db)
+    if np.isfinite(max_abs):
+        assert result.max_abs_error == pytest.approx(max_abs, rel=1e-6, abs=1e-9), result.line()
+        assert result.psnr_db == pytest.approx(db, abs=1e-6), result.line()
+    return passed

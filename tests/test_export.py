@@ -7,6 +7,7 @@ FP32/FP16 parity on a real photo crop).
 
 from __future__ import annotations
 
+import copy
 import logging
 from pathlib import Path
 
@@ -28,7 +29,6 @@ from edgesr.export.onnx_export import (  # noqa: E402
 from edgesr.export.graph_tidy import float_param_count  # noqa: E402
 from edgesr.export.simplify import simplify_onnx  # noqa: E402
 from edgesr.export.parity import (  # noqa: E402
-    FP16_MIN_PSNR_DB,
     FP32_MAX_ABS_ERROR,
     FP32_MIN_PSNR_DB,
     check_fp16_parity,
@@ -44,6 +44,7 @@ from edgesr.models.registry import count_params, create_model, model_entry, mode
 from edgesr.ops.dsconv import DSConv  # noqa: E402
 from edgesr.spec import DSCONV_DOMAIN, ModelSpec  # noqa: E402
 from edgesr.weights_io import save_weights, weights_sha256  # noqa: E402
+from oracles import assert_checker_agrees, ort_sr, torch_sr  # noqa: E402
 
 TINY = ("osffnet-tiny_x4", "lmfn-tiny_x4")
 
@@ -164,7 +165,25 @@ def test_inline_functions_leaves_no_custom_nodes_and_still_matches() -> None:
     assert any(n.op_type == "GridSample" for n in proto.graph.node)
     lr = np.random.default_rng(3).random((2, 3, 13, 18), dtype=np.float32)
     result = check_parity(model, proto, lr=lr, scale=4)
-    assert result.passed, result.line()
+    assert assert_checker_agrees(result, torch_sr(model, lr), ort_sr(proto, lr), fp16=False)
+
+
+@pytest.mark.parametrize("name", TINY)
+def test_check_parity_says_no_to_weights_that_differ_from_the_graph(tiny_exports, name: str) -> None:
+    """The graph was exported from the model; the model's first conv then moves by 2 % of its
+    weights' scale: torch (the oracle) and the graph differ, and the checker must say so."""
+    model, proto, _ = tiny_exports[name]
+    changed = copy.deepcopy(model)
+    conv = next(m for m in changed.modules() if isinstance(m, torch.nn.Conv2d))
+    with torch.no_grad():
+        conv.weight.add_(0.02 * conv.weight.abs().max())
+    lr = np.random.default_rng(5).random((1, 3, 15, 17), dtype=np.float32)
+    result = check_parity(changed, proto, lr=lr, scale=4)
+    assert not assert_checker_agrees(result, torch_sr(changed, lr), ort_sr(proto, lr), fp16=False)
+    assert result.max_abs_error > FP32_MAX_ABS_ERROR and "FAILED" in result.line()
+    # and the untouched model passes on the same input: the verdict follows the weights
+    assert assert_checker_agrees(check_parity(model, proto, lr=lr, scale=4), torch_sr(model, lr),
+                                 ort_sr(proto, lr), fp16=False)
 
 
 def test_onnxslim_simplifier_handles_the_custom_node(tiny_exports) -> None:
@@ -303,10 +322,11 @@ def test_full_osffnet_x4_params_and_fp32_fp16_parity(tmp_path, photo64) -> None:
 
     session = onnx_session(proto)
     fp32 = check_parity(model, session, lr=photo64, scale=4, label="photo crop")
-    assert fp32.passed and fp32.psnr_db >= FP32_MIN_PSNR_DB, fp32.line()
+    onnx_fp32 = ort_sr(proto, photo64)
+    assert assert_checker_agrees(fp32, torch_sr(model, photo64), onnx_fp32, fp16=False)
     fp16, kept = fp16_from_onnx(proto)
     half = check_fp16_parity(session, fp16, lr=photo64, scale=4, label="photo crop")
-    assert half.passed and half.psnr_db >= FP16_MIN_PSNR_DB, half.line()
+    assert assert_checker_agrees(half, onnx_fp32, ort_sr(fp16, photo64), fp16=True)
     assert mixed_precision_nodes(fp16) == []
     assert {"BatchNormalization", "GlobalAveragePool", "ReduceMean", "Sqrt"} <= {
         k.rsplit(" (", 1)[1].rstrip(")") for k in kept
@@ -321,9 +341,10 @@ def test_full_lmfn_x4_fp32_and_fp16_parity(photo64) -> None:
     assert len(dsconv_nodes(proto)) == sum(isinstance(m, DSConv) for m in model.modules())
     session = onnx_session(proto)
     fp32 = check_parity(model, session, lr=photo64, scale=4, label="photo crop")
-    assert fp32.passed and fp32.max_abs_error <= FP32_MAX_ABS_ERROR, fp32.line()
+    onnx_fp32 = ort_sr(proto, photo64)
+    assert assert_checker_agrees(fp32, torch_sr(model, photo64), onnx_fp32, fp16=False)
     fp16, kept = fp16_from_onnx(proto)
     half = check_fp16_parity(session, fp16, lr=photo64, scale=4, label="photo crop")
-    assert half.passed and np.isfinite(half.psnr_db), half.line()
+    assert assert_checker_agrees(half, onnx_fp32, ort_sr(fp16, photo64), fp16=True)
     assert any(k.endswith("(DynamicSnakeConv)") for k in kept)
     assert any(k.endswith("(InstanceNormalization)") for k in kept)

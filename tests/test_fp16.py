@@ -28,6 +28,7 @@ from edgesr.export.parity import FP16_MIN_PSNR_DB, check_fp16_parity  # noqa: E4
 from edgesr.metrics import psnr  # noqa: E402
 from edgesr.models.registry import create_model  # noqa: E402
 from edgesr.spec import DSCONV_DOMAIN, ModelSpec  # noqa: E402
+from oracles import assert_checker_agrees, ort_sr  # noqa: E402
 
 NORM_STATISTICS = {"ReduceMean", "Sqrt"}  # the deployment form squares with Mul, not Pow
 
@@ -83,8 +84,9 @@ def test_lmfn_fp16_keeps_dsconv_and_statistics_fp32(fp32_graphs) -> None:
     ]
     # the offsets reach the sampler in float32: GroupNorm -> affine -> tanh stay float32
     assert "Tanh" in ops
-    result = check_fp16_parity(fp32, fp16, lr=_lr(0), scale=4)
-    assert result.passed and result.psnr_db >= FP16_MIN_PSNR_DB, result.line()
+    lr = _lr(0)
+    result = check_fp16_parity(fp32, fp16, lr=lr, scale=4)
+    assert assert_checker_agrees(result, ort_sr(fp32, lr), ort_sr(fp16, lr), fp16=True)
 
 
 def test_osffnet_fp16_keeps_norms_and_cca_statistics_fp32(fp32_graphs) -> None:
@@ -96,8 +98,9 @@ def test_osffnet_fp16_keeps_norms_and_cca_statistics_fp32(fp32_graphs) -> None:
     # CCA: x - mean and std + mean in float32 too (a Sub whose operand is a statistic)
     assert {"Sub", "Add"} <= ops
     assert all(not k.endswith("(Conv)") for k in kept)
-    result = check_fp16_parity(fp32, fp16, lr=_lr(1), scale=4)
-    assert result.passed, result.line()
+    lr = _lr(1)
+    result = check_fp16_parity(fp32, fp16, lr=lr, scale=4)
+    assert assert_checker_agrees(result, ort_sr(fp32, lr), ort_sr(fp16, lr), fp16=True)
 
 
 def test_fp16_arithmetic_in_reference_evaluator(fp32_graphs) -> None:
@@ -124,8 +127,9 @@ def test_inlined_graph_keeps_gridsample_and_coordinate_math_fp32(fp32_graphs) ->
     for node in fp16.graph.node:
         if node.op_type == "GridSample":
             assert {types[i] for i in node.input} == {TensorProto.FLOAT}
-    result = check_fp16_parity(fp32, fp16, lr=_lr(3), scale=4)
-    assert result.passed, result.line()
+    lr = _lr(3)
+    result = check_fp16_parity(fp32, fp16, lr=lr, scale=4)
+    assert assert_checker_agrees(result, ort_sr(fp32, lr), ort_sr(fp16, lr), fp16=True)
 
 
 def test_unsimplified_graph_converts_strongly_typed() -> None:
@@ -138,8 +142,37 @@ def test_unsimplified_graph_converts_strongly_typed() -> None:
     fp16, kept = fp16_from_onnx(raw)
     _assert_fp16_graph(fp16)
     assert {"DynamicSnakeConv", "InstanceNormalization", "Tanh"} | NORM_STATISTICS <= _ops(kept)
-    result = check_fp16_parity(raw, fp16, lr=_lr(4), scale=4)
-    assert result.passed, result.line()
+    lr = _lr(4)
+    result = check_fp16_parity(raw, fp16, lr=lr, scale=4)
+    assert assert_checker_agrees(result, ort_sr(raw, lr), ort_sr(fp16, lr), fp16=True)
+
+
+def _with_fp16_weights(fp16: onnx.ModelProto, change) -> onnx.ModelProto:  # noqa: ANN001
+    """A copy whose largest float16 initializer (a conv weight) is ``change(values)``."""
+    from onnx import numpy_helper
+
+    changed = onnx.ModelProto()
+    changed.CopyFrom(fp16)
+    init = max((i for i in changed.graph.initializer if i.data_type == TensorProto.FLOAT16),
+               key=lambda i: int(np.prod(i.dims)))
+    init.CopyFrom(numpy_helper.from_array(change(numpy_helper.to_array(init)).astype(np.float16), init.name))
+    return changed
+
+
+@pytest.mark.parametrize(("change", "finite"), [(lambda w: w * 1.5, True), (lambda w: w + np.inf, False)],
+                         ids=["weights x1.5", "weights inf"])
+def test_check_fp16_parity_says_no_to_a_graph_that_differs(fp32_graphs, change, finite: bool) -> None:
+    fp32 = fp32_graphs["osffnet-tiny_x4"]
+    fp16, _ = fp16_from_onnx(fp32)
+    lr = _lr(6, (1, 3, 16, 16))
+    untouched = check_fp16_parity(fp32, fp16, lr=lr, scale=4)
+    assert assert_checker_agrees(untouched, ort_sr(fp32, lr), ort_sr(fp16, lr), fp16=True)
+    broken = _with_fp16_weights(fp16, change)
+    result = check_fp16_parity(fp32, broken, lr=lr, scale=4)
+    candidate = ort_sr(broken, lr)
+    assert bool(np.isfinite(candidate).all()) == finite
+    assert not assert_checker_agrees(result, ort_sr(fp32, lr), candidate, fp16=True)
+    assert "FAILED" in result.line()
 
 
 def test_fp16_input_is_refused(fp32_graphs) -> None:
