@@ -32,6 +32,7 @@ from edgesr.train.checkpoint import (
     TrainState,
     latest_checkpoint,
     load_checkpoint,
+    prepare_out_dir,
     restore_rng,
     rng_state,
     save_checkpoint,
@@ -40,7 +41,6 @@ from edgesr.train.config import TrainConfig
 from edgesr.train.loop_parts import ResumableSampler, make_optimizer, make_scheduler
 from edgesr.train.distill import distill_blocks, distillation_loss, load_donor
 from edgesr.train.evaluate import EvalPair, load_pairs, sr_from_model
-from edgesr.fileio import ensure_folder
 from edgesr.warm_start import warm_start
 from edgesr.weights import shipped_weights
 from edgesr.weights_io import in_edgesr_layout, load_for_finetune, load_weights, read_state_dict, save_weights
@@ -60,7 +60,10 @@ class DistInfo:
 
 
 def init_distributed() -> DistInfo:
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    raw = os.environ.get("WORLD_SIZE", "1")
+    if not raw.isdigit() or int(raw) < 1:
+        raise ConfigError(f"WORLD_SIZE={raw!r}: expected a process count >= 1 (torchrun sets it)")
+    world_size = int(raw)
     if world_size > 1 and not dist.is_initialized():
         dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
     return DistInfo(rank=dist.get_rank() if world_size > 1 else 0, world_size=world_size)
@@ -88,7 +91,7 @@ class Trainer:
     def __init__(self, *, config: TrainConfig, resume: bool = True) -> None:
         self.config = config
         self.dist = init_distributed()
-        self.out_dir = ensure_folder(config.out_dir, what="--out-dir")  # before any work
+        self.out_dir = prepare_out_dir(config.out_dir)  # before any work: the user's own, private
         entry = model_entry(config.model)
         self.scale = entry.scale
         if config.batch_size % self.dist.world_size:

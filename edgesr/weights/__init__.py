@@ -5,7 +5,7 @@ Standard library only: the runtime reads the shipped default ONNX file from here
 Every shipped file has a model card (``<name>.md``: donor, data, iterations, Set5/Set14 rows
 measured by ``edgesr-eval`` next to the paper's). BSRN and LKDN files are the authors'
 published checkpoints converted by ``edgesr-weights convert`` (MIT: ``LICENSE-BSRN``,
-``LICENSE-LKDN`` beside them); OSFFNet and LMFN files are fine-tuned here from them.
+``LICENSE-LKDN`` beside them); OSFFNet and LMFN files are distilled here from them (``edgesr.train.distill``).
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ _OFFICIAL = {
     "lkdn": "LKDN authors' checkpoint LKDN_x{s}.pth (params_ema), converted (MIT, LICENSE-LKDN)",
 }
 _FINE_TUNED = {
-    "osffnet": "warm-started from bsrn_x{s}, fine-tuned on real photos (see the model card)",
-    "lmfn": "warm-started from lkdn_x{s}, fine-tuned on real photos (see the model card)",
+    "osffnet": "distilled from bsrn_x{s} (block-wise, then end to end) on real photos (see the model card)",
+    "lmfn": "distilled from lkdn_x{s} (block-wise, then end to end) on real photos (see the model card)",
 }
 
 
