@@ -91,3 +91,15 @@ def assert_checker_agrees(result, reference: np.ndarray, candidate: np.ndarray, 
         assert result.max_abs_error == pytest.approx(max_abs, rel=1e-6, abs=1e-9), result.line()
         assert result.psnr_db == pytest.approx(db, abs=1e-6), result.line()
     return passed
+
+
+def psnr_y_oracle(sr: np.ndarray, hr: np.ndarray, *, border: int) -> float:
+    """The SR tables' PSNR-Y by scikit-image: float SR in [0, 1] to 8 bits (half up, as
+    MATLAB's im2uint8), ``border`` pixels cropped, skimage's rgb2ycbcr Y (BT.601, 16-235),
+    skimage's PSNR with a peak of 255."""
+    from skimage.color import rgb2ycbcr
+    from skimage.metrics import peak_signal_noise_ratio
+
+    sr8 = np.clip(np.floor(np.asarray(sr, np.float64) * 255.0 + 0.5), 0, 255).astype(np.uint8)
+    y_sr, y_hr = (rgb2ycbcr(image[border:-border, border:-border])[..., 0] for image in (sr8, hr))
+    return float(peak_signal_noise_ratio(y_hr, y_sr, data_range=255))

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -18,6 +19,7 @@ from edgesr.train.config import TrainConfig, load_config, packaged_recipes
 from edgesr.train.loop_parts import ResumableSampler
 from edgesr.train.trainer import Trainer
 from edgesr.weights_io import read_state_dict
+from oracles import psnr_y_oracle
 
 
 @pytest.fixture(scope="module")
@@ -97,10 +99,27 @@ def test_loss_falls_on_a_short_run(corpus: Path, tmp_path: Path) -> None:
 
 
 def test_validation_psnr_is_logged(corpus: Path, tmp_path: Path) -> None:
+    from edgesr.data.degrade import lr_from_hr
+    from edgesr.models import create_model
+    from edgesr.weights_io import load_weights
+
     out = tmp_path / "val"
     Trainer(config=_config(corpus, out, iterations=2, val_dir=str(corpus), val_every=2)).train()
     records = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
-    assert any("val_psnr_db" in r and r["val_psnr_db"] > 5 for r in records)
+    logged = [r["val_psnr_db"] for r in records if "val_psnr_db" in r]
+    assert len(logged) == 1  # validated once, at iteration 2, with the weights then written
+    # Oracle: the written weights upscale each photo's LR (the MATLAB bicubic degradation,
+    # checked against Octave in test_degrade.py); scikit-image scores PSNR-Y, border 2.
+    model = load_weights(create_model("lkdn-tiny_x2"), out / "weights.safetensors").eval()
+    scores, blank = [], []
+    for path in sorted(corpus.glob("*.png")):
+        hr, lr = lr_from_hr(cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB), scale=2)
+        with torch.no_grad():
+            sr = model(torch.from_numpy(lr / np.float32(255)).permute(2, 0, 1)[None]).clamp(0, 1)
+        scores.append(psnr_y_oracle(sr[0].permute(1, 2, 0).numpy(), hr, border=2))
+        blank.append(psnr_y_oracle(np.zeros(hr.shape), hr, border=2))
+    assert logged[0] == pytest.approx(np.mean(scores), abs=1e-6)
+    assert np.mean(blank) < 10 < logged[0]  # a black output scores ~7 dB: the value is no floor
 
 
 def _free_port() -> int:
@@ -133,9 +152,20 @@ def test_eval_reports_model_and_bicubic(corpus: Path, tmp_path: Path) -> None:
     from edgesr.models import create_model
     from edgesr.train.evaluate import evaluate, load_pairs, mean_scores, scores_markdown
 
-    scores = evaluate(create_model("osffnet-tiny_x2"), load_pairs(corpus, scale=2), scale=2, method="tiny")
+    torch.manual_seed(0)
+    model = create_model("osffnet-tiny_x2").eval()
+    pairs = load_pairs(corpus, scale=2)
+    scores = evaluate(model, pairs, scale=2, method="tiny")
     means = mean_scores(scores)
     assert set(means) == {"tiny", "bicubic"} and means["bicubic"][0] > 25
+    # the model's row: each image's SR scored by scikit-image (tests/oracles.py), then the mean
+    expected = []
+    for pair in pairs:
+        with torch.no_grad():
+            sr = model(torch.from_numpy(pair.lr / np.float32(255)).permute(2, 0, 1)[None]).clamp(0, 1)
+        expected.append(psnr_y_oracle(sr[0].permute(1, 2, 0).numpy(), pair.hr, border=2))
+    assert means["tiny"][0] == pytest.approx(np.mean(expected), abs=1e-6)
+    assert means["tiny"][0] != pytest.approx(means["bicubic"][0], abs=0.1)  # not the bicubic row again
     assert "| **mean** |" in scores_markdown(scores)
 
 
