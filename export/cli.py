@@ -77,10 +77,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", metavar="FILE",
                    help="output .onnx file (default: <name>.onnx, or <name>_fp16.onnx with "
                         "--fp16, in the current folder)")
-    p.add_argument("--format", choices=("onnx", "ort"), default="onnx",
+    p.add_argument("--format", choices=("onnx", "ort", "triton"), default="onnx",
                    help="ort: also write ONNX Runtime's mobile format beside the .onnx (<name>.ort, "
                         "<name>.with_runtime_opt.ort for NNAPI/CoreML) with the reduced-operator "
-                        "configs for a minimal Android/iOS build, checked against the ONNX file")
+                        "configs for a minimal Android/iOS build, checked against the ONNX file; "
+                        "triton: -o REPO is a Triton model repository, written as "
+                        "REPO/<name>/config.pbtxt and REPO/<name>/1/model.onnx")
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing output file (default: refuse)")
     p.add_argument("--allow-untrained", action="store_true",
@@ -129,12 +131,23 @@ def _main(argv: Sequence[str] | None) -> int:
     setup_logging(verbose=args.verbose)
     from edgesr.export.onnx_export import export_model  # torch import: after argument parsing
 
-    report = export_model(
-        args.model, scale=args.scale, weights=args.weights, opset=args.opset, fp16=args.fp16,
-        output=args.output, check=args.check, simplify=args.simplify,
-        inline_functions=args.inline_functions, overwrite=args.overwrite,
-        allow_untrained=args.allow_untrained, deployment=args.deployment,
-    )
+    def export(output: str | None):  # noqa: ANN202 (ExportReport)
+        return export_model(
+            args.model, scale=args.scale, weights=args.weights, opset=args.opset, fp16=args.fp16,
+            output=output, check=args.check, simplify=args.simplify,
+            inline_functions=args.inline_functions, overwrite=args.overwrite,
+            allow_untrained=args.allow_untrained, deployment=args.deployment,
+        )
+
+    if args.format == "triton":  # -o names the model repository; the ONNX file goes into it
+        from edgesr.export.triton_repo import export_into_repo
+
+        report, triton = export_into_repo(args.output, fp16=args.fp16, overwrite=args.overwrite,
+                                          export=export)
+        print(format_summary(report))
+        print(f"wrote {triton.config} (Triton model {triton.folder.name!r}, {triton.backend} backend)")
+        return EXIT_OK
+    report = export(args.output)
     print(format_summary(report))
     if args.format == "ort":
         from edgesr.export.ort_format import ort_from_onnx
