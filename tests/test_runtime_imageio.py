@@ -183,6 +183,9 @@ def test_rgba_alpha_separate_and_round_trip(tmp_path, photo, ramp_alpha, ext):
     )
     again = read_image(out)
     np.testing.assert_array_equal(again.alpha, img.alpha)
+    with Image.open(out) as pillow:  # another reader sees the same alpha plane
+        assert pillow.mode == "RGBA"
+        np.testing.assert_array_equal(np.asarray(pillow)[..., 3], ramp_alpha)
     opaque = ramp_alpha > 0
     np.testing.assert_allclose(again.rgb[opaque], img.rgb[opaque], atol=0.5 / 255 + 1e-6)
 
@@ -307,8 +310,12 @@ def test_non_ascii_path_read_and_write(tmp_path, photo):
     path = folder / "астронавт.png"
     Image.fromarray(photo).save(path)
     img = read_image(path)
+    np.testing.assert_array_equal(img.rgb, unit8(photo))  # read: the pixels Pillow wrote
     out = write_image(folder / "выход.png", rgb=img.rgb, bit_depth=8, is_gray=False)
-    np.testing.assert_array_equal(read_image(out).rgb, img.rgb)
+    assert out.parent == folder and out.name == "выход.png"
+    with Image.open(out) as back:  # written: Pillow reads the same pixels back
+        assert back.mode == "RGB"
+        np.testing.assert_array_equal(np.asarray(back), photo)
 
 
 # ---------------------------------------------------------------------- broken inputs
@@ -398,7 +405,8 @@ def test_write_is_atomic_and_replaces(tmp_path, photo):
     assert "already exists" in assert_one_line(exc) and target.read_bytes() == b"old"
     write_image(target, rgb=unit8(photo), bit_depth=8, is_gray=False, overwrite=True)
     assert sorted(os.listdir(tmp_path)) == ["out.png"]  # no temp file left
-    np.testing.assert_array_equal(read_image(target).rgb, unit8(photo))
+    with Image.open(target) as back:
+        np.testing.assert_array_equal(np.asarray(back), photo)
 
 
 def test_failed_write_keeps_old_file_and_no_temp(tmp_path, photo, monkeypatch):
@@ -439,6 +447,10 @@ def test_16bit_to_8bit_format_warns(tmp_path, photo, caplog, ext):
     assert back.bit_depth == 8
     if ext != ".jpg":
         np.testing.assert_array_equal(back.rgb, rgb)  # WebP is written lossless
+    with Image.open(out) as pillow:  # Pillow agrees: 8-bit RGB, the photo's pixels
+        assert pillow.mode == "RGB"
+        if ext != ".jpg":
+            np.testing.assert_array_equal(np.asarray(pillow), photo)
 
 
 def test_alpha_to_jpeg_warns_and_drops(tmp_path, photo, ramp_alpha, caplog):
@@ -452,6 +464,9 @@ def test_alpha_to_jpeg_warns_and_drops(tmp_path, photo, ramp_alpha, caplog):
         )
     assert "alpha is dropped" in caplog.text
     assert read_image(out).alpha is None
+    with Image.open(out) as back:  # Pillow: a plain 3-channel JPEG of the photo
+        assert back.format == "JPEG" and back.mode == "RGB"
+        assert np.abs(np.asarray(back).astype(int) - photo).mean() < 3
 
 
 def test_bmp_alpha_round_trip(tmp_path, photo, ramp_alpha):
@@ -459,6 +474,9 @@ def test_bmp_alpha_round_trip(tmp_path, photo, ramp_alpha):
         tmp_path / "o.bmp", rgb=unit8(photo), alpha=unit8(ramp_alpha), bit_depth=8, is_gray=False
     )
     np.testing.assert_array_equal(read_image(out).alpha, unit8(ramp_alpha))
+    with Image.open(out) as back:  # Pillow, not our reader: a 32-bit BMP with the same pixels
+        assert back.mode == "RGBA"
+        np.testing.assert_array_equal(np.asarray(back), np.dstack([photo, ramp_alpha]))
 
 
 def test_gray_output_uses_opencv_luma_weights(tmp_path):
@@ -558,6 +576,9 @@ def test_layout_helpers(photo):
     rgb = unit8(photo)
     lr = nchw_from_rgb(rgb)
     assert lr.shape == (1, 3, H, W) and lr.flags.c_contiguous and lr.dtype == np.float32
+    # by hand: channel c of pixel (y, x) lands at [0, c, y, x]
+    assert [lr[0, c, 5, 7] for c in range(3)] == list(rgb[5, 7])
+    np.testing.assert_array_equal(lr[0], np.moveaxis(rgb, 2, 0))
     np.testing.assert_array_equal(rgb_from_nchw(lr), rgb)
 
 
