@@ -1,0 +1,151 @@
+"""``edgesr-batch``: folder mode (``edgesr-run IN_DIR -o OUT_DIR``) on a Ray cluster, through
+Ray Data.
+
+    edgesr-batch IN_DIR -o OUT_DIR [--model PATH.onnx] [--engine ort|openvino|trt]
+                 [--address ADDR] [--concurrency N] [--num-gpus G] [--overwrite]
+
+The jobs are folder mode's (:func:`~edgesr.runtime.upscale.folder_jobs`: the mirrored names,
+outputs that exist skipped so an interrupted run resumes); Ray Data spreads them over actors
+(``map_batches`` with a callable class, ``concurrency`` actors, ``num_gpus`` each), and each
+actor holds one engine and runs folder mode's own per-file code
+(:func:`~edgesr.runtime.upscale.upscale_folder`): edgesr's reader (EXIF orientation, 16-bit,
+gray, alpha), tiling and atomic no-clobber writer, so every output file is byte for byte
+folder mode's. The actors read and write the paths themselves, so on a multi-node cluster
+IN_DIR and OUT_DIR must be on a shared file system mounted at the same path on every node.
+Ray's ``read_images``/``write_images`` are not used: they decode with PIL without edgesr's
+input handling and name outputs their own way. A file that fails is listed at the end and the
+others go on (exit 1, as folder mode).
+
+Never imports torch; ``ray`` is imported only when a run starts (the ``serve`` extra).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from edgesr.cli_util import EXIT_OK, run_cli, setup_logging
+from edgesr.errors import ConfigError
+from edgesr.fileio import ensure_folder
+from edgesr.runtime.upscale import FolderItem, FolderReport, folder_jobs, upscale_folder
+from edgesr.spec import DEFAULT_MODEL
+from edgesr.weights import shipped_onnx
+
+PROG = "edgesr-batch"
+EXIT_SOME_FAILED = 1  # as edgesr-run's folder mode
+
+
+class FolderActor:
+    """One Ray actor: an engine opened once, then folder mode on each batch of (src, dst)."""
+
+    def __init__(self, *, model_path: str, engine: str, input_dir: str, output_dir: str,
+                 overwrite: bool) -> None:
+        from edgesr.runtime.engines import open_engine
+
+        self.engine = open_engine(engine, model_path=model_path)
+        self.input_dir, self.output_dir, self.overwrite = input_dir, output_dir, overwrite
+
+    def __call__(self, batch: dict[str, Any]) -> dict[str, list[str]]:
+        jobs = [(Path(src), Path(dst)) for src, dst in zip(batch["src"], batch["dst"])]
+        report = upscale_folder(self.input_dir, self.output_dir, engine=self.engine, jobs=jobs,
+                                overwrite=self.overwrite)
+        return {"src": [str(i.input_path) for i in report.items],
+                "dst": [str(i.output_path) for i in report.items],
+                "status": [i.status for i in report.items],
+                "error": [i.error for i in report.items]}
+
+
+def _ray() -> Any:
+    try:
+        import ray
+        import ray.data  # noqa: F401 (ray[data])
+    except ImportError:
+        raise ConfigError(f"{PROG} needs Ray Data: pip install 'edgesr[serve]' "
+                          "(ray[data] is not installed here)") from None
+    return ray
+
+
+def upscale_folder_ray(input_dir: str | Path, output_dir: str | Path, *, model_path: str | Path,
+                       engine: str = "ort", address: str | None = None, concurrency: int = 1,
+                       num_gpus: float = 0, overwrite: bool = False) -> FolderReport:
+    """Folder mode through Ray Data (module notes). ``address`` None starts a local cluster
+    (stopped at the end); else it joins that cluster (``auto``, ``ray://host:10001`` ...)."""
+    jobs = folder_jobs(input_dir, output_dir)
+    ray = _ray()  # before anything is written
+    ensure_folder(Path(output_dir), what="output folder")
+    report = FolderReport()
+    todo = []
+    for src, dst in jobs:  # outputs that exist: skipped here, without a trip through Ray
+        if dst.exists() and not overwrite and not dst.is_dir():
+            report.items.append(FolderItem(input_path=src, output_path=dst, status="skipped"))
+        else:
+            todo.append({"src": str(src), "dst": str(dst)})
+    if not todo:
+        return report
+    started = not ray.is_initialized()
+    if started:  # no dashboard, no usage report: nothing but the cluster's own traffic
+        ray.init(address=address, include_dashboard=False, log_to_driver=False,
+                 configure_logging=False)
+    try:
+        actor_args = {"model_path": str(model_path), "engine": engine, "input_dir": str(input_dir),
+                      "output_dir": str(output_dir), "overwrite": overwrite}
+        rows = ray.data.from_items(todo).map_batches(
+            FolderActor, fn_constructor_kwargs=actor_args, batch_size=1, concurrency=concurrency,
+            num_gpus=num_gpus, batch_format="numpy",
+        ).take_all()
+    finally:
+        if started:
+            ray.shutdown()
+    for row in sorted(rows, key=lambda r: r["src"]):
+        report.items.append(FolderItem(input_path=Path(row["src"]), output_path=Path(row["dst"]),
+                                       status=str(row["status"]), error=str(row["error"])))
+    return report
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=PROG, description="Upscale a folder of images on a Ray "
+                                "cluster (Ray Data), with the same names, resume and bytes as "
+                                "edgesr-run's folder mode.")
+    p.add_argument("input", metavar="IN_DIR", help="a folder of images (searched recursively)")
+    p.add_argument("-o", "--output", metavar="OUT_DIR", required=True, help="the output folder")
+    p.add_argument("--model", metavar="PATH.onnx", default=None,
+                   help=f"an exported .onnx file (default: the shipped {DEFAULT_MODEL})")
+    p.add_argument("--engine", default="ort", help="engine in each actor (default: ort)")
+    p.add_argument("--address", default=None, metavar="ADDR",
+                   help="a running cluster (`ray start --head` prints it; 'auto' finds a local "
+                        "one); default: a local cluster for this run")
+    p.add_argument("--concurrency", type=int, default=1, metavar="N", help="actors, one engine each")
+    p.add_argument("--num-gpus", type=float, default=0, metavar="G", help="GPUs per actor (1 on GPU nodes)")
+    p.add_argument("--overwrite", action="store_true", help="redo outputs that exist (never inputs)")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    return p
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging(verbose=args.verbose)
+    if args.concurrency < 1 or args.num_gpus < 0:
+        raise ConfigError("--concurrency must be >= 1 and --num-gpus >= 0")
+    model = Path(args.model) if args.model else shipped_onnx(DEFAULT_MODEL)
+    if model is None or not model.is_file():
+        raise ConfigError(f"model {args.model or DEFAULT_MODEL!r} is not an .onnx file; pass one "
+                          "made with edgesr-export")
+    report = upscale_folder_ray(args.input, args.output, model_path=model, engine=args.engine,
+                                address=args.address, concurrency=args.concurrency,
+                                num_gpus=args.num_gpus, overwrite=args.overwrite)
+    for item in report.items:
+        if item.status == "failed":
+            print(f"{PROG}: error: {item.input_path}: {item.error}", file=sys.stderr)
+    print(f"{report.done} upscaled, {report.skipped} skipped (output exists), {report.failed} failed")
+    return EXIT_SOME_FAILED if report.failed else EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_cli(PROG, _main, argv, extra="serve")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
