@@ -59,7 +59,22 @@ def test_tiling_report_measures_psnr_and_seams(tmp_path: Path) -> None:
     from skimage import data
 
     photo = data.coffee()[100:196, 200:328]  # a real 128x96 LR input
-    with open_engine("ort", model_path=cached_onnx_for("lmfn-tiny_x2", cache_dir=tmp_path)) as engine:
+    model_path = cached_onnx_for("lmfn-tiny_x2", cache_dir=tmp_path)
+    with open_engine("ort", model_path=model_path) as engine:
         rows = tiling_rows(engine, model="lmfn-tiny_x2", photos=[("coffee", photo)], tile_px=48, overlap_px=8)
     assert rows[0].psnr_db > 30 and np.isfinite(rows[0].seam_tiled)
+    # Oracle: the whole image through ONNX Runtime directly, the tiles through the same
+    # session (the tiler has its own numpy oracle in test_tiling.py), PSNR by scikit-image.
+    import onnxruntime as ort
+
+    from edgesr.runtime.tiling import upscale_tiled
+    from oracles import skimage_psnr
+
+    session = ort.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
+    run = lambda t: session.run(None, {session.get_inputs()[0].name: t})[0]  # noqa: E731
+    lr = np.ascontiguousarray(photo.transpose(2, 0, 1)[None], dtype=np.float32) / 255.0
+    whole = np.clip(run(lr), 0, 1)
+    tiled = np.clip(upscale_tiled(lr, run, scale=2, tile_px=48, overlap_px=8), 0, 1)
+    assert rows[0].psnr_db == pytest.approx(skimage_psnr(tiled, whole), abs=1e-3)
+    assert np.isfinite(rows[0].psnr_db)  # lmfn's global statistics differ per tile: not identical
     assert "| lmfn-tiny_x2 | coffee (128x96) | 48 / 8 |" in format_rows(rows)

@@ -22,6 +22,8 @@ from edgesr.ops.dsconv_reference import (
     snake_accumulate_reference,
 )
 
+from dscnet_oracle import dscnet_forward
+
 
 def _weight(generator: torch.Generator, out_c: int, in_c: int, k: int, morph: int) -> torch.Tensor:
     shape = (out_c, in_c, k, 1) if morph == 0 else (out_c, in_c, 1, k)
@@ -242,10 +244,23 @@ def test_module_matches_oracle(morph: int) -> None:
 @pytest.mark.parametrize("size", [(1, 1), (1, 9), (9, 1), (5, 7), (12, 3)])
 def test_shapes_for_odd_sizes(size: tuple[int, int]) -> None:
     module = DSConv(in_channels=5, out_channels=7, kernel_size=3, morph=1).eval()
+    x = torch.rand(2, 5, *size)
     with torch.no_grad():
-        out = module(torch.rand(2, 5, *size))
+        out = module(x)
     assert out.shape == (2, 7, *size)
-    assert torch.isfinite(out).all()
+    # values: the numpy reference, and where DSCNet's method is defined (H, W >= 2, out
+    # channels divisible by 4 for its out // 4 groups: 8 here) DSCNet's method too
+    params = {k: v.numpy() for k, v in module.state_dict().items()}
+    ref = dsconv_module_reference(x.numpy(), params, kernel_size=3, morph=1, extend_scope=1.0,
+                                  norm_groups=module.norm_groups)
+    assert np.abs(out.numpy() - ref).max() < 1e-4
+    if min(size) >= 2:
+        torch.manual_seed(sum(size))
+        eight = DSConv(in_channels=5, out_channels=8, kernel_size=3, morph=1).eval()
+        with torch.no_grad():
+            got = eight(x).double()
+        expected = dscnet_forward(x, dict(eight.state_dict()), kernel_size=3, morph=1, extend_scope=1.0)
+        assert (got - expected).abs().max() < 1e-4
 
 
 def test_batch_images_are_independent() -> None:

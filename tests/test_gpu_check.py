@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -30,9 +31,24 @@ print("RESULTS " + json.dumps({"good": good, "bad": bad, "table": gpu_check.tabl
 """
 
 
-def test_gpu_check_script_parses() -> None:
-    proc = subprocess.run(["bash", "-n", str(REPO / "benchmarks" / "gpu_check.sh")], capture_output=True, text=True)
+def test_gpu_check_script_parses(tmp_path: Path) -> None:
+    script = REPO / "benchmarks" / "gpu_check.sh"
+    proc = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+    # the parse check says no: the same script without its closing "fi"
+    broken = tmp_path / "broken.sh"
+    broken.write_text("\n".join(line for line in script.read_text().splitlines() if line.strip() != "fi"))
+    proc = subprocess.run(["bash", "-n", str(broken)], capture_output=True, text=True)
+    assert proc.returncode != 0 and "syntax error" in proc.stderr
+    # every part the script runs is a subcommand the module accepts (argparse's choices)
+    parts = re.findall(r"python3 -m edgesr\.benchmarks\.gpu_check (\w+)", script.read_text())
+    assert parts == ["kernel", "trt"]
+    usage = subprocess.run([sys.executable, "-m", "edgesr.benchmarks.gpu_check", "--help"],
+                           capture_output=True, text=True, timeout=120)
+    assert usage.returncode == 0 and "{kernel,trt}" in usage.stdout
+    wrong = subprocess.run([sys.executable, "-m", "edgesr.benchmarks.gpu_check", "kernal"],
+                           capture_output=True, text=True, timeout=120)
+    assert wrong.returncode == 2
 
 
 @pytest.mark.skipif(

@@ -408,8 +408,20 @@ def test_missing_file_and_folder_are_refused(tmp_path: Path) -> None:
 def test_a_plain_onnx_sr_graph_runs_with_scale(odd_models) -> None:
     spec = spec_from_onnx(odd_models["conv_x2"], scale=2)
     with OrtEngine(model_path=odd_models["conv_x2"], spec=spec) as engine:
-        out = engine.run(np.random.default_rng(4).random((1, 3, 5, 7), dtype=np.float32))
+        lr = np.random.default_rng(4).random((1, 3, 5, 7), dtype=np.float32)
+        out = engine.run(lr)
     assert out.shape == (1, 3, 10, 14)
+    # Oracle by hand: a model without metadata runs at 16 px or more (UNKNOWN_MODEL_MIN_PX),
+    # the input replicated at the bottom and right; then the fixture's weights (same seed), a
+    # zero-padded 3x3 convolution in numpy, DepthToSpace CRD (sr[c, 2y + i, 2x + j] =
+    # f[4c + 2i + j, y, x]) and the top-left 10x14 kept.
+    assert spec.min_size_px == 16
+    grown = np.pad(lr[0], ((0, 0), (0, 16 - 5), (0, 16 - 7)), mode="edge")
+    weight = np.random.default_rng(0).normal(0, 0.1, (12, 3, 3, 3)).astype(np.float32)
+    windows = np.lib.stride_tricks.sliding_window_view(np.pad(grown, ((0, 0), (1, 1), (1, 1))), (3, 3), axis=(1, 2))
+    features = np.einsum("kcij,cyxij->kyx", weight.astype(np.float64), windows)
+    expected = features.reshape(3, 2, 2, 16, 16).transpose(0, 3, 1, 4, 2).reshape(3, 32, 32)[:, :10, :14]
+    np.testing.assert_allclose(out[0], expected, atol=1e-5)
 
 
 def test_torch_engine_runs_channels_last_with_the_module_values() -> None:
