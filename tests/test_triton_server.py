@@ -17,7 +17,7 @@ pytest.importorskip("pytriton", reason="nvidia-pytriton is not installed (pip in
 httpclient = pytest.importorskip("tritonclient.http", reason="tritonclient[http] is not installed")
 ort = pytest.importorskip("onnxruntime")
 
-from triton_server_util import TritonServer  # noqa: E402 (after the skips)
+from triton_server_util import TritonServer, tcp_local_addresses  # noqa: E402 (after the skips)
 
 MODEL = "lkdn_x4"
 
@@ -39,6 +39,8 @@ def test_triton_answers_like_onnxruntime_and_survives_a_bad_request(tmp_path) ->
         client = httpclient.InferenceServerClient(server.http_url)
         try:
             assert client.is_model_ready(MODEL)
+            addresses = tcp_local_addresses(server.process.pid)
+            assert addresses and all(a.startswith(("127.", "::ffff:127.")) for a in addresses), addresses
             for lr in (one, two):
                 sr = _request(client, lr).as_numpy("sr")
                 np.testing.assert_array_equal(sr, reference.run(["sr"], {"lr": lr})[0])
