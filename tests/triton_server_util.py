@@ -4,7 +4,8 @@ bound to 127.0.0.1 only (HTTP, gRPC and metrics), for tests.
 Found while building this: the bundled server has the Python backend only (no ONNX Runtime or
 TensorRT backend), its Python stub is one binary per Python version that must be copied into
 the backend folder (as pytriton itself does), and the stub needs the running interpreter's
-libpython directory on LD_LIBRARY_PATH and its site-packages on PYTHONPATH.
+libpython directory on LD_LIBRARY_PATH, its site-packages on PYTHONPATH and its folder first
+on PATH (without that, an interpreter not activated ran the stub without its packages).
 """
 
 from __future__ import annotations
@@ -50,6 +51,9 @@ def _env() -> dict[str, str]:
                                                    env.get("LD_LIBRARY_PATH", "")) if p)
     env["PYTHONPATH"] = ":".join(p for p in (sysconfig.get_paths()["purelib"],
                                              env.get("PYTHONPATH", "")) if p)
+    # the stub's embedded Python finds its prefix (and so site-packages) from the `python3`
+    # first on PATH, as pytriton arranges: this interpreter's, activated or not
+    env["PATH"] = os.pathsep.join((os.path.dirname(sys.executable), env.get("PATH", "")))
     return env
 
 
