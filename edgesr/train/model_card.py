@@ -99,8 +99,10 @@ def _block_stage_lines(model: str, run_dir: Path, records: list[dict], bench_roo
             f"right after it: {val_text}Set5 {_set5_psnr(model, weights, bench_root):.2f} dB.\n")
 
 
-def _data_line(corpus: Path) -> str:
-    names = [p.name for p in (corpus / "train").glob("*.png")] if (corpus / "train").is_dir() else []
+def _data_line(corpus: Path, records: list[dict]) -> str:
+    """The run's own list of training files (its log's first record) when it has one."""
+    logged = [r["train_files"] for r in records if "train_files" in r]
+    names = logged[-1] if logged else sorted(p.name for p in (corpus / "train").glob("*.png"))
     plasma = sum(n.startswith("plasma-") for n in names)
     plasma_text = (f", {plasma} photographs of plasma-workspace-wallpapers (GPL-2+/LGPLv3, downscaled x2)"
                    if plasma else "")
@@ -131,7 +133,7 @@ def fine_tuned_card(model: str, weights: Path, run_dir: Path, recipe: str, corpu
     return f"""# {model}: weights trained by edgesr
 
 - Donor: `{donor}` (the authors' published weights, MIT); {how}
-{_data_line(corpus)}{_block_stage_lines(model, run_dir, records, bench_root)}- Iterations: {iteration:,} end to end (the checkpoint with the best validation PSNR) of {last:,};
+{_data_line(corpus, records)}{_block_stage_lines(model, run_dir, records, bench_root)}- Iterations: {iteration:,} end to end (the checkpoint with the best validation PSNR) of {last:,};
   {wall_s / 60:.0f} min of wall time in all since the run's last resume (CPU cores shared with other work).
 - Machine: {_machine()}.
 - Validation PSNR-Y (dB) by iteration: {val_line}.

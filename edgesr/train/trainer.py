@@ -125,6 +125,8 @@ class Trainer:
                                          cache_dir=config.cache_dir, seed=config.seed)
         # Small corpora: visit each image often per epoch, so an epoch is >= 20 batches.
         self.dataset.repeat = max(1, math.ceil(config.batch_size * _MIN_BATCHES_PER_EPOCH / len(self.dataset.records)))
+        # What this run trains on, for its model card (the corpus folder may grow later).
+        self._log({"train_files": [record.name for record in self.dataset.records]})
         # Validation reads folders as edgesr-eval does (HR only, or HR/ + LR_bicubic/X<s>/),
         # so its numbers are the ones edgesr-eval reproduces.
         self.val = (load_pairs(config.val_dir, scale=self.scale)
@@ -161,7 +163,7 @@ class Trainer:
             yield from loader
             epoch, step = epoch + 1, 0
 
-    def _log(self, record: dict[str, float | int | None]) -> None:
+    def _log(self, record: dict[str, object]) -> None:
         if self.dist.is_main:
             with open(self.out_dir / "log.jsonl", "a") as f:
                 f.write(json.dumps(record) + "\n")
