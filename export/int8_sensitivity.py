@@ -1,0 +1,116 @@
+"""The measured sensitivity pass: which convolutions stay float so INT8 keeps the quality.
+
+Quantizing everything costs SR models too much (the shipped LKDN x4 drops to about 34 dB
+against its FP32 graph on the bundled photo): a few layers take activations whose range an
+8-bit grid cannot hold, such as LKDN's large-kernel attention, whose values reach 1e9-1e10
+before the LayerNorm (see ``fp16_range.py``). Which ones is measured, not guessed:
+
+1. one calibrated QDQ graph of the whole model (``int8_quantize.quantize_qdq``);
+2. each group of convolutions (one module scope, such as ``/blocks.3/cell/``) is scored
+   alone: the graph where only that group is INT8, PSNR against FP32 on the calibration
+   tiles (derived from the full QDQ graph by bypassing the other groups' Q/DQ, so one ONNX
+   Runtime run per group, not one quantization);
+3. the costliest groups are kept float one at a time, until the whole graph reaches
+   ``target_db`` against FP32 on the calibration tiles.
+
+LayerNorm, CCA statistics, GELU and the other elementwise ops are never quantized
+(``QUANTIZED_OPS``), so the pass only chooses among convolutions.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import onnx
+
+from edgesr.export.parity import onnx_session, run_onnx
+from edgesr.metrics import psnr
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class KeptGroup:
+    """A group of convolutions kept float, and what INT8 cost when only it was quantized."""
+
+    scope: str  # "/blocks.3/cell/"
+    nodes: tuple[str, ...]  # its Conv node names
+    alone_db: float  # PSNR vs FP32 (calibration tiles) with only this group INT8
+
+    def line(self) -> str:
+        return f"{self.scope} ({len(self.nodes)} Conv): alone INT8 {self.alone_db:.1f} dB vs FP32"
+
+
+def conv_groups(model: onnx.ModelProto) -> dict[str, list[str]]:
+    """Conv node names by module scope, at most two levels deep: ``/blocks.0/cell/pw/Conv``
+    -> ``/blocks.0/cell/``, ``/shallow/dw/Conv`` -> ``/shallow/``; graph order."""
+    groups: dict[str, list[str]] = {}
+    for node in model.graph.node:
+        if node.op_type == "Conv":
+            parts = [p for p in node.name.split("/") if p][:-1][:2]
+            groups.setdefault("/" + "".join(p + "/" for p in parts), []).append(node.name)
+    return groups
+
+
+def float_except(qdq: onnx.ModelProto, fp32: onnx.ModelProto, int8_nodes: set[str]) -> onnx.ModelProto:
+    """``qdq`` with every Conv outside ``int8_nodes`` reading its float input and float weight
+    again (its Q/DQ bypassed; the unused Q/DQ nodes are left for ONNX Runtime to prune)."""
+    out = onnx.ModelProto()
+    out.CopyFrom(qdq)
+    producer = {o: n for n in out.graph.node for o in n.output}
+    float_conv = {n.name: n for n in fp32.graph.node if n.op_type == "Conv"}
+    have = {i.name for i in out.graph.initializer}
+    fp32_init = {i.name: i for i in fp32.graph.initializer}
+    for node in out.graph.node:
+        if node.op_type != "Conv" or node.name in int8_nodes or node.name not in float_conv:
+            continue
+        dq = producer.get(node.input[0])
+        if dq is not None and dq.op_type == "DequantizeLinear":
+            q = producer.get(dq.input[0])
+            if q is not None and q.op_type == "QuantizeLinear":
+                node.input[0] = q.input[0]
+        weight = float_conv[node.name].input[1]
+        node.input[1] = weight
+        if weight not in have and weight in fp32_init:
+            out.graph.initializer.append(fp32_init[weight])
+            have.add(weight)
+    return out
+
+
+def psnr_vs_fp32(model: onnx.ModelProto, tiles: np.ndarray, reference: np.ndarray) -> float:
+    """PSNR (data range 1) of ``model`` on the batch ``tiles`` against the clipped FP32 output."""
+    return psnr(run_onnx(onnx_session(model), tiles), reference, data_range=1.0)
+
+
+def choose_float_groups(
+    fp32: onnx.ModelProto, qdq_all: onnx.ModelProto, tiles: np.ndarray, *, target_db: float,
+    requantize: Callable[[list[str]], onnx.ModelProto],
+) -> tuple[onnx.ModelProto, list[KeptGroup], float]:
+    """The INT8 graph that reaches ``target_db`` vs FP32 on ``tiles`` (a batch), the groups
+    kept float (costliest first) and the PSNR it reached. ``requantize(keep_float)`` makes the
+    real graph with those Conv nodes left float (ONNX Runtime's quantizer)."""
+    reference = np.clip(run_onnx(onnx_session(fp32), tiles), 0.0, 1.0)
+    reached = psnr_vs_fp32(qdq_all, tiles, reference)
+    log.info("INT8: all Conv INT8: %.2f dB vs FP32 on the calibration tiles (target %.1f)",
+             reached, target_db)
+    if reached >= target_db:
+        return qdq_all, [], reached
+    groups = conv_groups(fp32)
+    alone = {scope: psnr_vs_fp32(float_except(qdq_all, fp32, set(nodes)), tiles, reference)
+             for scope, nodes in groups.items()}
+    order = sorted(groups, key=lambda scope: alone[scope])  # lowest PSNR = costliest first
+    kept: list[KeptGroup] = []
+    model = qdq_all
+    for scope in order:
+        kept.append(KeptGroup(scope, tuple(groups[scope]), alone[scope]))
+        int8 = {n for s in order if s not in {k.scope for k in kept} for n in groups[s]}
+        reached = psnr_vs_fp32(float_except(qdq_all, fp32, int8), tiles, reference)
+        log.info("INT8: %s kept float -> %.2f dB", kept[-1].line(), reached)
+        if reached >= target_db:
+            break
+    model = requantize([n for k in kept for n in k.nodes])  # the real graph, measured again
+    reached = psnr_vs_fp32(model, tiles, reference)
+    return model, kept, reached
