@@ -1,8 +1,11 @@
 """``edgesr-run``: upscale an image or a folder of images with an exported SR model.
 
-    edgesr-run INPUT -o OUTPUT [--model NAME|PATH.onnx] [--scale S]
+    edgesr-run [-i] INPUT [-o OUTPUT] [-s F] [--suffix S] [--ext E] [--model NAME|PATH.onnx] [--scale S]
                [--engine auto|ort|openvino[:GPU|:NPU]|trt|torch] [--tile PX] [--overlap PX] [--fp16]
                [--overwrite] [--memory-budget-mb N] [--weights FILE] [--threads N] [--compile] [-v]
+
+Real-ESRGAN's flags work too (``runtime/cli_args.py`` lists the mapping, shown by --help); a
+video INPUT streams through PyAV (``runtime/video.py``).
 
 Never imports torch itself: ``--model NAME`` (a registered model name, exported on demand into
 the cache by ``edgesr.export.cache.cached_onnx_for``) and ``--engine torch`` reach the torch
@@ -25,10 +28,11 @@ from typing import Any
 from edgesr.cli_util import EXIT_OK, run_cli, setup_logging
 from edgesr.errors import ConfigError, ImageError
 from edgesr.fileio import ensure_folder
-from edgesr.image_guard import DEFAULT_MAX_PIXELS
-from edgesr.runtime.engines import ENGINE_CHOICES
+from edgesr.runtime.cli_args import DEFAULT_OUTPUT_FOLDER, DEFAULT_SUFFIX
+from edgesr.runtime.cli_args import build_parser as build_args_parser
+from edgesr.runtime.image_folders import output_extension
 from edgesr.runtime.image_write import check_output_path
-from edgesr.runtime.imageio import SUPPORTED_EXTENSIONS, read_image
+from edgesr.runtime.imageio import read_image
 from edgesr.runtime.tiling import ProgressCallback
 from edgesr.runtime.tile_plan import DEFAULT_MEMORY_BUDGET_MB, MIB, plan_tiling
 from edgesr.runtime.upscale import (
@@ -40,7 +44,7 @@ from edgesr.runtime.upscale import (
     upscale_folder,
 )
 from edgesr.runtime.run_model import ResolvedModel, open_resolved, resolve_model
-from edgesr.spec import DEFAULT_MODEL
+from edgesr.runtime.video_cli import is_video_path, run_video_cli
 
 PROG = "edgesr-run"
 #: Exit code of a folder run in which some files failed (the others were written).
@@ -48,74 +52,8 @@ EXIT_SOME_FAILED = 1
 
 logger = logging.getLogger(__name__)
 
-_EXAMPLES = """\
-examples:
-  edgesr-run photo.png -o photo_x4.png                       shipped default model (lkdn_x4)
-  edgesr-run photos/ -o photos_x4/                           a folder: mirrored tree, resumable
-  edgesr-run photo.jpg -o out.png --model osffnet_x4.onnx    an exported model (edgesr-export)
-  edgesr-run photo.png -o out.png --model other.onnx --scale 2   an ONNX without edgesr metadata
-  edgesr-run photo.png -o out.png --model lmfn_x4 --engine torch   the PyTorch reference
-
-exit codes: 0 ok, 2 error (nothing written), 1 some files of a folder failed, 130 interrupted
-"""
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=PROG,
-        description="Upscale an image, or every image in a folder, with a super-resolution model "
-        "through ONNX Runtime, TensorRT or PyTorch.",
-        epilog=_EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("input", metavar="INPUT", help="an image file, or a folder of images (searched recursively)")
-    parser.add_argument(
-        "-o", "--output", metavar="OUTPUT", required=True,
-        help="output image (its extension picks the format: "
-        f"{' '.join(SUPPORTED_EXTENSIONS)}); for a folder INPUT, an output folder (created if missing)",
-    )
-    parser.add_argument(
-        "--model", metavar="NAME|PATH.onnx", default=None,
-        help=f"an exported .onnx file, or a registered model name (exported on first use; needs "
-        f"PyTorch); default: the shipped {DEFAULT_MODEL}",
-    )
-    parser.add_argument("--scale", type=int, default=None, metavar="S",
-                        help="upscaling factor; needed only for an .onnx without edgesr metadata "
-                        "(otherwise it must agree with the model)")
-    parser.add_argument("--engine", default="auto", metavar="|".join(ENGINE_CHOICES),
-                        help="inference engine; auto = the fastest available here (default: auto)")
-    parser.add_argument("--tile", type=int, default=None, metavar="PX",
-                        help="tile side in input pixels; 0 = whole image at once (refused above the "
-                        "memory budget); default: ONNX Runtime on a CPU/CUDA and torch take the largest "
-                        "tile the memory budget allows (the whole image when it fits: tiles only add "
-                        "overlap work); TensorRT takes the model's advice, smaller if the budget needs")
-    parser.add_argument("--overlap", type=int, default=None, metavar="PX",
-                        help="context pixels around each tile (default: the model's advice)")
-    parser.add_argument("--fp16", action="store_true",
-                        help="run in FP16 (needs an FP16 .onnx from `edgesr-export --fp16`, or a model name); "
-                        "--engine openvino runs the fp32 graph in the device's half type (bf16 on a BF16 CPU)")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="replace existing outputs (never an input); folder runs otherwise skip "
-                        "outputs that exist, so an interrupted run resumes")
-    parser.add_argument("--memory-budget-mb", type=int, default=DEFAULT_MEMORY_BUDGET_MB, metavar="N",
-                        help=f"engine memory per call, sets the default tile size (default: {DEFAULT_MEMORY_BUDGET_MB})")
-    parser.add_argument("--weights", metavar="FILE", default=None,
-                        help="weights (.safetensors/.pth) for a registered --model NAME (default: shipped)")
-    parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, metavar="N",
-                        help="refuse inputs with more pixels than this, read from the file header "
-                        f"before decoding (default: {DEFAULT_MAX_PIXELS:,}). Only regular files "
-                        "are read; multi-frame inputs (animated PNG/WebP, multi-page TIFF) are "
-                        "refused, not cut to their first frame")
-    parser.add_argument("--threads", type=int, default=0, metavar="N",
-                        help="CPU threads per operator (default: ONNX Runtime uses the physical "
-                             "cores this process may use; torch keeps its own setting)")
-    parser.add_argument("--compile", action="store_true",
-                        help="--engine torch: torch.compile the model (about a minute per new tile "
-                             "size on a CPU, then 1.45x faster per tile; for long runs)")
-    parser.add_argument("--allow-untrained", action="store_true",
-                        help="run a model edgesr ships no weights for, untrained (timing only)")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    return parser
+    return build_args_parser(PROG)
 
 
 # ------------------------------------------------------------------------ models
@@ -166,6 +104,10 @@ def _describe(r: UpscaleResult) -> str:
 
 
 def _check_numbers(args: argparse.Namespace) -> None:
+    if args.outscale is not None and not args.outscale > 0:
+        raise ConfigError(f"-s/--outscale {args.outscale:g}: expected a factor above 0, e.g. 2 or 3.5")
+    if args.crf is not None and args.crf < 0:
+        raise ConfigError(f"--crf {args.crf}: expected an integer >= 0")
     for flag, value, low in (("--tile", args.tile, 0), ("--overlap", args.overlap, 0),
                              ("--scale", args.scale, 1), ("--memory-budget-mb", args.memory_budget_mb, 1),
                              ("--threads", args.threads, 0), ("--max-pixels", args.max_pixels, 1)):
@@ -195,9 +137,25 @@ def _say_engine(args: argparse.Namespace, model: ResolvedModel, engine: Any) -> 
         print(f"auto chose {engine.info().name}: {model.why}")
 
 
+def _file_output(args: argparse.Namespace, src: Path) -> Path:
+    """-o itself, or Real-ESRGAN's {name}_{suffix}.{ext} in -o's folder (results/ without -o)."""
+    named = args.output is not None and not (Path(args.output).is_dir() or args.output.endswith(("/", os.sep)))
+    if named:
+        if args.suffix is not None or args.ext != "auto":
+            raise ConfigError(f"--suffix and --ext name outputs inside a folder, but -o {args.output} "
+                              "is a file name (its extension picks the format); drop them, or make -o a folder")
+        return Path(args.output)
+    folder = Path(args.output or DEFAULT_OUTPUT_FOLDER)
+    suffix = DEFAULT_SUFFIX if args.suffix is None else args.suffix
+    ext = output_extension(src, args.ext) or src.suffix
+    name = f"{src.stem}_{suffix}{ext}" if suffix else f"{src.stem}{ext}"
+    ensure_folder(folder, what="output folder")
+    return folder / name
+
+
 def _run_file(args: argparse.Namespace, src: Path) -> int:
     # Cheap refusals first (output path, image, model, tiling), then the engine is loaded.
-    out = check_output_path(args.output, inputs=[src], overwrite=args.overwrite)
+    out = check_output_path(_file_output(args, src), inputs=[src], overwrite=args.overwrite)
     image = read_image(src, max_pixels=args.max_pixels)
     model = resolve_model(args, lr_px=image.height * image.width)
     budget = args.memory_budget_mb * MIB
@@ -212,7 +170,7 @@ def _run_file(args: argparse.Namespace, src: Path) -> int:
             result = upscale_file(src, out, engine=engine, image=image, tile_px=args.tile,
                                   overlap_px=args.overlap, memory_budget_bytes=budget,
                                   overwrite=args.overwrite, tile_progress=bars,
-                                  max_pixels=args.max_pixels)
+                                  max_pixels=args.max_pixels, outscale=args.outscale)
         finally:
             bars.close()
     print(_describe(result))
@@ -222,8 +180,9 @@ def _run_file(args: argparse.Namespace, src: Path) -> int:
 def _run_folder(args: argparse.Namespace, src: Path) -> int:
     from tqdm import tqdm
 
-    dst = Path(args.output)
-    jobs = folder_jobs(src, dst)
+    dst = Path(args.output or DEFAULT_OUTPUT_FOLDER)
+    suffix = args.suffix if args.suffix is not None else ("" if args.output else DEFAULT_SUFFIX)
+    jobs = folder_jobs(src, dst, suffix=suffix, ext=args.ext)
     ensure_folder(dst, what="output folder")  # a read-only place fails here, before the model
     model = resolve_model(args, lr_px=_folder_lr_px(jobs, overwrite=args.overwrite))
     if model.spec is not None and args.tile is not None:
@@ -249,6 +208,7 @@ def _run_folder(args: argparse.Namespace, src: Path) -> int:
                     src, dst, engine=engine, tile_px=args.tile, overlap_px=args.overlap,
                     memory_budget_bytes=args.memory_budget_mb * MIB, overwrite=args.overwrite,
                     jobs=jobs, on_item=on_item, tile_progress=bars, max_pixels=args.max_pixels,
+                    outscale=args.outscale,
                 )
             finally:
                 bars.close()
@@ -266,6 +226,11 @@ def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(verbose=args.verbose)
     _check_numbers(args)
+    if (args.input is None) == (args.input_flag is None):
+        raise ConfigError("give one input: INPUT or -i INPUT (an image, a folder or a video)")
+    args.input = args.input or args.input_flag
+    if args.tile == 0:
+        args.tile = None  # 0 = auto, as in realesrgan-ncnn-vulkan
     src = Path(args.input)
     if not src.exists():
         raise ImageError(
@@ -273,6 +238,8 @@ def _main(argv: Sequence[str] | None) -> int:
         )
     if src.is_dir():
         return _run_folder(args, src)
+    if is_video_path(src):
+        return run_video_cli(args, src)
     return _run_file(args, src)
 
 

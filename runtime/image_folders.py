@@ -7,7 +7,10 @@ import os
 from pathlib import Path
 
 from edgesr.errors import ImageError
-from edgesr.runtime.imageio import SUPPORTED_LIST, PathLike, is_supported
+from edgesr.runtime.imageio import ALPHA_EXTENSIONS, SUPPORTED_LIST, PathLike, is_supported
+
+#: ``--ext`` choices (Real-ESRGAN's, plus webp): auto keeps the input's extension.
+EXT_CHOICES = ("auto", "png", "jpg", "webp")
 
 def _hidden(name: str) -> bool:
     return name.startswith(".")
@@ -72,3 +75,26 @@ def mirror_output_path(
                 "pick one of those"
             )
     return Path(output_root) / rel.parent / f"{src.stem}{suffix}{ext}"
+
+
+def has_alpha(path: PathLike) -> bool:
+    """Whether the image's header declares transparency (no pixels decoded); False when the
+    header cannot be read (the image then fails later with its own message)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            return im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in im.info
+    except Exception:  # noqa: BLE001  (reported when the image itself is read)
+        return False
+
+
+def output_extension(input_file: PathLike, ext: str) -> str | None:
+    """The output extension ``--ext`` asks for (None: keep the input's); a transparent image
+    stays PNG when ``ext`` cannot hold alpha, as Real-ESRGAN keeps RGBA in PNG."""
+    if ext not in EXT_CHOICES:
+        raise ImageError(f"--ext {ext!r}: expected one of {' '.join(EXT_CHOICES)}")
+    chosen = Path(input_file).suffix.lower() if ext == "auto" else "." + ext
+    if chosen not in ALPHA_EXTENSIONS and has_alpha(input_file):
+        return ".png"
+    return None if ext == "auto" else chosen

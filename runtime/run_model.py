@@ -60,7 +60,7 @@ def _cached_onnx(name: str, *, weights: Path | None, fp16: bool, allow_untrained
         missing = getattr(exc, "name", None) or str(exc)
         raise ModelFileError(
             f"model {name!r} is a registered model name, and exporting it needs the `export` "
-            f"extra ({missing} is not installed here): pip install 'edgesr[export]', or pass an "
+            f"extra ({missing} is not installed here): pip install -e '.[export]' from the edgesr checkout, or pass an "
             f"exported .onnx file (--model path/to/{name}.onnx, made with `edgesr-export`)"
         ) from None
     path = module.cached_onnx_for(name, weights=weights, fp16=fp16, allow_untrained=allow_untrained)

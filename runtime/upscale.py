@@ -57,7 +57,8 @@ from edgesr.errors import EdgeSRError, ImageError
 from edgesr.fileio import ensure_folder
 from edgesr.image_guard import DEFAULT_MAX_PIXELS
 from edgesr.runtime.engines.protocol import Engine
-from edgesr.runtime.image_folders import list_images, mirror_output_path
+from edgesr.runtime.image_folders import list_images, mirror_output_path, output_extension
+from edgesr.runtime.image_resize import outscale_size, resize_to_outscale
 from edgesr.runtime.image_write import check_output_path, encoded_size_bound, write_image
 from edgesr.runtime.imageio import (
     SUPPORTED_EXTENSIONS,
@@ -164,6 +165,7 @@ def upscale_file(
     image: LoadedImage | None = None,
     plan: TilingPlan | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    outscale: float | None = None,
 ) -> UpscaleResult:
     """Upscale one image file into ``output_path`` (format from its extension) with an open
     ``engine``.
@@ -173,16 +175,20 @@ def upscale_file(
     ``overlap_px`` and ``memory_budget_bytes`` are not used); otherwise both are made here.
     ``total_ms`` counts from this call (not the caller's earlier read). ``max_pixels`` bounds
     the input (read from its header, before decoding). The output is committed without
-    replacing a file that appeared meanwhile, unless ``overwrite``.
+    replacing a file that appeared meanwhile, unless ``overwrite``. ``outscale`` (None = the
+    model's scale) resizes the network's output as Real-ESRGAN's ``-s`` does
+    (:mod:`~edgesr.runtime.image_resize`).
     """
     start = time.perf_counter()
     check_output_path(output_path, inputs=[input_path], overwrite=overwrite)
     if image is None:
         image = read_image(input_path, max_pixels=max_pixels)
     scale = engine.spec.scale
+    final_h, final_w = outscale_size(height=image.height, width=image.width,
+                                     outscale=scale if outscale is None else outscale)
     out = check_output_path(  # again, now that the size (and so the free space needed) is known
         output_path, inputs=[input_path], overwrite=overwrite,
-        estimate_bytes=encoded_size_bound(height=image.height * scale, width=image.width * scale),
+        estimate_bytes=encoded_size_bound(height=final_h, width=final_w),
     )
     if plan is None:
         plan = plan_tiling(height=image.height, width=image.width, spec=engine.spec, tile_px=tile_px,
@@ -190,6 +196,10 @@ def upscale_file(
                            limit_to_advice=getattr(engine, "tiles_limited_to_advice", True))
     progress = tile_progress(plan.tiles) if tile_progress is not None else None
     rgb, alpha, inference_ms = upscale_image(image, engine, plan=plan, progress=progress)
+    if outscale is not None:
+        rgb, alpha = resize_to_outscale(rgb, alpha, height=image.height, width=image.width,
+                                        outscale=outscale, bit_depth=image.bit_depth,
+                                        extension=out.suffix)
     write_image(out, rgb=rgb, alpha=alpha, bit_depth=image.bit_depth, is_gray=image.is_gray,
                 inputs=[input_path], overwrite=overwrite)
     return UpscaleResult(
@@ -207,8 +217,18 @@ def _inside(path: Path, folder: Path) -> bool:
     return True
 
 
-def folder_jobs(input_dir: str | os.PathLike[str], output_dir: str | os.PathLike[str]) -> list[tuple[Path, Path]]:
+def folder_jobs(
+    input_dir: str | os.PathLike[str],
+    output_dir: str | os.PathLike[str],
+    *,
+    suffix: str = "",
+    ext: str = "auto",
+) -> list[tuple[Path, Path]]:
     """(input file, mirrored output file) for every image under ``input_dir``.
+
+    Output names follow Real-ESRGAN: ``{name}_{suffix}.{ext}`` (``{name}.{ext}`` for an empty
+    suffix), ``ext`` "auto" keeping the input's extension and a transparent input kept in PNG
+    when ``ext`` cannot hold alpha (:func:`~edgesr.runtime.image_folders.output_extension`).
 
     Refuses an output folder that is the input folder, an existing file, and any layout in
     which an output path is an input file (the input folder inside the output folder). Images
@@ -240,7 +260,10 @@ def folder_jobs(input_dir: str | os.PathLike[str], output_dir: str | os.PathLike
             f"no images found in {str(input_dir)!r} (looked for {' '.join(SUPPORTED_EXTENSIONS)}, "
             "in subfolders too); check the folder"
         )
-    jobs = [(f, mirror_output_path(f, input_root=src, output_root=dst, suffix="")) for f in files]
+    name_suffix = f"_{suffix}" if suffix else ""
+    jobs = [(f, mirror_output_path(f, input_root=src, output_root=dst, suffix=name_suffix,
+                                   extension=output_extension(f, ext)))
+            for f in files]
     inputs = {os.path.realpath(f): f for f in files}
     for _, out in jobs:  # e.g. the input folder lies inside the output folder
         clash = inputs.get(os.path.realpath(out))
@@ -266,6 +289,7 @@ def upscale_folder(
     on_item: Callable[[FolderItem], None] | None = None,
     tile_progress: TileProgressFactory | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    outscale: float | None = None,
 ) -> FolderReport:
     """Upscale every image under ``input_dir`` into the mirrored tree under ``output_dir``.
 
@@ -285,7 +309,7 @@ def upscale_folder(
                 result = upscale_file(
                     src, dst, engine=engine, tile_px=tile_px, overlap_px=overlap_px,
                     memory_budget_bytes=memory_budget_bytes, overwrite=overwrite,
-                    tile_progress=tile_progress, max_pixels=max_pixels,
+                    tile_progress=tile_progress, max_pixels=max_pixels, outscale=outscale,
                 )
                 item = FolderItem(input_path=src, output_path=dst, status="done", result=result)
             except (EdgeSRError, MemoryError) as exc:

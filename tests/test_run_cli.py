@@ -185,17 +185,19 @@ def test_onnx_without_metadata_works_with_scale(models, photo, tmp_path: Path) -
     assert read_raw(tmp_path / "out.png").shape == (H * SCALE, W * SCALE, 3)
 
 
-def test_too_large_for_the_budget_tile_0_is_refused_and_default_tiles(models, tmp_path: Path) -> None:
+def test_tile_0_is_auto_and_tiles_an_image_too_large_for_the_budget(models, tmp_path: Path) -> None:
+    # realesrgan-ncnn-vulkan's -t 0 = auto: the same plan as no --tile (whole image would not fit)
     big = np.ascontiguousarray(skimage.data.coffee()[:160, :240])  # 240x160 LR
     src = save_rgb(tmp_path / "big.png", big)
-    refused = run_cli(src, "-o", tmp_path / "out.png", "--model", models["sr"], "--tile", 0,
-                      "--memory-budget-mb", 64)
-    assert_refused(refused, "--tile 0", "memory budget", "drop --tile 0")
-    assert not (tmp_path / "out.png").exists()
-    result = run_cli(src, "-o", tmp_path / "out.png", "--model", models["sr"], "--memory-budget-mb", 64)
-    assert result.returncode == 0, result.stderr
-    assert " tiles, " in result.stdout  # tiled instead
-    assert read_raw(tmp_path / "out.png").shape == (320, 480, 3)
+    outputs = []
+    for flags in (["-t", 0], []):
+        out = tmp_path / f"out{len(outputs)}.png"
+        result = run_cli(src, "-o", out, "--model", models["sr"], "--memory-budget-mb", 64, *flags)
+        assert result.returncode == 0, result.stderr
+        assert " tiles, " in result.stdout  # tiled, not refused
+        outputs.append(read_raw(out))
+    assert outputs[0].shape == (320, 480, 3)
+    assert np.array_equal(outputs[0], outputs[1])
 
 
 # ------------------------------------------------------------------------ folders
@@ -263,7 +265,7 @@ def _bad_cases(tmp: Path, photo: np.ndarray, models: dict[str, Path]) -> dict[st
     sr = ["--model", models["sr"]]
     return {
         "missing input": ([tmp / "missing.png", "-o", out, *sr], ["does not exist"]),
-        "folder as output file": ([good, "-o", tmp / "a_folder.png", *sr], ["is a folder"]),
+        # (-o naming an existing folder puts {name}_out.{ext} in it: tests/test_realesrgan_flags.py)
         "folder as model file": ([good, "-o", out, "--model", tmp / "a_folder.png"], ["folder", ".onnx"]),
         "empty image": ([tmp / "empty.png", "-o", out, *sr], ["empty"]),
         "truncated image": ([tmp / "truncated.png", "-o", out, *sr], ["truncated"]),

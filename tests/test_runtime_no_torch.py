@@ -87,7 +87,7 @@ def test_engine_trt_gives_its_advice_once(runtime_only_env, toy_onnx: Path, phot
 
 
 @pytest.mark.parametrize(("extra", "needles"), [
-    (["--model", "lmfn_x4"], ["needs the `export` extra", "pip install 'edgesr[export]'", ".onnx"]),
+    (["--model", "lmfn_x4"], ["needs the `export` extra", "pip install -e '.[export]'", ".onnx"]),
     (["--model", "osffnet_x4", "--engine", "torch"], ["engine 'torch' is not available", "--engine ort"]),
 ])
 def test_torch_paths_of_edgesr_run_are_one_line(runtime_only_env, photo: Path, tmp_path: Path,
