@@ -19,7 +19,7 @@ from edgesr.train.distill import (
     distill_blocks,
     distillation_loss,
     distilled_block_indices,
-    donor_block_features,
+    block_features,
     load_donor,
 )
 from edgesr.train.trainer import Trainer
@@ -59,7 +59,7 @@ def test_distilled_blocks_follow_the_papers_cell_pattern() -> None:
 def test_captured_features_are_the_donors_block_chain() -> None:
     donor = load_donor("bsrn_x4", student="osffnet_x4", device=CPU)
     lr = _photo_batch()
-    features = donor_block_features(donor, lr)
+    features = block_features(donor, lr)
     with torch.no_grad():  # the chain written out by hand: shallow conv, then block after block
         feature = donor.shallow(stack_input(lr, 4))
         for k, block in enumerate(donor.blocks):
@@ -84,7 +84,7 @@ def test_block_stage_brings_every_aefd_towards_its_bsrn_block() -> None:
     probe = _photo_batch(32)
 
     def block_errors() -> list[float]:
-        features = donor_block_features(donor, probe)
+        features = block_features(donor, probe)
         with torch.no_grad():
             return [float(F.l1_loss(student.blocks[k].eval()(i), o)) for k, (i, o) in enumerate(features)]
 

@@ -126,6 +126,9 @@ def _check_types_and_ranges(config: TrainConfig) -> None:
         value = getattr(config, name)
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise _bad(name, value, f"an integer >= {low}")
+    for name in ("freeze_batchnorm",):
+        if not isinstance(getattr(config, name), bool):
+            raise _bad(name, getattr(config, name), "true or false")
     if config.seed >= 2**32:  # numpy's and torch's seeds are 32/64-bit; the data order mixes it in
         raise _bad("seed", config.seed, "an integer in [0, 2**32)")
     for name in _NUMBER_RANGES:

@@ -63,13 +63,13 @@ def distilled_block_indices(student: nn.Module) -> list[int]:
 
 
 @torch.no_grad()
-def donor_block_features(donor: nn.Module, lr: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """(input, output) of each donor block on ``lr``, captured by forward hooks."""
+def block_features(model: nn.Module, lr: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """(input, output) of each block of ``model`` on ``lr``, captured by forward hooks."""
     captured: list[tuple[torch.Tensor, torch.Tensor]] = []
     hooks = [block.register_forward_hook(lambda _m, args, out: captured.append((args[0], out)))
-             for block in donor.blocks]
+             for block in model.blocks]
     try:
-        donor(lr)
+        model(lr)
     finally:
         for hook in hooks:
             hook.remove()
@@ -99,7 +99,7 @@ def distill_blocks(student: nn.Module, donor: nn.Module, lr_batches: Iterator[to
         _freeze_batchnorm(block)
     started, mean_loss, running = time.time(), math.nan, []
     for step in range(1, steps + 1):
-        features = donor_block_features(donor, next(lr_batches).to(device))
+        features = block_features(donor, next(lr_batches).to(device))
         loss = sum(F.l1_loss(student.blocks[k](features[k][0]), features[k][1]) for k in indices) / len(indices)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
