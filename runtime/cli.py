@@ -34,7 +34,7 @@ from edgesr.runtime.image_folders import output_extension
 from edgesr.runtime.image_write import check_output_path
 from edgesr.runtime.imageio import read_image
 from edgesr.runtime.tiling import ProgressCallback
-from edgesr.runtime.tile_plan import DEFAULT_MEMORY_BUDGET_MB, MIB, plan_tiling
+from edgesr.runtime.tile_plan import MIB, plan_tiling
 from edgesr.runtime.upscale import (
     TILE_PROGRESS_MIN_TILES,
     FolderItem,

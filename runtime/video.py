@@ -84,9 +84,7 @@ def default_codec(path: Path) -> str:
 def _pixel_format(av: Any, codec: str) -> str:
     try:
         formats = [f.name for f in (av.Codec(codec, "w").video_formats or ())]
-    except av.FFmpegError:
-        raise ConfigError(f"--codec {codec}: no such video encoder in this PyAV build; try libx264, libx265 or ffv1") from None
-    except ValueError:
+    except (av.FFmpegError, ValueError):  # PyAV raises either for an unknown name
         raise ConfigError(f"--codec {codec}: no such video encoder in this PyAV build; try libx264, libx265 or ffv1") from None
     if codec in _YUV420_CODECS and "yuv420p" in formats:
         return "yuv420p"  # what players expect from these codecs
@@ -100,6 +98,13 @@ def _encoder_options(codec: str, crf: int | None) -> dict[str, str]:
         # VP9/AV1 need a zero bitrate for crf to mean constant quality
         return {"crf": str(crf)} | ({"b": "0"} if codec.startswith(("libvpx", "libaom")) else {})
     raise ConfigError(f"--crf applies to libx264/libx265/libvpx-vp9/libaom-av1, not --codec {codec}; drop --crf")
+
+
+def check_encoder(codec: str, crf: int | None) -> None:
+    """Refuse an unknown --codec or a --crf it does not take, before any model is loaded."""
+    av = import_av()
+    _pixel_format(av, codec)
+    _encoder_options(codec, crf)
 
 
 def _add_video_stream(av: Any, out: Any, src_stream: Any, *, codec: str, crf: int | None,

@@ -25,7 +25,7 @@ from edgesr.runtime.imageio import nchw_from_rgb, rgb_from_nchw
 from edgesr.runtime.run_model import open_resolved, resolve_model
 from edgesr.runtime.tile_plan import MIB, plan_tiling
 from edgesr.runtime.tiling import upscale_tiled
-from edgesr.runtime.video import VIDEO_EXTENSIONS, default_codec, probe_video, upscale_video
+from edgesr.runtime.video import VIDEO_EXTENSIONS, check_encoder, default_codec, probe_video, upscale_video
 
 __all__ = ["is_video_path", "run_video_cli"]
 
@@ -62,6 +62,7 @@ def run_video_cli(args: argparse.Namespace, src: Path) -> int:
     dst = _video_output(args, src)
     info = probe_video(src)  # a file that is not a readable video fails here, in one line
     check_output_file(dst, inputs=[src], overwrite=args.overwrite, what="output video")
+    check_encoder(args.codec or default_codec(dst), args.crf)
     model = resolve_model(args, lr_px=info.width * info.height * max(info.frames, 1))
     with open_resolved(args, model) as engine:
         scale = engine.spec.scale

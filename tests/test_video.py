@@ -106,6 +106,7 @@ def test_bad_videos_are_one_line_and_write_nothing(models, tmp_path: Path) -> No
     # 30x22 at -s 1.5 is 45x33: odd, which 4:2:0 H.264 cannot hold
     assert_refused(run_cli(tmp_path / "good.mkv", "-o", out, "--model", models["sr"], "-s", 1.5), "45x33", "odd")
     assert_refused(run_cli(tmp_path / "good.mkv", "-o", tmp_path / "o.png", "--model", models["sr"]), "video output")
+    assert_refused(run_cli(tmp_path / "good.mkv", "-o", out, "--model", models["sr"], "--codec", "nosuch"), "nosuch")
     assert sorted(p.name for p in tmp_path.iterdir()) == before
 
 
