@@ -137,10 +137,9 @@ def format_summary(report) -> str:  # noqa: ANN001 (ExportReport, imported lazil
 def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(verbose=args.verbose)
-    from edgesr.export.onnx_export import export_model  # torch import: after argument parsing
-
     if args.int8 or args.calib is not None:
         return _export_int8(args)
+    from edgesr.export.onnx_export import export_model  # torch import: after argument parsing
 
     def export(output: str | None):  # noqa: ANN202 (ExportReport)
         return export_model(
@@ -172,7 +171,6 @@ def _main(argv: Sequence[str] | None) -> int:
 
 def _export_int8(args: argparse.Namespace) -> int:
     from edgesr.errors import ConfigError
-    from edgesr.export.int8 import export_int8
 
     if not args.int8:
         raise ConfigError("--calib names the photos for --int8; add --int8 or drop --calib")
@@ -182,6 +180,8 @@ def _export_int8(args: argparse.Namespace) -> int:
     if clash:
         raise ConfigError(f"--int8 cannot be combined with {clash[0]} (the INT8 export is one ONNX "
                           "file, always measured); drop it")
+    from edgesr.export.int8 import export_int8  # torch and the quantizer: after the checks
+
     report = export_int8(args.model, calib=args.calib, scale=args.scale, weights=args.weights,
                          output=args.output, overwrite=args.overwrite,
                          allow_untrained=args.allow_untrained, opset=args.opset,

@@ -10,8 +10,9 @@ before the LayerNorm (see ``fp16_range.py``). Which ones is measured, not guesse
    alone: the graph where only that group is INT8, PSNR against FP32 on the calibration
    tiles (derived from the full QDQ graph by bypassing the other groups' Q/DQ, so one ONNX
    Runtime run per group, not one quantization);
-3. the costliest groups are kept float one at a time, until the whole graph reaches
-   ``target_db`` against FP32 on the calibration tiles.
+3. the costliest groups are kept float until the whole graph reaches ``target_db`` against
+   FP32 on the calibration tiles: first as many as the groups' errors, added in mean square,
+   predict, then one more at a time while a run says the target is missed.
 
 LayerNorm, CCA statistics, GELU and the other elementwise ops are never quantized
 (``QUANTIZED_OPS``), so the pass only chooses among convolutions.
@@ -102,15 +103,36 @@ def choose_float_groups(
     alone = {scope: psnr_vs_fp32(float_except(qdq_all, fp32, set(nodes)), tiles, reference)
              for scope, nodes in groups.items()}
     order = sorted(groups, key=lambda scope: alone[scope])  # lowest PSNR = costliest first
-    kept: list[KeptGroup] = []
-    model = qdq_all
-    for scope in order:
-        kept.append(KeptGroup(scope, tuple(groups[scope]), alone[scope]))
-        int8 = {n for s in order if s not in {k.scope for k in kept} for n in groups[s]}
+    kept = _predicted_float_groups(order, alone, reached, target_db)
+    while True:  # the prediction checked by a run, one more group at a time if it fell short
+        int8 = {n for s in order if s not in kept for n in groups[s]}
         reached = psnr_vs_fp32(float_except(qdq_all, fp32, int8), tiles, reference)
-        log.info("INT8: %s kept float -> %.2f dB", kept[-1].line(), reached)
-        if reached >= target_db:
+        log.info("INT8: %d group(s) kept float -> %.2f dB", len(kept), reached)
+        if reached >= target_db or len(kept) == len(order):
             break
-    model = requantize([n for k in kept for n in k.nodes])  # the real graph, measured again
+        kept.append(order[len(kept)])
+    float_nodes = [n for scope in kept for n in groups[scope]]
+    model = requantize(float_nodes)  # the real graph from the quantizer, measured again
     reached = psnr_vs_fp32(model, tiles, reference)
-    return model, kept, reached
+    return model, [KeptGroup(s, tuple(groups[s]), alone[s]) for s in kept], reached
+
+
+def _mse(db: float) -> float:
+    return 10.0 ** (-db / 10.0)
+
+
+def _predicted_float_groups(order: list[str], alone: dict[str, float], all_db: float,
+                            target_db: float) -> list[str]:
+    """The costliest groups to keep float so that the error left reaches ``target_db``,
+    predicted by adding each group's error alone (scaled so the sum matches the whole graph's
+    error: the groups' errors are close to independent noise, which adds in mean square)."""
+    alone_mse = {s: _mse(alone[s]) for s in order}
+    scale = _mse(all_db) / max(sum(alone_mse.values()), 1e-30)
+    left = _mse(all_db)
+    kept: list[str] = []
+    for scope in order:
+        if left <= _mse(target_db):
+            break
+        kept.append(scope)
+        left -= alone_mse[scope] * scale
+    return kept
