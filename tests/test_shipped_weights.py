@@ -103,3 +103,18 @@ def test_shipped_deployment_onnx_scores_the_card_on_set5(name: str, tmp_path: Pa
     assert len(rows) == 5
     mean = sum(float(r["psnr_db"]) for r in rows) / len(rows)  # the mean recomputed here
     assert mean == pytest.approx(_card_set5_psnr(name), abs=0.01)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("scale", [2, 3])
+def test_osffnet_x2_and_x3_export_without_allow_untrained(scale: int, tmp_path: Path) -> None:
+    """Issue 15: the headline export works at every scale of the paper, from shipped weights."""
+    import onnx
+
+    from edgesr.export.cli import main
+
+    out = tmp_path / f"osffnet_x{scale}.onnx"
+    assert main(["--model", "osffnet", "--scale", str(scale), "-o", str(out), "--no-check"]) == 0
+    meta = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
+    assert meta["edgesr.weights_sha256"] == weights_sha256(
+        load_weights(create_model(f"osffnet_x{scale}"), shipped_weights(f"osffnet_x{scale}")))
