@@ -100,8 +100,10 @@ def choose_float_groups(
     if reached >= target_db:
         return qdq_all, [], reached
     groups = conv_groups(fp32)
-    alone = {scope: psnr_vs_fp32(float_except(qdq_all, fp32, set(nodes)), tiles, reference)
-             for scope, nodes in groups.items()}
+    alone: dict[str, float] = {}
+    for count, (scope, nodes) in enumerate(groups.items(), 1):  # minutes on a full-size model
+        alone[scope] = psnr_vs_fp32(float_except(qdq_all, fp32, set(nodes)), tiles, reference)
+        log.debug("INT8: group %d/%d %s alone %.2f dB", count, len(groups), scope, alone[scope])
     order = sorted(groups, key=lambda scope: alone[scope])  # lowest PSNR = costliest first
     kept = _predicted_float_groups(order, alone, reached, target_db)
     while True:  # the prediction checked by a run, one more group at a time if it fell short
