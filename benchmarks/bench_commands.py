@@ -21,7 +21,7 @@ from edgesr.fileio import check_output_file, write_text_atomically
 logger = logging.getLogger(__name__)
 
 HR_WIDTH, HR_HEIGHT = 1280, 720  # DESIGN section 5: complexity is reported at a 1280x720 output
-TORCH_HINT = "pip install 'edgesr[export]' (PyTorch and the exporter)"
+TORCH_HINT = "pip install -e '.[export]' (PyTorch and the exporter)"
 
 
 def needs_torch(what: str) -> EngineUnavailableError:
@@ -118,7 +118,7 @@ def run_report_command(args: argparse.Namespace) -> str:
     rows = [m for path in args.results for m in load_measurements(Path(path))]
     plots, note = [], None
     if importlib.util.find_spec("matplotlib") is None:
-        note = "Plots skipped: matplotlib is not installed (pip install 'edgesr[report]')."
+        note = "Plots skipped: matplotlib is not installed (pip install -e '.[report]')."
     else:
         from edgesr.benchmarks.plots import latency_bars, latency_vs_multi_adds
 

@@ -9,7 +9,7 @@
     edgesr-bench --model osffnet --scale 4                                     one-model report (torch)
 
 MODEL is an .onnx file or a model name (the ONNX edgesr ships when there is one). latency,
-predict, floor and report run with the runtime alone (pip install 'edgesr[cpu]'); the others need torch.
+predict, floor and report run with the runtime alone (pip install -e '.[cpu]'); the others need torch.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ def _training_form(name: str, folder: Path) -> Path | None:
         from edgesr.export.onnx_export import onnx_from_model
         from edgesr.models.registry import model_spec
     except ImportError:
-        logger.warning("the training-form graph needs torch and onnx (pip install 'edgesr[export]'); "
+        logger.warning("the training-form graph needs torch and onnx (pip install -e '.[export]'); "
                        "measuring the deployment form only")
         return None
     logger.info("exporting %s in training form for the comparison (no check; seconds to minutes)...", name)

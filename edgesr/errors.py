@@ -82,7 +82,7 @@ class MissingExtraError(EdgeSRError):
     def __init__(self, *, command: str, extra: str, module: str) -> None:
         super().__init__(
             f"{command} needs the `{extra}` extra ({module} is not installed): "
-            f"pip install 'edgesr[{extra}]'"
+            f"pip install -e '.[{extra}]'"
         )
 
 

@@ -50,7 +50,7 @@ def import_onnxruntime() -> Any:
     except ImportError:
         raise EngineUnavailableError(
             "onnxruntime is not installed, and it is needed to read and run .onnx files; "
-            "pip install 'edgesr[cpu]' (or 'edgesr[gpu]' on NVIDIA GPUs)"
+            "pip install -e '.[cpu]' (or '.[gpu]' on NVIDIA GPUs)"
         ) from None
 
 

@@ -64,7 +64,7 @@ def test_floor_refuses_bad_sizes_in_one_line(toy_onnx: Path, capsys: pytest.Capt
 
 def test_floor_per_engine_uses_the_best_conv_rate_of_each_precision(toy_onnx: Path, tmp_path: Path,
                                                                     capsys: pytest.CaptureFixture[str]) -> None:
-    pytest.importorskip("openvino", reason="OpenVINO is not installed (pip install 'edgesr[openvino]')")
+    pytest.importorskip("openvino", reason="OpenVINO is not installed (pip install -e '.[openvino]')")
     out = tmp_path / "floor.json"
     assert main(["floor", str(toy_onnx), "--size", "40x30", "--rounds", "1", "--engines", "ort", "openvino",
                  "--json", str(out)]) == 0

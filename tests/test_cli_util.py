@@ -22,7 +22,7 @@ def _raising(exc: BaseException):  # noqa: ANN202
      "prog: error: /ro/out.csv: Permission denied"),
     (ValueError("could not convert\n string"), EXIT_ERROR, "prog: error: could not convert string"),
     (ModuleNotFoundError("No module named 'onnx'", name="onnx"), EXIT_ERROR,
-     "prog: error: prog needs the `export` extra (onnx is not installed): pip install 'edgesr[export]'"),
+     "prog: error: prog needs the `export` extra (onnx is not installed): pip install -e '.[export]'"),
     (ModuleNotFoundError("No module named 'edgesr.gone'", name="edgesr.gone"), EXIT_BUG,
      "prog: error: internal error: ModuleNotFoundError"),
     (ZeroDivisionError("division by zero"), EXIT_BUG, "prog: error: internal error: ZeroDivisionError"),

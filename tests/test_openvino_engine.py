@@ -18,7 +18,7 @@ from PIL import Image
 
 from battery_util import assert_refused, run
 
-ov = pytest.importorskip("openvino", reason="OpenVINO is not installed (pip install 'edgesr[openvino]')")
+ov = pytest.importorskip("openvino", reason="OpenVINO is not installed (pip install -e '.[openvino]')")
 
 from edgesr.runtime.engines import choose_engine, engine_choices, open_engine  # noqa: E402
 from edgesr.runtime.engines.openvino import OpenVinoEngine, OpenVinoOptions  # noqa: E402

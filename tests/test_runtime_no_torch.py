@@ -1,4 +1,4 @@
-"""A runtime-only install (``pip install 'edgesr[cpu]'``, what a Jetson gets), simulated.
+"""A runtime-only install (``pip install -e '.[cpu]'``, what a Jetson gets), simulated.
 
 A subprocess gets a ``sitecustomize`` that makes every package outside the runtime's
 dependencies (torch, onnx, scikit-image, ...) raise ModuleNotFoundError, exactly as when it is
@@ -22,7 +22,7 @@ from PIL import Image
 from battery_util import assert_ok, assert_refused, script
 from conftest import TOY_SCALE
 
-#: What ``edgesr[cpu]`` does not install (top-level import names).
+#: What ``.[cpu]`` does not install (top-level import names).
 NOT_IN_A_RUNTIME_INSTALL = ("torch", "safetensors", "onnx", "onnxsim", "onnxslim",
                             "onnxconverter_common", "skimage", "adan_pytorch", "triton", "tensorrt")
 
@@ -107,4 +107,4 @@ def test_torch_paths_of_edgesr_run_are_one_line(runtime_only_env, photo: Path, t
 def test_torch_commands_name_the_extra_to_install(runtime_only_env, command: str, args: list[str],
                                                    extra: str, tmp_path: Path) -> None:
     result = _run(command, *args, env={**runtime_only_env, "PWD": str(tmp_path)})
-    assert_refused(result, command, f"needs the `{extra}` extra", f"pip install 'edgesr[{extra}]'")
+    assert_refused(result, command, f"needs the `{extra}` extra", f"pip install -e '.[{extra}]'")

@@ -151,7 +151,7 @@ def test_trt_engine_raises_one_line_error_here(tiny_fp32: Path) -> None:
 def test_available_explains_stubs_missing_trt_and_missing_cuda(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "tensorrt", None)  # not installed at all
     ok, reason = available()
-    assert not ok and "TensorRT is not installed" in reason and "pip install 'edgesr[trt-cu12]'" in reason
+    assert not ok and "TensorRT is not installed" in reason and "pip install -e '.[trt-cu12]'" in reason
 
     monkeypatch.setitem(sys.modules, "tensorrt", types.ModuleType("tensorrt"))  # stubs only
     ok, reason = available()
@@ -163,7 +163,7 @@ def test_available_explains_stubs_missing_trt_and_missing_cuda(monkeypatch: pyte
     monkeypatch.setitem(sys.modules, "tensorrt", fake)
 
     def no_binding() -> None:
-        raise EngineUnavailableError("cuda-python is not installed (pip install 'edgesr[trt-cu12]')")
+        raise EngineUnavailableError("cuda-python is not installed (pip install -e '.[trt-cu12]')")
 
     monkeypatch.setattr(cuda_memory, "cuda_api", no_binding)
     ok, reason = available()

@@ -34,7 +34,7 @@ def _skimage_loaders() -> dict[str, Callable[[], np.ndarray]]:
     except ImportError as exc:
         raise DataError(
             "the bundled photos need scikit-image, which is not installed; "
-            "install it with `pip install 'edgesr[train]'` (or scikit-image>=0.22)."
+            "install it with `pip install -e '.[train]'` (or scikit-image>=0.22)."
         ) from exc
     return {
         "astronaut": data.astronaut,

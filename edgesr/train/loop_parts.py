@@ -43,7 +43,7 @@ def make_optimizer(config: TrainConfig, params) -> torch.optim.Optimizer:
     try:
         from adan_pytorch import Adan
     except ImportError:
-        raise ConfigError("optimizer 'adan' needs the adan-pytorch package: pip install 'edgesr[train]'") from None
+        raise ConfigError("optimizer 'adan' needs the adan-pytorch package: pip install -e '.[train]'") from None
     if len(config.betas) != 3:
         raise ConfigError(f"Adan takes 3 betas (e.g. [0.98, 0.92, 0.99]), got {list(config.betas)}")
     # The Adan paper's betas are momentum coefficients; adan-pytorch takes 1 - beta.

@@ -112,27 +112,27 @@ _BUILTIN = (
         name="ort", engine="edgesr.runtime.engines.ort:OrtEngine",
         options="edgesr.runtime.engines.ort:OrtOptions", kinds=("cpu", "gpu", "npu"),
         precisions=("fp32", "fp16"), available=ort_available, auto_rank=2,
-        install_hint="install ONNX Runtime: pip install 'edgesr[cpu]' (or 'edgesr[gpu]' on NVIDIA GPUs)",
+        install_hint="install ONNX Runtime: pip install -e '.[cpu]' (or '.[gpu]' on NVIDIA GPUs)",
     ),
     EngineDescriptor(
         # by name only: TensorRT is imported when this engine is asked for
         name="trt", engine=f"{TRT_MODULE}:TrtEngine",
         options="edgesr.runtime.engines.trt.options:TrtOptions", kinds=("gpu",),
         precisions=("fp32", "fp16"), available=trt_available, auto_rank=0,
-        install_hint="install TensorRT on a machine with an NVIDIA GPU: pip install 'edgesr[trt]', or use --engine ort",
+        install_hint="install TensorRT on a machine with an NVIDIA GPU: pip install -e '.[trt-cu12]', or use --engine ort",
     ),
     EngineDescriptor(
         name="openvino", engine=f"{OPENVINO_MODULE}:OpenVinoEngine",
         options="edgesr.runtime.engines.openvino:OpenVinoOptions", kinds=("cpu", "gpu", "npu"),
         precisions=("fp32", "fp16"), available=openvino_available, devices=("CPU", "GPU", "NPU"),
         half_from_fp32=True, auto_rank=1, auto_cpu_only=True, auto_min_lr_px=OPENVINO_AUTO_MIN_LR_PX,
-        install_hint="install OpenVINO: pip install 'edgesr[openvino]', or use --engine ort",
+        install_hint="install OpenVINO: pip install -e '.[openvino]', or use --engine ort",
     ),
     EngineDescriptor(
         name="torch", engine="edgesr.torch_engine:TorchEngine",
         options="edgesr.torch_engine:TorchOptions", kinds=("cpu", "gpu"),
         precisions=("fp32", "fp16"), available=torch_available, runs="model",
-        install_hint="install PyTorch: pip install 'edgesr[torch]', or use --engine ort with an .onnx file",
+        install_hint="install PyTorch: pip install -e '.[torch]', or use --engine ort with an .onnx file",
     ),
 )
 

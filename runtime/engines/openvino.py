@@ -49,7 +49,7 @@ logger = logging.getLogger(__name__)
 DEVICES = ("CPU", "GPU", "NPU")
 #: Sub-folder of edgesr's cache root for OpenVINO's compiled models (CACHE_DIR).
 OPENVINO_CACHE_SUBDIR = "openvino"
-INSTALL_HINT = "install OpenVINO: pip install 'edgesr[openvino]'"
+INSTALL_HINT = "install OpenVINO: pip install -e '.[openvino]'"
 _RAN = {"f32": "fp32", "bf16": "bf16", "f16": "fp16"}  # OpenVINO element type -> what ran
 
 

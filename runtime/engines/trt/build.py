@@ -63,13 +63,13 @@ def import_tensorrt() -> Any:
         trt_mod = importlib.import_module("tensorrt")
     except ImportError as exc:
         raise EngineUnavailableError(
-            f"TensorRT is not installed ({exc}); pip install 'edgesr[trt-cu12]' (JetPack ships "
+            f"TensorRT is not installed ({exc}); pip install -e '.[trt-cu12]' (JetPack ships "
             "it on Jetson), or use --engine ort"
         ) from exc
     if not hasattr(trt_mod, "Builder"):  # tensorrt-stubs alone: an empty namespace package
         raise EngineUnavailableError(
             "the importable 'tensorrt' has no TensorRT runtime (only type stubs such as "
-            "tensorrt-stubs are installed); pip install 'edgesr[trt-cu12]', or use --engine ort"
+            "tensorrt-stubs are installed); pip install -e '.[trt-cu12]', or use --engine ort"
         )
     return trt_mod
 

@@ -9,7 +9,7 @@ device's primary context, the one TensorRT uses, so there is no context to push 
 pycuda was dropped: its ``make_context``/``retain_primary_context().push()`` leaves a context
 on the thread's stack that must be popped before exit, or pycuda aborts at interpreter
 shutdown (NVIDIA/TensorRT#1107, #2357). One binding is simpler than fixing that, and
-cuda-python has wheels for x86-64 and aarch64 (Jetson) alike (``edgesr[trt-cu12]``).
+cuda-python has wheels for x86-64 and aarch64 (Jetson) alike (``.[trt-cu12]``).
 
 When cuda-python is missing, :func:`cuda_api` raises
 :class:`~edgesr.errors.EngineUnavailableError` saying how to install it.
@@ -47,7 +47,7 @@ __all__ = [
 ]
 
 
-_INSTALL_HINT = "pip install 'edgesr[trt-cu12]' (cuda-python 12.x; JetPack 6 included)"
+_INSTALL_HINT = "pip install -e '.[trt-cu12]' (cuda-python 12.x; JetPack 6 included)"
 
 
 class CudaError(EngineUnavailableError):

@@ -99,7 +99,7 @@ def _register_all_or_nothing() -> tuple[str, ...]:
     if not kernel.HAVE_TRITON:
         raise EngineUnavailableError(
             f"the DSConv plugin compiles a Triton kernel and triton cannot be imported "
-            f"({kernel.TRITON_IMPORT_ERROR}); pip install 'edgesr[trt-cu12]'"
+            f"({kernel.TRITON_IMPORT_ERROR}); pip install -e '.[trt-cu12]'"
         )
     if DSCONV_PLUGIN_VERSION != "1":  # tensorrt.plugin registers every plugin as version "1"
         raise EngineUnavailableError(

@@ -115,7 +115,7 @@ class DriverLauncher:
             except ImportError as exc:
                 raise EngineUnavailableError(
                     "the JIT DSConv plugin launches its kernel through cuda-python, which is "
-                    "not installed; pip install 'edgesr[trt-cu12]'"
+                    "not installed; pip install -e '.[trt-cu12]'"
                 ) from exc
         self._functions: dict[int, Any] = {}
         self._images: dict[int, np.ndarray] = {}  # the driver reads the image while loading
