@@ -9,6 +9,7 @@ import logging
 import tempfile
 from pathlib import Path
 
+from edgesr.cli_util import check_threads
 from edgesr.benchmarks.bench_commands import resolve_model
 from edgesr.benchmarks.floor_engines import CPU_ENGINES, format_engine_floors, installed_cpu_engines, measure_engine_floors
 from edgesr.errors import ConfigError
@@ -37,6 +38,7 @@ def _training_form(name: str, folder: Path) -> Path | None:
 def run_floor_command(args: argparse.Namespace) -> str:
     from edgesr.benchmarks.floor import format_floor, measure_floor
 
+    check_threads(args.threads)
     if args.json:
         check_output_file(args.json, inputs=[], overwrite=args.overwrite, what="--json")
     width, height = args.size

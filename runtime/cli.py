@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from edgesr.cli_util import EXIT_OK, run_cli, setup_logging
+from edgesr.cli_util import EXIT_OK, check_threads, run_cli, setup_logging
 from edgesr.errors import ConfigError, ImageError
 from edgesr.fileio import ensure_folder
 from edgesr.runtime.cli_args import DEFAULT_OUTPUT_FOLDER, DEFAULT_SUFFIX
@@ -113,6 +113,10 @@ def _check_numbers(args: argparse.Namespace) -> None:
                              ("--threads", args.threads, 0), ("--max-pixels", args.max_pixels, 1)):
         if value is not None and value < low:
             raise ConfigError(f"{flag} {value}: expected an integer >= {low}")
+    check_threads(args.threads)  # more than the usable cores only adds contention (and memory)
+    if args.tile and args.overlap is not None and 2 * args.overlap >= args.tile:
+        raise ConfigError(f"--overlap {args.overlap}: expected less than half of --tile {args.tile}, "
+                          "or every tile would be all overlap")
 
 
 def _folder_lr_px(jobs: list[tuple[Path, Path]], *, overwrite: bool) -> int:
