@@ -97,3 +97,17 @@ def _seed() -> None:
         import torch
 
         torch.manual_seed(0)
+
+
+@pytest.fixture(scope="module")
+def photo_crops(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Small real photos for training tests: 96x96 crops of three scikit-image photos (never
+    Set5/Set14)."""
+    import cv2
+    from skimage import data
+
+    root = tmp_path_factory.mktemp("photo_crops")
+    for name in ("astronaut", "coffee", "chelsea"):
+        image = getattr(data, name)()[40:136, 60:156]
+        cv2.imwrite(str(root / f"{name}.png"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    return root

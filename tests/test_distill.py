@@ -31,15 +31,8 @@ CPU = torch.device("cpu")
 
 
 @pytest.fixture(scope="module")
-def photos(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Real photo crops (scikit-image), 96x96: a training folder that is never Set5/Set14."""
-    from skimage import data
-
-    root = tmp_path_factory.mktemp("photos")
-    for name in ("astronaut", "coffee", "chelsea"):
-        image = getattr(data, name)()[40:136, 60:156]
-        cv2.imwrite(str(root / f"{name}.png"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
-    return root
+def photos(photo_crops: Path) -> Path:
+    return photo_crops
 
 
 def _photo_batch(size: int = 24) -> torch.Tensor:

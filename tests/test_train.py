@@ -23,16 +23,8 @@ from oracles import psnr_y_oracle
 
 
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Small real photos: 96x96 crops of three scikit-image photos."""
-    import cv2
-    from skimage import data
-
-    root = tmp_path_factory.mktemp("corpus")
-    for name in ("astronaut", "coffee", "chelsea"):
-        image = getattr(data, name)()[40:136, 60:156]
-        cv2.imwrite(str(root / f"{name}.png"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
-    return root
+def corpus(photo_crops: Path) -> Path:
+    return photo_crops
 
 
 def _config(corpus: Path, out: Path, **changes) -> TrainConfig:
