@@ -16,23 +16,18 @@ Ray's ``read_images``/``write_images`` are not used: they decode with PIL withou
 input handling and name outputs their own way. A file that fails is listed at the end and the
 others go on (exit 1, as folder mode).
 
-Never imports torch; ``ray`` is imported only when a run starts (the ``serve`` extra).
+Never imports torch; ``ray`` is imported only when a run starts (the ``serve`` extra). The
+command line is ``edgesr.runtime.ray_batch_cli``.
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from edgesr.cli_util import EXIT_OK, run_cli, setup_logging
 from edgesr.errors import ConfigError
 from edgesr.fileio import ensure_folder
 from edgesr.runtime.upscale import FolderItem, FolderReport, folder_jobs, upscale_folder
-from edgesr.spec import DEFAULT_MODEL
-from edgesr.weights import shipped_onnx
 
 PROG = "edgesr-batch"
 EXIT_SOME_FAILED = 1  # as edgesr-run's folder mode
@@ -63,7 +58,7 @@ def _ray() -> Any:
         import ray
         import ray.data  # noqa: F401 (ray[data])
     except ImportError:
-        raise ConfigError(f"{PROG} needs Ray Data: pip install 'edgesr[serve]' "
+        raise ConfigError(f"{PROG} needs Ray Data: pip install -e '.[serve]' "
                           "(ray[data] is not installed here)") from None
     return ray
 
@@ -103,49 +98,3 @@ def upscale_folder_ray(input_dir: str | Path, output_dir: str | Path, *, model_p
         report.items.append(FolderItem(input_path=Path(row["src"]), output_path=Path(row["dst"]),
                                        status=str(row["status"]), error=str(row["error"])))
     return report
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=PROG, description="Upscale a folder of images on a Ray "
-                                "cluster (Ray Data), with the same names, resume and bytes as "
-                                "edgesr-run's folder mode.")
-    p.add_argument("input", metavar="IN_DIR", help="a folder of images (searched recursively)")
-    p.add_argument("-o", "--output", metavar="OUT_DIR", required=True, help="the output folder")
-    p.add_argument("--model", metavar="PATH.onnx", default=None,
-                   help=f"an exported .onnx file (default: the shipped {DEFAULT_MODEL})")
-    p.add_argument("--engine", default="ort", help="engine in each actor (default: ort)")
-    p.add_argument("--address", default=None, metavar="ADDR",
-                   help="a running cluster (`ray start --head` prints it; 'auto' finds a local "
-                        "one); default: a local cluster for this run")
-    p.add_argument("--concurrency", type=int, default=1, metavar="N", help="actors, one engine each")
-    p.add_argument("--num-gpus", type=float, default=0, metavar="G", help="GPUs per actor (1 on GPU nodes)")
-    p.add_argument("--overwrite", action="store_true", help="redo outputs that exist (never inputs)")
-    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    return p
-
-
-def _main(argv: Sequence[str] | None) -> int:
-    args = build_parser().parse_args(argv)
-    setup_logging(verbose=args.verbose)
-    if args.concurrency < 1 or args.num_gpus < 0:
-        raise ConfigError("--concurrency must be >= 1 and --num-gpus >= 0")
-    model = Path(args.model) if args.model else shipped_onnx(DEFAULT_MODEL)
-    if model is None or not model.is_file():
-        raise ConfigError(f"model {args.model or DEFAULT_MODEL!r} is not an .onnx file; pass one "
-                          "made with edgesr-export")
-    report = upscale_folder_ray(args.input, args.output, model_path=model, engine=args.engine,
-                                address=args.address, concurrency=args.concurrency,
-                                num_gpus=args.num_gpus, overwrite=args.overwrite)
-    for item in report.items:
-        if item.status == "failed":
-            print(f"{PROG}: error: {item.input_path}: {item.error}", file=sys.stderr)
-    print(f"{report.done} upscaled, {report.skipped} skipped (output exists), {report.failed} failed")
-    return EXIT_SOME_FAILED if report.failed else EXIT_OK
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    return run_cli(PROG, _main, argv, extra="serve")
-
-
-if __name__ == "__main__":
-    sys.exit(main())

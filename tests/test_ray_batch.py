@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgesr.runtime.ray_batch import main as batch_main
+from edgesr.runtime.ray_batch_cli import main as batch_main
 from edgesr.weights import shipped_onnx
 
 MODEL = shipped_onnx("lkdn_x4")
@@ -52,7 +52,7 @@ def _folder(root: Path) -> Path:
 
 
 def test_ray_batch_equals_folder_mode_resumes_and_lists_failures(tmp_path) -> None:
-    pytest.importorskip("ray", reason="ray[data] is not installed (pip install 'edgesr[serve]')")
+    pytest.importorskip("ray", reason="ray[data] is not installed (pip install -e '.[serve]')")
     why = _private_network_works()
     if why:
         pytest.skip(why)
@@ -66,7 +66,7 @@ def test_ray_batch_equals_folder_mode_resumes_and_lists_failures(tmp_path) -> No
     (out / "c.png").write_bytes(b"left by an interrupted run")  # must be skipped, untouched
     links = tmp_path / "links.txt"
     script = (f"{IP} link set lo up && {IP} -o link show > {links} && exec {sys.executable} -m "
-              f"edgesr.runtime.ray_batch {src} -o {out} --model {MODEL} --engine ort")
+              f"edgesr.runtime.ray_batch_cli {src} -o {out} --model {MODEL} --engine ort")
     ray_tmp = tempfile.mkdtemp(prefix="r")  # Ray's session files; short (socket paths <= 107 B)
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_TMPDIR": ray_tmp}
     try:
@@ -91,5 +91,5 @@ def test_without_ray_it_refuses_in_one_line_and_writes_nothing(tmp_path, monkeyp
     src = _folder(tmp_path)
     assert batch_main([str(src), "-o", str(tmp_path / "out"), "--model", str(MODEL)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "pip install 'edgesr[serve]'" in err[0]
+    assert len(err) == 1 and "pip install -e '.[serve]'" in err[0]
     assert not (tmp_path / "out").exists()

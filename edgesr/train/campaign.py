@@ -15,6 +15,7 @@ CPU recipes (e.g. ``--batch-size 64 --iterations 20000 --block-iterations 2000``
 from __future__ import annotations
 
 import argparse
+import logging
 import shutil
 import sys
 import time
@@ -41,7 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def run_campaign(args: argparse.Namespace) -> list[Path]:
+def run_campaign(args: argparse.Namespace) -> list[str]:
+    """Train each model in its share of the budget; returns one summary line per model."""
     from edgesr.errors import ConfigError
     from edgesr.train.config import load_config
     from edgesr.train.trainer import Trainer
@@ -49,7 +51,7 @@ def run_campaign(args: argparse.Namespace) -> list[Path]:
     if not 0 < args.minutes <= 24 * 60:
         raise ConfigError(f"--minutes {args.minutes:g}: expected more than 0 and at most a day (1440)")
     out = Path(args.out)
-    started, shipped = time.time(), []
+    started, summaries = time.time(), []
     for k, model in enumerate(args.models):
         # Each model gets an equal share of what is left, so an early stop leaves time to the rest.
         share_s = (started + 60 * args.minutes - time.time()) / (len(args.models) - k)
@@ -58,20 +60,21 @@ def run_campaign(args: argparse.Namespace) -> list[Path]:
                              block_iterations=args.block_iterations, lr_patch_px=args.lr_patch_px)
         trainer = Trainer(config=config)
         trainer.train(deadline=time.time() + share_s)
-        best = out / model / "best.safetensors"
+        best, copied = out / model / "best.safetensors", out / f"{model}.safetensors"
         if best.is_file():
-            shutil.copyfile(best, out / f"{model}.safetensors")
-            shipped.append(out / f"{model}.safetensors")
-        print(f"{model}: iteration {trainer.iteration} of {config.iterations}, best validation "
-              f"{trainer.best_val_psnr_db or float('nan'):.2f} dB", flush=True)
-    return shipped
+            shutil.copyfile(best, copied)
+        summary = (f"{model}: iteration {trainer.iteration} of {config.iterations}, best validation "
+                   f"{trainer.best_val_psnr_db or float('nan'):.2f} dB, weights "
+                   f"{copied if best.is_file() else 'none yet'}")
+        logging.getLogger(__name__).info("%s", summary)  # as each model ends, not only at the end
+        summaries.append(summary)
+    return summaries
 
 
 def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(verbose=args.verbose)
-    for path in run_campaign(args):
-        print(f"weights: {path}")
+    print("\n".join(run_campaign(args)))
     return EXIT_OK
 
 

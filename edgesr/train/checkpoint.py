@@ -123,6 +123,16 @@ def save_checkpoint(out_dir: Path, *, model: nn.Module, ema: AveragedModel | Non
     return final
 
 
+def _bounded_json(path: Path, limit: int) -> object:
+    """JSON from ``path``, read no further than ``limit`` bytes (a planted huge file is
+    refused, not loaded); ValueError when larger or not JSON."""
+    with open(path, "rb") as handle:
+        text = handle.read(limit + 1)
+    if len(text) > limit:
+        raise ValueError(f"larger than {limit:,} bytes")
+    return json.loads(text)
+
+
 def latest_checkpoint(out_dir: Path) -> Path | None:
     """The checkpoint ``latest`` names (always a folder ``checkpoints/iter_NNNNNNN``), None
     when there is no pointer yet; a pointer that is malformed or names a missing folder is one
@@ -150,11 +160,7 @@ def _pointer_target(pointer: Path) -> str:
     if problem:
         raise WeightsError(f"{malformed}: it {problem}); {_RESTART}")
     try:
-        with open(pointer, "rb") as handle:
-            text = handle.read(_MAX_POINTER_BYTES + 1)
-        if len(text) > _MAX_POINTER_BYTES:
-            raise ValueError(f"larger than {_MAX_POINTER_BYTES} bytes")
-        data = json.loads(text)
+        data = _bounded_json(pointer, _MAX_POINTER_BYTES)
     except (OSError, ValueError, RecursionError) as exc:
         raise WeightsError(f"{malformed}: {condensed(exc)}); {_RESTART}") from None
     name = data.get("checkpoint") if isinstance(data, dict) and len(data) == 1 else None
@@ -201,11 +207,7 @@ def _decoded_state(path: Path) -> Any:
         raise WeightsError(f"cannot read {printable(path / STATE_TENSORS)} ({condensed(exc)}); is it "
                            f"truncated? {_RESTART}") from None
     try:
-        with open(path / STATE_JSON, "rb") as handle:
-            text = handle.read(_MAX_STATE_JSON_BYTES + 1)
-        if len(text) > _MAX_STATE_JSON_BYTES:
-            raise ValueError(f"larger than {_MAX_STATE_JSON_BYTES >> 20} MiB")
-        document = json.loads(text)
+        document = _bounded_json(path / STATE_JSON, _MAX_STATE_JSON_BYTES)
     except (OSError, ValueError, RecursionError) as exc:
         raise WeightsError(f"cannot read {where} ({condensed(exc)}); is it truncated? {_RESTART}") from None
     if not isinstance(document, dict) or set(document) != {"format", "state"} \
