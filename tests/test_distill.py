@@ -96,6 +96,8 @@ def test_distillation_loss_is_l1_to_hr_plus_weighted_l1_to_the_donor() -> None:
     donor = torch.tensor([[[[0.5, 0.0]]]])  # 0 + |1.0| -> mean 0.5
     assert float(distillation_loss(sr, hr, donor, weight=2.0)) == pytest.approx(0.25 + 2 * 0.5)
     assert float(distillation_loss(sr, hr, None, weight=2.0)) == pytest.approx(0.25)
+    # hr_weight 0: pure distillation, only the donor term (0.5 by hand) is left
+    assert float(distillation_loss(sr, hr, donor, weight=1.0, hr_weight=0.0)) == pytest.approx(0.5)
 
 
 def test_recipe_keys_are_checked() -> None:
@@ -103,6 +105,8 @@ def test_recipe_keys_are_checked() -> None:
         TrainConfig(model="osffnet_x4", train_dir="x", block_iterations=5)
     with pytest.raises(ConfigError, match="name different donors"):
         TrainConfig(model="osffnet_x4", train_dir="x", distill_from="bsrn_x4", warm_start_from="x.safetensors")
+    with pytest.raises(ConfigError, match="hr_weight = 0 leaves no loss"):
+        TrainConfig(model="osffnet_x4", train_dir="x", hr_weight=0.0)
     with pytest.raises(ConfigError, match="distill_weight"):
         TrainConfig(model="osffnet_x4", train_dir="x", distill_from="bsrn_x4", distill_weight=-1.0)
 

@@ -54,11 +54,14 @@ class TrainConfig:
     # Distillation (edgesr.train.distill) from a donor: a shipped model name ("bsrn_x4") or a
     # weights file of the student's donor. Implies warm_start_from the same donor unless
     # init_from is given. block_iterations > 0 runs the block-wise stage first (Adam at
-    # block_lr); the end-to-end loss is L1 to HR + distill_weight x L1 to the donor's SR.
+    # block_lr); the end-to-end loss is hr_weight x L1 to HR + distill_weight x L1 to the
+    # donor's SR. hr_weight = 0 is pure distillation: the donor labels any photo, and the
+    # target "as good as the donor" is closeness to the donor's function.
     distill_from: str | None = None
     block_iterations: int = 0
     block_lr: float = 5e-4
     distill_weight: float = 1.0
+    hr_weight: float = 1.0
     cache_dir: str | None = None
 
     def __post_init__(self) -> None:
@@ -69,6 +72,8 @@ class TrainConfig:
             raise ConfigError(f"scheduler {self.scheduler!r} is not one of {', '.join(SCHEDULERS)}")
         if self.loss != "l1":
             raise ConfigError(f"loss {self.loss!r} is not supported; the papers train with 'l1'")
+        if self.hr_weight == 0 and not (self.distill_from and self.distill_weight > 0):
+            raise ConfigError("hr_weight = 0 leaves no loss: it needs distill_from and distill_weight > 0")
         if self.block_iterations and not self.distill_from:
             raise ConfigError("block_iterations needs distill_from (the donor whose blocks are copied)")
         if self.distill_from and self.warm_start_from and self.warm_start_from != self.distill_from:
@@ -99,6 +104,7 @@ _NUMBER_RANGES: dict[str, tuple[float, bool, float, bool]] = {
     "ema_decay": (0.0, False, 1.0, False),
     "block_lr": (0.0, False, 1.0, True),
     "distill_weight": (0.0, True, 100.0, True),
+    "hr_weight": (0.0, True, 100.0, True),
 }
 
 

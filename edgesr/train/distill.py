@@ -11,7 +11,8 @@ Widths match, the blocks are independent (each reads the donor's features, not i
 predecessor's), and no HR image is needed: the donor labels any photo. Afterwards the student
 computes nearly the donor's function, block by block.
 
-End-to-end stage (``Trainer``): L1 to HR plus ``distill_weight`` x L1 to the donor's SR.
+End-to-end stage (``Trainer``): ``hr_weight`` x L1 to HR plus ``distill_weight`` x L1 to the
+donor's SR.
 """
 
 from __future__ import annotations
@@ -117,7 +118,7 @@ def distill_blocks(student: nn.Module, donor: nn.Module, lr_batches: Iterator[to
 
 
 def distillation_loss(sr: torch.Tensor, hr: torch.Tensor, donor_sr: torch.Tensor | None, *,
-                      weight: float) -> torch.Tensor:
-    """L1 to HR, plus ``weight`` x L1 to the donor's SR of the same LR patch."""
-    loss = F.l1_loss(sr, hr)
+                      weight: float, hr_weight: float = 1.0) -> torch.Tensor:
+    """``hr_weight`` x L1 to HR, plus ``weight`` x L1 to the donor's SR of the same LR patch."""
+    loss = hr_weight * F.l1_loss(sr, hr)
     return loss if donor_sr is None else loss + weight * F.l1_loss(sr, donor_sr)

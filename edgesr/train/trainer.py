@@ -217,7 +217,8 @@ class Trainer:
             return F.l1_loss(sr, hr_batch)
         with torch.no_grad():
             donor_sr = self.donor(lr_batch)
-        return distillation_loss(sr, hr_batch, donor_sr, weight=self.config.distill_weight)
+        return distillation_loss(sr, hr_batch, donor_sr, weight=self.config.distill_weight,
+                                 hr_weight=self.config.hr_weight)
 
     def train(self, *, stop_at: int | None = None, deadline: float | None = None) -> nn.Module:
         """Train to ``config.iterations`` (or stop early at ``stop_at``, as an interruption would,
