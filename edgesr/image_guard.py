@@ -5,7 +5,11 @@ library and Pillow only (no numpy, no torch), so every layer may import it.
 
 - :func:`read_regular_file` opens without blocking and refuses anything but a regular file:
   a FIFO named ``.png`` would otherwise hang forever, ``/dev/zero`` would fill memory.
-  Files larger than any image within the pixel limit could be are refused unread.
+  Files larger than any image within the pixel limit could be are refused unread. The rest is
+  read in two steps: the first :data:`HEAD_BYTES`, whose signature (magic bytes) must be one
+  of :data:`SIGNATURES` and whose header, when Pillow can parse it from them, must declare no
+  more than ``max_pixels`` pixels and a size the file's length fits; only then the rest. A
+  1.9 GB junk file named ``.png`` costs one 64 KiB read, not 1.9 GB of memory.
 - :func:`probe_header` reads width, height and frame count with Pillow, which parses headers
   lazily (no pixel data is decoded), and refuses more than ``max_pixels`` pixels (a 389 KB
   PNG can declare 20000x20000 and need 9 GB to decode) and multi-frame files (edgesr upscales
@@ -37,6 +41,17 @@ DEFAULT_MAX_PIXELS = 64_000_000
 #: so a file larger than ``max_pixels * this`` cannot hold an image within the limit.
 _MAX_BYTES_PER_PIXEL = 32
 _HEADER_SLACK_BYTES = 16 << 20  # metadata (EXIF, ICC, XMP) on top of the pixels
+#: Bytes read before anything else: the signature, and the whole header of nearly every PNG,
+#: BMP and JPEG (a JPEG's EXIF/ICC segments come before its size, each at most 64 KiB).
+HEAD_BYTES = 64 * 1024
+
+#: The formats edgesr reads, by their leading bytes (WebP: "RIFF", 4 size bytes, "WEBP").
+SIGNATURES: tuple[tuple[str, bytes], ...] = (
+    ("png", b"\x89PNG\r\n\x1a\n"),
+    ("jpeg", b"\xff\xd8\xff"),
+    ("tiff", b"II*\x00"), ("tiff", b"MM\x00*"), ("tiff", b"II+\x00"), ("tiff", b"MM\x00+"),
+    ("bmp", b"BM"),
+)
 
 _KINDS = {
     stat.S_IFIFO: "a FIFO (named pipe)",
@@ -68,8 +83,18 @@ def check_max_pixels(max_pixels: object) -> int:
     return max_pixels
 
 
+def image_kind(head: bytes) -> str | None:
+    """The container format from a file's first bytes ("png", "jpeg", "webp", "tiff",
+    "bmp"), or None when it is none of the formats edgesr reads."""
+    if len(head) >= 12 and head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "webp"
+    return next((kind for kind, magic in SIGNATURES if head.startswith(magic)), None)
+
+
 def read_regular_file(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PIXELS) -> bytes:
-    """The bytes of ``path`` if it is a regular file no larger than ``max_pixels`` allows.
+    """The bytes of ``path`` if it is a regular, non-empty image file (by its signature) no
+    larger than ``max_pixels`` allows; the signature and header are checked on the first
+    :data:`HEAD_BYTES` before the rest is read (see the module notes).
 
     Symlinks are followed (to a regular file they are fine). Raises ImageError otherwise.
     """
@@ -94,11 +119,64 @@ def read_regular_file(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT
                 "--max-pixels if the image is meant to be this large"
             )
         with os.fdopen(fd, "rb", closefd=False) as handle:
-            return handle.read(max_bytes + 1)
+            head = handle.read(HEAD_BYTES)
+            _check_head(head, size=info.st_size, source=os.fspath(path), max_pixels=max_pixels)
+            return head + handle.read(max_bytes + 1 - len(head))
     except OSError as exc:
         raise ImageError(f"cannot read image {os.fspath(path)}: {exc.strerror or exc}") from None
     finally:
         os.close(fd)
+
+
+def _check_head(head: bytes, *, size: int, source: str, max_pixels: int) -> None:
+    """Refuse, from the first bytes alone, an empty file, one that is not an image, and one
+    whose header declares too many pixels or less image than the file is long."""
+    if not head:
+        raise ImageError(f"cannot read image {source}: the file is empty (0 bytes), expected "
+                         "image data; re-create or re-download it")
+    if image_kind(head) is None:
+        raise ImageError(
+            f"cannot read image {source}: the content is not a PNG, JPEG, WebP, TIFF or BMP "
+            f"image (starts with {head[:8]!r}); check that this is the file you meant"
+        )
+    declared = _declared_size(head)
+    if declared is None or size <= len(head):
+        return  # the header lies further in (or the whole file is here): checked after reading
+    width, height = declared
+    _refuse_over_max_pixels(width, height, source=source, max_pixels=max_pixels)
+    most = width * height * _MAX_BYTES_PER_PIXEL + _HEADER_SLACK_BYTES
+    if size > most:
+        raise ImageError(
+            f"cannot read image {source}: the file is {size / 1e6:.0f} MB, but its header says "
+            f"{width}x{height} (width x height), which no format needs more than "
+            f"{most / 1e6:.0f} MB for; it holds something else too: re-save the image"
+        )
+
+
+def _declared_size(head: bytes) -> tuple[int, int] | None:
+    """(width, height) when Pillow can read the header from ``head`` alone, else None."""
+    from PIL import Image
+
+    saved_limit = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None  # ours is applied by the caller, with the flag's name
+    try:
+        with native_stderr_captured(), Image.open(io.BytesIO(head)) as im:
+            width, height = im.size
+    except Exception:  # noqa: BLE001 (a header that does not fit in the head: checked later)
+        tiff = _classic_tiff_header(head)
+        return None if tiff is None else (tiff.width, tiff.height)
+    finally:
+        Image.MAX_IMAGE_PIXELS = saved_limit
+    return int(width), int(height)
+
+
+def _refuse_over_max_pixels(width: int, height: int, *, source: str, max_pixels: int) -> None:
+    if width * height > check_max_pixels(max_pixels):
+        raise ImageError(
+            f"cannot read image {source}: its header says {width}x{height} "
+            f"(width x height) = {width * height:,} pixels, more than --max-pixels "
+            f"{max_pixels:,}; raise --max-pixels if this image is meant to be that large"
+        )
 
 
 def probe_header(data: bytes, *, source: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageHeader:
@@ -108,12 +186,7 @@ def probe_header(data: bytes, *, source: str, max_pixels: int = DEFAULT_MAX_PIXE
     more than one frame (animated PNG/WebP, multi-page TIFF).
     """
     header = _pillow_header(data, source=source)
-    if header.pixels > check_max_pixels(max_pixels):
-        raise ImageError(
-            f"cannot read image {source}: its header says {header.width}x{header.height} "
-            f"(width x height) = {header.pixels:,} pixels, more than --max-pixels "
-            f"{max_pixels:,}; raise --max-pixels if this image is meant to be that large"
-        )
+    _refuse_over_max_pixels(header.width, header.height, source=source, max_pixels=max_pixels)
     if header.frames > 1:
         raise ImageError(
             f"cannot read image {source}: it is a {header.format} with {header.frames} frames "

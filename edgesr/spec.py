@@ -84,14 +84,10 @@ class ModelSpec:
                 "edgesr-export: pass --scale to say its upscaling factor"
             )
 
+        from edgesr.metadata_bounds import metadata_int  # each key within its valid range
+
         def integer(key: str, default: int) -> int:
-            raw = metadata.get(key, "")
-            if raw == "":
-                return default
-            try:
-                return int(raw)
-            except ValueError:
-                raise ModelFileError(f"{source}: metadata {key}={raw!r} is not an integer; re-export the model") from None
+            return metadata_int(metadata, key, default, source=source)
 
         return cls(
             arch=metadata.get(META_ARCH, "unknown"),

@@ -12,21 +12,14 @@ from collections.abc import Iterable
 import cv2
 import numpy as np
 
+from edgesr.image_guard import image_kind
+
 logger = logging.getLogger(__name__)
 
 def sniff(data: bytes) -> str | None:
-    """The container format from the magic bytes, or None when it is none of ours."""
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "png"
-    if data.startswith(b"\xff\xd8\xff"):
-        return "jpeg"
-    if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "webp"
-    if data[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
-        return "tiff"
-    if data.startswith(b"BM"):
-        return "bmp"
-    return None
+    """The container format from the magic bytes, or None when it is none of ours (the one
+    table of signatures lives in :mod:`edgesr.image_guard`, which checks it before reading)."""
+    return image_kind(data)
 
 
 def png_chunks(data: bytes) -> Iterable[tuple[bytes, int, int]]:

@@ -39,7 +39,8 @@ Decisions (each one is tested in ``tests/test_runtime_imageio.py``):
   interface; a one-time probe checks). Colour under very small alpha keeps only the
   precision the file had.
 - **Bounded input** (:mod:`edgesr.image_guard`): only regular files are read (a FIFO or
-  ``/dev/zero`` named .png is refused, not waited on or read forever); width, height and
+  ``/dev/zero`` named .png is refused, not waited on or read forever); the signature is checked
+  on the first 64 KiB before the rest is read; width, height and
   frame count come from the header before decoding, and more than ``max_pixels`` pixels
   (``--max-pixels``, default 64 MP) or more than one frame (multi-page TIFF, animated
   PNG/WebP) is refused. Decoder messages (libpng) go to the debug log, not stderr.
@@ -217,18 +218,9 @@ def read_image(path: PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Loade
             f"cannot read image {path!s}: extension {p.suffix or '(none)'!r} is not supported, "
             f"expected one of {SUPPORTED_LIST}; convert the file to PNG"
         )
+    # empty files and other signatures were refused after the first bytes (image_guard)
     data = _read_bytes(p, path, max_pixels=max_pixels)
-    if not data:
-        raise ImageError(
-            f"cannot read image {path!s}: the file is empty (0 bytes), expected image data; "
-            "re-create or re-download it"
-        )
     kind = sniff(data)
-    if kind is None:
-        raise ImageError(
-            f"cannot read image {path!s}: the content is not a PNG, JPEG, WebP, TIFF or BMP "
-            f"image (starts with {data[:8]!r}); check that this is the file you meant"
-        )
 
     truncated = False
     color_type = -1

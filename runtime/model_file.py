@@ -25,7 +25,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -184,12 +184,7 @@ def spec_from_session(session: Any, *, source: Path, scale: int | None = None) -
     p = Path(source)
     meta = dict(session.get_modelmeta().custom_metadata_map)
     if META_SCALE in meta:
-        spec = ModelSpec.from_metadata(meta, source=repr(str(p)))
-        if spec.scale < 1:
-            raise ModelFileError(
-                f"{str(p)!r}: metadata {META_SCALE}={meta[META_SCALE]!r}, expected a positive "
-                "integer; re-export the model"
-            )
+        spec = ModelSpec.from_metadata(meta, source=repr(str(p)))  # numbers within their ranges
         if scale is not None and scale != spec.scale:
             raise ModelFileError(
                 f"--scale {scale} contradicts {str(p)!r}, an x{spec.scale} model (metadata "
@@ -202,8 +197,6 @@ def spec_from_session(session: Any, *, source: Path, scale: int | None = None) -
         _probe(p, session, session.get_inputs()[0], scale)
         spec = ModelSpec(arch="unknown", scale=scale, min_size_px=UNKNOWN_MODEL_MIN_PX, extra=meta)
         logger.debug("%s has no edgesr metadata; using scale %d from --scale", p, scale)
-    if spec.min_size_px < 1 or spec.size_multiple < 1:
-        spec = replace(spec, min_size_px=max(1, spec.min_size_px), size_multiple=max(1, spec.size_multiple))
     return spec
 
 
