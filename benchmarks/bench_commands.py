@@ -107,7 +107,7 @@ def run_predict_command(args: argparse.Namespace) -> str:
 
 
 def run_report_command(args: argparse.Namespace) -> str:
-    from edgesr.benchmarks.report import load_measurements, report_markdown
+    from edgesr.benchmarks.report import load_existing, report_markdown
     from edgesr.benchmarks.roofline import target
 
     out = Path(args.output)
@@ -115,7 +115,9 @@ def run_report_command(args: argparse.Namespace) -> str:
     for path in (out, Path(f"{stem}_latency.png"), Path(f"{stem}_latency_vs_multi_adds.png")):
         check_output_file(path, inputs=args.results, overwrite=args.overwrite, what="report output")
     profiles = [target(t) for t in args.targets]
-    rows = [m for path in args.results for m in load_measurements(Path(path))]
+    rows = load_existing(args.results)  # missing files: a warning each; none, or no rows: an error
+    if not rows:
+        raise ConfigError("the latency JSON given holds no measurements (its results are empty); nothing to report")
     plots, note = [], None
     if importlib.util.find_spec("matplotlib") is None:
         note = "Plots skipped: matplotlib is not installed (pip install -e '.[report]')."

@@ -84,7 +84,8 @@ def _predict_parser(sub: argparse._SubParsersAction) -> None:
 
 def _report_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("report", help="merge latency JSON from many machines into Markdown + PNG plots")
-    p.add_argument("results", nargs="+", metavar="RESULTS.json")
+    p.add_argument("results", nargs="+", metavar="RESULTS.json",
+                   help="edgesr-bench latency --json files; one that does not exist is skipped with a warning")
     p.add_argument("--target", dest="targets", nargs="*", default=[], metavar="T",
                    help="targets whose roofline floors the measurements are compared with")
     p.add_argument("-o", "--output", required=True, metavar="report.md")

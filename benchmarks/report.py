@@ -15,7 +15,7 @@ from pathlib import Path
 from edgesr.benchmarks.latency_run import LATENCY_SCHEMA
 from edgesr.benchmarks.onnx_cost import ModelCost
 from edgesr.benchmarks.roofline import Floor, Target, load_targets, roofline_floor
-from edgesr.errors import ConfigError
+from edgesr.errors import ConfigError, printable
 from edgesr.spec import PRECISIONS
 
 logger = logging.getLogger(__name__)
@@ -76,16 +76,41 @@ def load_measurements(path: Path) -> list[Measurement]:
     if not isinstance(document, dict) or document.get("schema") != LATENCY_SCHEMA:
         found = document.get("schema") if isinstance(document, dict) else type(document).__name__
         raise ConfigError(f"{path} has schema {found!r}, expected {LATENCY_SCHEMA!r} (edgesr-bench latency --json)")
+    try:
+        return _measurements(document, source=Path(path).name)
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+        what = f"no {exc.args[0]!r} entry" if isinstance(exc, KeyError) else " ".join(str(exc).split())
+        raise ConfigError(f"{path} says {LATENCY_SCHEMA} but does not hold its fields ({what}); pass files "
+                          "written by edgesr-bench latency --json, unedited") from None
+
+
+def _measurements(document: dict, *, source: str) -> list[Measurement]:
+    """The rows of a document whose schema is checked; a field it lacks raises KeyError/TypeError."""
     costs = {(c["width"], c["height"]): ModelCost.from_json(c) for c in document.get("cost", [])}
     machine = _machine_label(document["machine"])
     return [
-        Measurement(source=Path(path).name, machine=machine, own_target=own_target(document["machine"]),
-                    engine=r["label"], ran_on=r["device"],
-                    model=document["model"]["name"], precision=r["precision"], width=r["width"],
-                    height=r["height"], p50_ms=r["latency_ms"]["p50"], fps=r["fps"],
+        Measurement(source=source, machine=machine, own_target=own_target(document["machine"]),
+                    engine=str(r["label"]), ran_on=str(r["device"]),
+                    model=str(document["model"]["name"]), precision=str(r["precision"]), width=int(r["width"]),
+                    height=int(r["height"]), p50_ms=float(r["latency_ms"]["p50"]), fps=float(r["fps"]),
                     energy_mj=r.get("energy_mj_per_frame"), cost=costs.get((r["width"], r["height"])))
         for r in document["results"]
     ]
+
+
+def load_existing(paths: list[str]) -> list[Measurement]:
+    """The measurements of every file given that exists; a missing one is one warning line
+    (a report over the machines measured so far is still a report), none at all an error."""
+    present = []
+    for name in paths:
+        if Path(name).exists():
+            present.append(Path(name))
+        else:
+            logger.warning("%s: no such file; the report goes on without it", printable(name))
+    if not present:
+        raise ConfigError(f"none of the {len(paths)} latency JSON file(s) given exists; run edgesr-bench "
+                          "latency --json FILE first")
+    return [m for path in present for m in load_measurements(path)]
 
 
 def floor_for(m: Measurement, profile: Target) -> Floor | None:
