@@ -33,6 +33,7 @@ from edgesr.runtime.cli_args import build_parser as build_args_parser
 from edgesr.runtime.image_folders import output_extension
 from edgesr.runtime.image_write import check_output_path
 from edgesr.runtime.imageio import read_image
+from edgesr.runtime.output_budget import check_output_budget
 from edgesr.runtime.tiling import ProgressCallback
 from edgesr.runtime.tile_plan import MIB, plan_tiling
 from edgesr.runtime.upscale import (
@@ -110,7 +111,8 @@ def _check_numbers(args: argparse.Namespace) -> None:
         raise ConfigError(f"--crf {args.crf}: expected an integer >= 0")
     for flag, value, low in (("--tile", args.tile, 0), ("--overlap", args.overlap, 0),
                              ("--scale", args.scale, 1), ("--memory-budget-mb", args.memory_budget_mb, 1),
-                             ("--threads", args.threads, 0), ("--max-pixels", args.max_pixels, 1)):
+                             ("--threads", args.threads, 0), ("--max-pixels", args.max_pixels, 1),
+                             ("--max-output-mb", args.max_output_mb, 1)):
         if value is not None and value < low:
             raise ConfigError(f"{flag} {value}: expected an integer >= {low}")
     check_threads(args.threads)  # more than the usable cores only adds contention (and memory)
@@ -163,7 +165,9 @@ def _run_file(args: argparse.Namespace, src: Path) -> int:
     image = read_image(src, max_pixels=args.max_pixels)
     model = resolve_model(args, lr_px=image.height * image.width)
     budget = args.memory_budget_mb * MIB
-    if model.spec is not None:  # ONNX: refuse an impossible plan before loading the engine
+    if model.spec is not None:  # ONNX: refuse an impossible output or plan before loading the engine
+        check_output_budget(source=src, width=image.width, height=image.height, scale=model.spec.scale,
+                            outscale=args.outscale, alpha=image.has_alpha, max_output_mb=args.max_output_mb)
         plan_tiling(height=image.height, width=image.width, spec=model.spec, tile_px=args.tile,
                     overlap_px=args.overlap, memory_budget_bytes=budget)
     bars = _TileBars()
@@ -174,7 +178,8 @@ def _run_file(args: argparse.Namespace, src: Path) -> int:
             result = upscale_file(src, out, engine=engine, image=image, tile_px=args.tile,
                                   overlap_px=args.overlap, memory_budget_bytes=budget,
                                   overwrite=args.overwrite, tile_progress=bars,
-                                  max_pixels=args.max_pixels, outscale=args.outscale)
+                                  max_pixels=args.max_pixels, outscale=args.outscale,
+                                  max_output_mb=args.max_output_mb)
         finally:
             bars.close()
     print(_describe(result))
@@ -212,7 +217,7 @@ def _run_folder(args: argparse.Namespace, src: Path) -> int:
                     src, dst, engine=engine, tile_px=args.tile, overlap_px=args.overlap,
                     memory_budget_bytes=args.memory_budget_mb * MIB, overwrite=args.overwrite,
                     jobs=jobs, on_item=on_item, tile_progress=bars, max_pixels=args.max_pixels,
-                    outscale=args.outscale,
+                    outscale=args.outscale, max_output_mb=args.max_output_mb,
                 )
             finally:
                 bars.close()

@@ -9,6 +9,7 @@ from edgesr.image_guard import DEFAULT_MAX_PIXELS
 from edgesr.runtime.engines import ENGINE_CHOICES
 from edgesr.runtime.image_folders import EXT_CHOICES
 from edgesr.runtime.imageio import SUPPORTED_EXTENSIONS
+from edgesr.runtime.output_budget import DEFAULT_MAX_OUTPUT_MB
 from edgesr.runtime.tile_plan import DEFAULT_MEMORY_BUDGET_MB
 from edgesr.spec import DEFAULT_MODEL
 
@@ -116,6 +117,9 @@ def _add_run(parser: argparse.ArgumentParser) -> None:
                         f"before decoding (default: {DEFAULT_MAX_PIXELS:,}). Only regular files "
                         "are read; multi-frame inputs (animated PNG/WebP, multi-page TIFF) are "
                         "refused, not cut to their first frame")
+    parser.add_argument("--max-output-mb", type=int, default=DEFAULT_MAX_OUTPUT_MB, metavar="N",
+                        help="refuse, before any work, an output larger than this as float32 "
+                        f"(width x height x scale² x channels x 4 bytes; default: {DEFAULT_MAX_OUTPUT_MB})")
     parser.add_argument("--threads", type=int, default=0, metavar="N",
                         help="CPU threads per operator (default: ONNX Runtime uses the physical "
                              "cores this process may use; torch keeps its own setting)")

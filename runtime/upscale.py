@@ -60,6 +60,7 @@ from edgesr.runtime.engines.protocol import Engine
 from edgesr.runtime.image_folders import list_images, mirror_output_path, output_extension
 from edgesr.runtime.image_resize import outscale_size, resize_to_outscale
 from edgesr.runtime.image_write import check_output_path, encoded_size_bound, write_image
+from edgesr.runtime.output_budget import DEFAULT_MAX_OUTPUT_MB, check_output_budget
 from edgesr.runtime.imageio import (
     SUPPORTED_EXTENSIONS,
     LoadedImage,
@@ -166,6 +167,7 @@ def upscale_file(
     plan: TilingPlan | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     outscale: float | None = None,
+    max_output_mb: int = DEFAULT_MAX_OUTPUT_MB,
 ) -> UpscaleResult:
     """Upscale one image file into ``output_path`` (format from its extension) with an open
     ``engine``.
@@ -177,13 +179,16 @@ def upscale_file(
     the input (read from its header, before decoding). The output is committed without
     replacing a file that appeared meanwhile, unless ``overwrite``. ``outscale`` (None = the
     model's scale) resizes the network's output as Real-ESRGAN's ``-s`` does
-    (:mod:`~edgesr.runtime.image_resize`).
+    (:mod:`~edgesr.runtime.image_resize`). An output larger than ``max_output_mb`` as float32
+    is refused before the work (:mod:`~edgesr.runtime.output_budget`).
     """
     start = time.perf_counter()
     check_output_path(output_path, inputs=[input_path], overwrite=overwrite)
     if image is None:
         image = read_image(input_path, max_pixels=max_pixels)
     scale = engine.spec.scale
+    check_output_budget(source=input_path, width=image.width, height=image.height, scale=scale,
+                        outscale=outscale, alpha=image.has_alpha, max_output_mb=max_output_mb)
     final_h, final_w = outscale_size(height=image.height, width=image.width,
                                      outscale=scale if outscale is None else outscale)
     out = check_output_path(  # again, now that the size (and so the free space needed) is known
@@ -290,6 +295,7 @@ def upscale_folder(
     tile_progress: TileProgressFactory | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     outscale: float | None = None,
+    max_output_mb: int = DEFAULT_MAX_OUTPUT_MB,
 ) -> FolderReport:
     """Upscale every image under ``input_dir`` into the mirrored tree under ``output_dir``.
 
@@ -310,6 +316,7 @@ def upscale_folder(
                     src, dst, engine=engine, tile_px=tile_px, overlap_px=overlap_px,
                     memory_budget_bytes=memory_budget_bytes, overwrite=overwrite,
                     tile_progress=tile_progress, max_pixels=max_pixels, outscale=outscale,
+                    max_output_mb=max_output_mb,
                 )
                 item = FolderItem(input_path=src, output_path=dst, status="done", result=result)
             except (EdgeSRError, MemoryError) as exc:

@@ -118,3 +118,51 @@ def test_metadata_at_the_ends_of_its_ranges_is_accepted(tmp_path: Path) -> None:
                              capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL))
     with Image.open(out) as image:
         assert image.size == (40 * TOY_SCALE, 30 * TOY_SCALE)
+
+
+# --------------------------------------------------------------------- the output's budget
+# Hand computation: a W x H input at x2 gives 2W x 2H pixels of 3 (RGB) or 4 (RGBA) float32
+# values: 160x140 -> 320x280 = 89,600 px x 12 B = 1,075,200 B, over 1 MiB (1,048,576 B), so
+# --max-output-mb 1 refuses it and names 2 (MiB, rounded up); 150x140 -> 84,000 px x 12 B =
+# 1,008,000 B fits; as RGBA, 84,000 px x 16 B = 1,344,000 B does not.
+
+
+@pytest.mark.parametrize(("size", "mode", "needle"), [
+    ((160, 140), "RGB", "160x140 -> 320x280 (width x height), takes 2 MB as float32 RGB"),
+    ((150, 140), "RGBA", "150x140 -> 300x280 (width x height), takes 2 MB as float32 RGBA"),
+])
+def test_an_output_over_the_budget_is_refused_before_any_work(size: tuple[int, int], mode: str, needle: str,
+                                                              toy_onnx: Path, tmp_path: Path) -> None:
+    src = tmp_path / "in.png"
+    Image.new(mode, size, (200, 90, 10, 255)[:len(mode)]).save(src)
+    before = fingerprint([src])
+    out = tmp_path / "out.png"
+    result = subprocess.run([*script("edgesr-run"), str(src), "-o", str(out), "--model", str(toy_onnx),
+                             "--max-output-mb", "1"], capture_output=True, text=True, timeout=120,
+                            stdin=subprocess.DEVNULL)
+    assert_refused(result, "edgesr-run", needle, "more than --max-output-mb 1", "pass --max-output-mb 2")
+    assert "engine:" not in result.stdout  # refused before the engine was opened
+    assert not out.exists() and fingerprint([src]) == before
+
+
+def test_an_output_within_the_budget_is_written(toy_onnx: Path, tmp_path: Path) -> None:
+    src = tmp_path / "in.png"
+    Image.new("RGB", (150, 140), (200, 90, 10)).save(src)
+    out = tmp_path / "out.png"
+    assert_ok(subprocess.run([*script("edgesr-run"), str(src), "-o", str(out), "--model", str(toy_onnx),
+                              "--max-output-mb", "1"], capture_output=True, text=True, timeout=120,
+                             stdin=subprocess.DEVNULL))
+    with Image.open(out) as image:
+        assert image.size == (300, 280)
+
+
+def test_the_default_budget_refuses_the_x4_output_of_a_64_mp_input() -> None:
+    # 8000 x 8000 x 4² x 3 x 4 B = 12,288,000,000 B = 11,718.75 MiB (the "12 GB" of issue 16)
+    from edgesr.errors import ImageError
+    from edgesr.image_guard import DEFAULT_MAX_PIXELS
+    from edgesr.runtime.output_budget import check_output_budget
+
+    assert 8000 * 8000 <= DEFAULT_MAX_PIXELS  # the input itself is admitted
+    with pytest.raises(ImageError, match="takes 11,719 MB as float32 RGB, more than --max-output-mb 4096"):
+        check_output_budget(source="big.png", width=8000, height=8000, scale=4)
+    check_output_budget(source="photo.jpg", width=4000, height=3000, scale=4)  # 12 MP x4: 2,197 MiB
