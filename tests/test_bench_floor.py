@@ -6,6 +6,7 @@ No timing is asserted: the machines are noisy; only what the numbers are made of
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -62,9 +63,13 @@ def test_floor_refuses_bad_sizes_in_one_line(toy_onnx: Path, capsys: pytest.Capt
     assert capsys.readouterr().err.strip().count("\n") == 0
 
 
+# forked: OpenVINO is loaded in a child process only, never in the suite's own (see
+# tests/test_openvino_engine.py for why)
+@pytest.mark.forked
+@pytest.mark.skipif(importlib.util.find_spec("openvino") is None,
+                    reason="OpenVINO is not installed (pip install -e '.[openvino]')")
 def test_floor_per_engine_uses_the_best_conv_rate_of_each_precision(toy_onnx: Path, tmp_path: Path,
                                                                     capsys: pytest.CaptureFixture[str]) -> None:
-    pytest.importorskip("openvino", reason="OpenVINO is not installed (pip install -e '.[openvino]')")
     out = tmp_path / "floor.json"
     assert main(["floor", str(toy_onnx), "--size", "40x30", "--rounds", "1", "--engines", "ort", "openvino",
                  "--json", str(out)]) == 0

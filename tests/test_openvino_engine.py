@@ -6,6 +6,7 @@ ONNX operators), PSNR computed here with numpy, OpenVINO's own device list for t
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -18,7 +19,12 @@ from PIL import Image
 
 from battery_util import assert_refused, run
 
-ov = pytest.importorskip("openvino", reason="OpenVINO is not installed (pip install -e '.[openvino]')")
+# Every test runs in a forked child (pytest-forked), and nothing here imports OpenVINO in the
+# suite's own process: beside torch and ONNX Runtime there, OpenVINO's TBB threads make a later
+# test segfault (TextIOWrapper.fileno on a freed buffer, seen under gdb).
+pytestmark = [pytest.mark.forked,
+              pytest.mark.skipif(importlib.util.find_spec("openvino") is None,
+                                 reason="OpenVINO is not installed (pip install -e '.[openvino]')")]
 
 from edgesr.runtime.engines import choose_engine, engine_choices, open_engine  # noqa: E402
 from edgesr.runtime.engines.openvino import OpenVinoEngine, OpenVinoOptions  # noqa: E402
@@ -27,7 +33,16 @@ from edgesr.weights import shipped_onnx  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 PHOTO = REPO / "runtime" / "examples" / "chelsea_160x120.png"
-CPU_CAPABILITIES = set(ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
+
+
+def ov():  # noqa: ANN201 - the openvino module, imported in the forked child only
+    import openvino
+
+    return openvino
+
+
+def cpu_capabilities() -> set[str]:
+    return set(ov().Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
 
 
 def psnr_8bit(a: np.ndarray, b: np.ndarray) -> float:
@@ -63,7 +78,7 @@ def test_edgesr_run_gives_the_same_png_on_ort_and_openvino(shipped_lkdn: Path, p
 
 
 def test_a_missing_device_is_refused_in_one_line(shipped_lkdn: Path, photo_crop: Path, tmp_path: Path) -> None:
-    present = {d.split(".")[0] for d in ov.Core().available_devices}
+    present = {d.split(".")[0] for d in ov().Core().available_devices}
     missing = next((d for d in ("NPU", "GPU") if d not in present), None)
     if missing is None:
         pytest.skip("this machine has both an Intel GPU and an NPU")
@@ -109,9 +124,10 @@ def test_lmfn_with_a_local_function_runs_and_matches_onnx_runtime(tiny_lmfn: Pat
 
 
 def test_fp16_runs_the_cpus_half_type_and_says_so(shipped_lkdn: Path) -> None:
-    if not CPU_CAPABILITIES & {"BF16", "FP16"}:
-        pytest.skip(f"this CPU offers no half type to OpenVINO ({sorted(CPU_CAPABILITIES)})")
-    expected = "bf16" if "BF16" in CPU_CAPABILITIES else "fp16"
+    capabilities = cpu_capabilities()
+    if not capabilities & {"BF16", "FP16"}:
+        pytest.skip(f"this CPU offers no half type to OpenVINO ({sorted(capabilities)})")
+    expected = "bf16" if "BF16" in capabilities else "fp16"
     rgb = np.asarray(Image.open(PHOTO).convert("RGB").crop((40, 30, 104, 78)), dtype=np.float32) / 255
     lr = np.ascontiguousarray(rgb.transpose(2, 0, 1)[None])
     options = {"openvino": OpenVinoOptions(precision="fp16", threads=1)}
@@ -129,7 +145,7 @@ def test_fp16_runs_the_cpus_half_type_and_says_so(shipped_lkdn: Path) -> None:
 def test_edgesr_run_on_openvino_never_imports_torch(photo_crop: Path, tmp_path: Path) -> None:
     # a runtime install with the openvino extra (onnx comes with it): torch made unimportable.
     # --fp16 on a model name runs the shipped fp32 graph in the half type: no export, no torch.
-    half = ["--fp16"] if CPU_CAPABILITIES & {"BF16", "FP16"} else []
+    half = ["--fp16"] if cpu_capabilities() & {"BF16", "FP16"} else []
     code = textwrap.dedent(f"""
         import sys
         class NotInstalled:
@@ -152,12 +168,13 @@ def test_bench_times_fp32_and_the_half_type_in_one_run(shipped_lkdn: Path, tmp_p
     from edgesr.benchmarks.cli import main
 
     out = tmp_path / "r.json"
-    half = ["openvino@fp16"] if CPU_CAPABILITIES & {"BF16", "FP16"} else []  # else only fp32 runs
+    capabilities = cpu_capabilities()
+    half = ["openvino@fp16"] if capabilities & {"BF16", "FP16"} else []  # else only fp32 runs
     assert main(["latency", str(shipped_lkdn), "--engine", "ort", "openvino", *half, "--size", "20x16",
                  "--warmup", "0", "--repeats", "1", "--json", str(out)]) == 0
     results = json.loads(out.read_text())["results"]
     assert [r["label"] for r in results] == ["ort", "openvino", *half]
-    half_type = ["bf16" if "BF16" in CPU_CAPABILITIES else "fp16"] if half else []
+    half_type = ["bf16" if "BF16" in capabilities else "fp16"] if half else []
     assert [r["precision"] for r in results] == ["fp32", "fp32", *half_type]
     report = tmp_path / "r.md"  # the targets give no bf16 figure: that row has no floor, not an error
     assert main(["report", str(out), "--target", "jetson-orin-nano", "-o", str(report)]) == 0
