@@ -6,6 +6,7 @@
     edgesr-bench report RESULTS.json ... [--target T ...] -o report.md          merge machines
     edgesr-bench complexity [--models NAME ...] [--json]                       params, Multi-Adds (torch)
     edgesr-bench tiling [--models osffnet_x4 lmfn_x4]                          tiled vs whole (torch)
+    edgesr-bench serve [--url HOST:PORT --name N] [--requests 200] [--concurrency 8]  load test of edgesr-serve
     edgesr-bench --model osffnet --scale 4                                     one-model report (torch)
 
 MODEL is an .onnx file or a model name (the ONNX edgesr ships when there is one). latency,
@@ -28,6 +29,7 @@ from edgesr.benchmarks.bench_commands import (
     run_report_command,
 )
 from edgesr.benchmarks.floor_command import add_floor_parser
+from edgesr.benchmarks.serve_load import add_serve_parser
 from edgesr.cli_util import EXIT_OK, run_cli, setup_logging
 from edgesr.runtime.engines import engine_choices
 from edgesr.spec import PRECISIONS
@@ -138,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     _latency_parser(sub)
     _predict_parser(sub)
     add_floor_parser(sub, parse_size)
+    add_serve_parser(sub, parse_size)
     _report_parser(sub)
     _torch_commands(sub)
     return parser
