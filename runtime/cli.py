@@ -11,13 +11,15 @@ Never imports torch itself: ``--model NAME`` (a registered model name, exported 
 the cache by ``edgesr.export.cache.cached_onnx_for``) and ``--engine torch`` reach the torch
 side through ``importlib`` and fail with one line when PyTorch is not installed.
 
-Exit codes: 0 success; 2 an error (one line on stderr, nothing written); 1 a folder run in
-which some files failed (each reported on stderr, the others written); 130 interrupted.
+Exit codes: 0 success; 2 an error (one line on stderr, nothing written; the default results/
+folder is not left behind); 1 a folder run in which some files failed (one line on stderr
+names them, -v gives each one's reason; the others written); 130 interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
@@ -27,10 +29,9 @@ from typing import Any
 
 from edgesr.cli_util import EXIT_OK, check_threads, run_cli, setup_logging
 from edgesr.errors import ConfigError, ImageError
-from edgesr.fileio import ensure_folder
 from edgesr.runtime.cli_args import DEFAULT_OUTPUT_FOLDER, DEFAULT_SUFFIX
 from edgesr.runtime.cli_args import build_parser as build_args_parser
-from edgesr.runtime.image_folders import output_extension
+from edgesr.runtime.image_folders import output_extension, output_folder
 from edgesr.runtime.image_write import check_output_path
 from edgesr.runtime.imageio import read_image
 from edgesr.runtime.output_budget import check_output_budget
@@ -143,25 +144,31 @@ def _say_engine(args: argparse.Namespace, model: ResolvedModel, engine: Any) -> 
         print(f"auto chose {engine.info().name}: {model.why}")
 
 
-def _file_output(args: argparse.Namespace, src: Path) -> Path:
-    """-o itself, or Real-ESRGAN's {name}_{suffix}.{ext} in -o's folder (results/ without -o)."""
+def _file_output(args: argparse.Namespace, src: Path) -> tuple[Path, Path | None]:
+    """(-o itself, None), or (Real-ESRGAN's {name}_{suffix}.{ext} in -o's folder (results/
+    without -o), that folder: made for the run, removed again if nothing lands in it)."""
     named = args.output is not None and not (Path(args.output).is_dir() or args.output.endswith(("/", os.sep)))
     if named:
         if args.suffix is not None or args.ext != "auto":
             raise ConfigError(f"--suffix and --ext name outputs inside a folder, but -o {args.output} "
                               "is a file name (its extension picks the format); drop them, or make -o a folder")
-        return Path(args.output)
+        return Path(args.output), None
     folder = Path(args.output or DEFAULT_OUTPUT_FOLDER)
     suffix = DEFAULT_SUFFIX if args.suffix is None else args.suffix
     ext = output_extension(src, args.ext) or src.suffix
     name = f"{src.stem}_{suffix}{ext}" if suffix else f"{src.stem}{ext}"
-    ensure_folder(folder, what="output folder")
-    return folder / name
+    return folder / name, folder
 
 
 def _run_file(args: argparse.Namespace, src: Path) -> int:
+    out, folder = _file_output(args, src)
+    with output_folder(folder) if folder is not None else contextlib.nullcontext():
+        return _upscale_file(args, src, out)
+
+
+def _upscale_file(args: argparse.Namespace, src: Path, out: Path) -> int:
     # Cheap refusals first (output path, image, model, tiling), then the engine is loaded.
-    out = check_output_path(_file_output(args, src), inputs=[src], overwrite=args.overwrite)
+    out = check_output_path(out, inputs=[src], overwrite=args.overwrite)
     image = read_image(src, max_pixels=args.max_pixels)
     model = resolve_model(args, lr_px=image.height * image.width)
     budget = args.memory_budget_mb * MIB
@@ -187,12 +194,16 @@ def _run_file(args: argparse.Namespace, src: Path) -> int:
 
 
 def _run_folder(args: argparse.Namespace, src: Path) -> int:
-    from tqdm import tqdm
-
     dst = Path(args.output or DEFAULT_OUTPUT_FOLDER)
     suffix = args.suffix if args.suffix is not None else ("" if args.output else DEFAULT_SUFFIX)
     jobs = folder_jobs(src, dst, suffix=suffix, ext=args.ext)
-    ensure_folder(dst, what="output folder")  # a read-only place fails here, before the model
+    with output_folder(dst):  # a read-only place fails here, before the model
+        return _upscale_folder(args, src, dst, jobs)
+
+
+def _upscale_folder(args: argparse.Namespace, src: Path, dst: Path, jobs: list[tuple[Path, Path]]) -> int:
+    from tqdm import tqdm
+
     model = resolve_model(args, lr_px=_folder_lr_px(jobs, overwrite=args.overwrite))
     if model.spec is not None and args.tile is not None:
         # flag problems (e.g. --tile not above 2 * --overlap) fail once, before any file
@@ -205,8 +216,8 @@ def _run_folder(args: argparse.Namespace, src: Path) -> int:
 
             def on_item(item: FolderItem) -> None:
                 bar.update(1)
-                if item.status == "failed":
-                    tqdm.write(f"{PROG}: error: {item.input_path}: {item.error}", file=sys.stderr)
+                if item.status == "failed":  # one line for all of them at the end
+                    logger.debug("failed: %s: %s", item.input_path, item.error)
                 elif item.status == "done" and item.result is not None:
                     _say(_describe(item.result))
                 else:
@@ -226,7 +237,7 @@ def _run_folder(args: argparse.Namespace, src: Path) -> int:
     summary += f", {report.failed} failed"
     print(summary)
     if report.failed:
-        print(f"{PROG}: {report.failed} of {len(report.items)} files failed (see above)", file=sys.stderr)
+        print(f"{PROG}: error: {report.failed_summary(src)}", file=sys.stderr)
         return EXIT_SOME_FAILED
     return EXIT_OK
 

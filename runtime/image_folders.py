@@ -1,12 +1,16 @@
-"""Folder mode: the images of a folder (hidden files skipped) and where each one's output
-goes in the mirrored output tree."""
+"""Folder mode: the images of a folder (hidden files skipped), where each one's output goes
+in the mirrored output tree, and an output folder that is only left behind when something was
+written in it."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
-from edgesr.errors import ImageError
+from edgesr.errors import ImageError, printable
+from edgesr.fileio import ensure_folder
 from edgesr.runtime.imageio import ALPHA_EXTENSIONS, SUPPORTED_LIST, PathLike, is_supported
 
 #: ``--ext`` choices (Real-ESRGAN's, plus webp): auto keeps the input's extension.
@@ -31,12 +35,46 @@ def list_images(folder: PathLike) -> list[Path]:
             "check the path"
         )
     found: list[Path] = []
-    for dirpath, dirnames, filenames in os.walk(root):
+    unreadable: list[OSError] = []
+    for dirpath, dirnames, filenames in os.walk(root, onerror=unreadable.append):
         dirnames[:] = [d for d in dirnames if not _hidden(d)]
         for name in filenames:
             if not _hidden(name) and is_supported(os.path.splitext(name)[1]):
                 found.append(Path(dirpath) / name)
+    if unreadable:  # os.walk skips them silently: the run would quietly leave their images out
+        exc = unreadable[0]
+        more = f" (and {len(unreadable) - 1} more)" if len(unreadable) > 1 else ""
+        raise ImageError(
+            f"cannot list the folder {printable(exc.filename)}{more} inside {printable(folder)}: "
+            f"{exc.strerror or exc}, so its images would be left out; make it readable (chmod) "
+            "or move it out of the input folder"
+        )
     return sorted(found, key=lambda f: f.relative_to(root).as_posix())
+
+
+@contextlib.contextmanager
+def output_folder(folder: PathLike) -> Iterator[Path]:
+    """``folder`` created (with its parents) for the block; the folders made here are removed
+    again on the way out when nothing was written in them, so a refused or failed run leaves
+    no empty ``results/`` behind. A folder that existed before is never removed."""
+    path = Path(folder)
+    top_made = None
+    for candidate in (path, *path.parents):  # the highest of the folders that are missing
+        if os.path.lexists(candidate):
+            break
+        top_made = candidate
+    ensure_folder(path, what="output folder")
+    try:
+        yield path
+    finally:
+        if top_made is not None:
+            _remove_empty_folders(top_made)
+
+
+def _remove_empty_folders(top: Path) -> None:
+    for dirpath, _, _ in os.walk(top, topdown=False):
+        with contextlib.suppress(OSError):  # not empty: something was written, it stays
+            os.rmdir(dirpath)
 
 
 def mirror_output_path(

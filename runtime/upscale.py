@@ -53,7 +53,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgesr.errors import EdgeSRError, ImageError
+from edgesr.errors import EdgeSRError, ImageError, printable
 from edgesr.fileio import ensure_folder
 from edgesr.image_guard import DEFAULT_MAX_PIXELS
 from edgesr.runtime.engines.protocol import Engine
@@ -127,6 +127,20 @@ class FolderReport:
     @property
     def failed(self) -> int:
         return self._count("failed")
+
+    def failed_summary(self, root: str | os.PathLike[str], *, names_shown: int = 5) -> str:
+        """The failed files in one line (folder mode's promise: one line for all of them, each
+        one's reason in the debug log): how many, the first few names relative to ``root``,
+        and the first reason."""
+        failed = [item for item in self.items if item.status == "failed"]
+        if not failed:
+            return ""
+        names = [printable(os.path.relpath(item.input_path, root)) for item in failed]
+        shown = ", ".join(names[:names_shown])
+        if len(names) > names_shown:
+            shown += f" and {len(names) - names_shown} more"
+        return (f"{len(failed)} of {len(self.items)} images failed ({shown}); the first: "
+                f"{failed[0].error}; -v lists each one's reason")
 
 
 # ----------------------------------------------------------------------- running

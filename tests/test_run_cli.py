@@ -241,9 +241,9 @@ def test_folder_with_bad_files_reports_each_and_exits_non_zero(models, photo, tm
     result = run_cli(src, "-o", tmp_path / "out", "--model", models["sr"])
     assert result.returncode == 1, result.stderr
     assert "Traceback" not in result.stderr
-    errors = [line for line in result.stderr.splitlines() if line.startswith("edgesr-run: error:")]
-    assert len(errors) == 4 and all(any(n in e for e in errors) for n in
-                                    ("empty.png", "truncated.png", "text.jpg", "tiny.png"))
+    (error,) = result.stderr.strip().splitlines()  # one line for all of them (issue 16)
+    assert error.startswith("edgesr-run: error: 4 of 5 images failed (")
+    assert all(n in error for n in ("empty.png", "truncated.png", "text.jpg", "tiny.png"))
     assert "1 upscaled, 0 skipped" in result.stdout and "4 failed" in result.stdout
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["good.png"]
 
