@@ -2,13 +2,14 @@
 
     edgesr-weights convert net_g_BSRN_x4.pth -o bsrn_x4.safetensors
     edgesr-weights convert LKDN_x4.pth -o lkdn_x4.safetensors --model lkdn_x4
-    edgesr-weights list                         every model name: weights shipped or not, and their source
+    edgesr-weights list                         every model name: weights and ONNX shipped or not, their source
 
 convert reads a BasicSR-layout .pth (``params`` / ``params_ema``, ``module.`` prefixes
 stripped), recognises the architecture and scale from its keys (BSRN and LKDN: explicit
 per-architecture key maps, never by position), checks every tensor against our model, and
 writes a .safetensors file. It prints each rename. LKDN's ``params_ema`` (the published
-weights) is preferred over ``params``.
+weights) is preferred over ``params``. convert needs torch (the `torch` extra); list works on a
+runtime-only install, where it lists the shipped files (the ONNX ones run in edgesr-run).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from edgesr.cli_util import EXIT_OK, command_parser, run_cli, setup_logging
 
@@ -35,8 +37,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _convert(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     import os
 
     from edgesr.errors import OutputError, WeightsError, printable
@@ -70,14 +70,34 @@ def _convert(args: argparse.Namespace) -> int:
 
 
 def _list() -> int:
-    from edgesr.models.registry import MODEL_TABLE
-    from edgesr.weights import shipped_weights, weights_source
+    """Every model of the table with its weights and ONNX; without torch (a runtime-only
+    install) the table cannot be built, so the shipped files alone, and one line saying so."""
+    from edgesr.weights import shipped_onnx, shipped_weights, weights_source
 
-    width = max(map(len, MODEL_TABLE))
-    for name in MODEL_TABLE:  # every name, so no model's lack of weights is a surprise
-        mark = "shipped" if shipped_weights(name) is not None else "none"
-        print(f"{name:{width}s}  {mark:7s}  {weights_source(name)}")
+    try:
+        from edgesr.models.registry import MODEL_TABLE
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] != "torch":
+            raise
+        names = _shipped_names()
+        print("the full model table needs torch (pip install -e '.[torch]'); listing the shipped files",
+              file=sys.stderr)
+    else:
+        names = list(MODEL_TABLE)  # every name, so no model's lack of weights is a surprise
+    width = max(map(len, names))
+    for name in names:
+        weights = "shipped" if shipped_weights(name) is not None else "none"
+        onnx = "onnx" if shipped_onnx(name) is not None else "-"  # what a runtime-only install runs
+        print(f"{name:{width}s}  {weights:7s}  {onnx:4s}  {weights_source(name)}")
     return EXIT_OK
+
+
+def _shipped_names() -> list[str]:
+    """The model names edgesr ships a weights or ONNX file for (package data, no torch)."""
+    from importlib import resources
+
+    files = resources.files("edgesr.weights").iterdir()
+    return sorted({Path(f.name).stem for f in files if f.name.endswith((".safetensors", ".onnx"))})
 
 
 def _main(argv: Sequence[str] | None) -> int:
@@ -87,7 +107,7 @@ def _main(argv: Sequence[str] | None) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return run_cli(PROG, _main, argv)
+    return run_cli(PROG, _main, argv, extra="torch")  # convert reads and builds torch models
 
 
 if __name__ == "__main__":

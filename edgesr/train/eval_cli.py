@@ -6,10 +6,11 @@
     edgesr-eval --model bsrn_x4 --weights net_g_BSRN_x4.pth --engine ort --data data/Set5
     edgesr-eval --model model.onnx --engine ort --data data/Set5
 
---engine torch (default for model names) runs the PyTorch model; --engine ort exports the
-model first (the export cache, checked against torch) and scores the ONNX through ONNX
-Runtime, as edgesr-run would run it (--fp16 for the FP16 graph). An .onnx --model is scored
-through ONNX Runtime.
+--engine torch (default for model names) runs the PyTorch model; --engine ort scores the ONNX
+edgesr ships for the model (lkdn_x4, osffnet_x4), else exports it first (the export cache,
+checked against torch), through ONNX Runtime as edgesr-run would run it (--fp16 for the FP16
+graph). An .onnx --model is scored through ONNX Runtime. An .onnx file, or a shipped ONNX with
+--engine ort, needs no torch: a runtime-only install (pip install -e '.[cpu]') scores it.
 
 PSNR/SSIM follow the papers: Y channel (BT.601, 16-235), `scale` pixels cropped at each
 border, SR rounded to 8 bits first, SSIM with an 11x11 Gaussian (sigma 1.5).
@@ -70,7 +71,7 @@ def _main(argv: Sequence[str] | None) -> int:
                             engine=args.engine, fp16=args.fp16)
     try:
         pairs = load_pairs(args.data, scale=scored.scale)
-        scores = evaluate(scored.runner, pairs, scale=scored.scale, method=scored.label)
+        scores = evaluate(scored.runner, pairs, scale=scored.scale, method=scored.label, progress=True)
     finally:
         scored.close()
     table = scores_markdown(scores)

@@ -3,6 +3,9 @@
 Folder layouts: HR only (LR made here with MATLAB-compatible bicubic, HR cropped to a
 multiple of the scale), or HR/LR pairs as the benchmark packs ship them
 (``<set>/HR/*.png`` with ``<set>/LR_bicubic/X4/*x4.png``, or ``<set>/LR/``), matched by name.
+
+numpy only at import: an ONNX graph is scored through an edgesr engine on a runtime-only
+install; torch is imported only to run a PyTorch model.
 """
 
 from __future__ import annotations
@@ -16,8 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
-from torch import nn
 
 from edgesr.data.degrade import imresize, lr_from_hr
 from edgesr.data.folder import find_images, read_rgb8
@@ -105,8 +106,10 @@ def load_pairs(root: str | Path, *, scale: int) -> list[EvalPair]:
     return pairs
 
 
-def sr_from_model(model: nn.Module, lr: np.ndarray) -> np.ndarray:
+def sr_from_model(model, lr: np.ndarray) -> np.ndarray:  # noqa: ANN001 (a torch nn.Module)
     """Upscale an HxWx3 uint8 image with ``model`` (on whatever device it lives) -> float [0, 1]."""
+    import torch
+
     device = next(model.parameters()).device
     tensor = torch.from_numpy(lr.astype(np.float32) / 255.0).permute(2, 0, 1)[None].to(device)
     with torch.no_grad():
@@ -119,16 +122,24 @@ def sr_from_engine(engine, lr: np.ndarray) -> np.ndarray:  # noqa: ANN001 (any e
     return np.clip(engine.run(np.ascontiguousarray(nchw))[0].transpose(1, 2, 0), 0, 1)
 
 
-def evaluate(model, pairs: list[EvalPair], *, scale: int, method: str) -> list[ImageScore]:  # noqa: ANN001
+def _is_engine(model: object) -> bool:
+    """An edgesr engine (``run(lr) -> sr``); anything else is a PyTorch module. Checked by the
+    engine's method, so telling the two apart never imports torch."""
+    return callable(getattr(model, "run", None)) and callable(getattr(model, "info", None))
+
+
+def evaluate(model, pairs: list[EvalPair], *, scale: int, method: str, progress: bool = False) -> list[ImageScore]:  # noqa: ANN001
     """Per-image scores of ``model`` (an nn.Module, or an edgesr engine with ``run``) and of
-    bicubic upscaling (border ``scale`` cropped)."""
-    if isinstance(model, nn.Module):
+    bicubic upscaling (border ``scale`` cropped); ``progress``: a bar on a terminal's stderr."""
+    if _is_engine(model):
+        upscale = lambda lr: sr_from_engine(model, lr)  # noqa: E731
+    else:
         model = model.eval()
         upscale = lambda lr: sr_from_model(model, lr)  # noqa: E731
-    else:
-        upscale = lambda lr: sr_from_engine(model, lr)  # noqa: E731
+    from tqdm import tqdm
+
     scores = []
-    for pair in pairs:
+    for pair in tqdm(pairs, unit="img", desc=method, disable=None if progress else True, leave=False):
         for name, sr in ((method, upscale(pair.lr)),
                          ("bicubic", imresize(pair.lr.astype(np.float64) / 255.0, scale=scale))):
             scores.append(ImageScore(name=pair.name, method=name,
