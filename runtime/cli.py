@@ -256,6 +256,10 @@ def _main(argv: Sequence[str] | None) -> int:
         raise ImageError(
             f"input {args.input!r} does not exist; check the path (working folder is {os.getcwd()})"
         )
+    if args.ray is not None:  # folder mode on a Ray cluster (runtime/ray_batch_run.py)
+        from edgesr.runtime.ray_batch_run import run_folder_ray
+
+        return run_folder_ray(args, src)
     if src.is_dir():
         return _run_folder(args, src)
     if is_video_path(src):

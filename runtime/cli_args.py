@@ -24,6 +24,8 @@ examples:
   edgesr-run -i photo.jpg -s 2                               -> results/photo_out.jpg at twice the size
   edgesr-run photo.png -o photo_x4.png                       an output file of your choosing
   edgesr-run photos/ -o photos_x4/                           a folder: mirrored tree, resumable
+  edgesr-run photos/ -o photos_x4/ --ray                     the same on a local Ray cluster (serve extra)
+  edgesr-run photos/ -o photos_x4/ --ray HEAD:6379          ... on a running cluster (`ray start --head`)
   edgesr-run clip.mp4 -o clip_x4.mp4 --crf 18                a video (needs the `video` extra)
   edgesr-run photo.jpg -o out.png --model osffnet_x4.onnx    an exported model (edgesr-export)
   edgesr-run photo.png -o out.png --model other.onnx --scale 2   an ONNX without edgesr metadata
@@ -129,6 +131,17 @@ def _add_run(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
 
 
+def _add_ray(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                        help="a folder INPUT through Ray Data (the serve extra): the same names, "
+                        "resume and bytes as folder mode; ADDRESS joins a running cluster (auto, "
+                        "HOST:6379, ray://HOST:10001), none starts a local one. Put it after INPUT")
+    parser.add_argument("--ray-actors", type=int, default=1, metavar="N",
+                        help="with --ray: actors, one engine each (default 1)")
+    parser.add_argument("--ray-gpus", type=float, default=0, metavar="G",
+                        help="with --ray: GPUs per actor (1 on GPU nodes; default 0)")
+
+
 def build_parser(prog: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=prog,
@@ -141,4 +154,5 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     _add_model(parser)
     _add_video(parser)
     _add_run(parser)
+    _add_ray(parser)
     return parser
