@@ -10,6 +10,11 @@
   then sliced from memory-mapped ``.npy`` files: no image decoding per sample. The cache
   costs (1 + 1/scale**2) times the decoded HR size per scale (DIV2K train at x2: about
   8 GB); stale entries are never deleted, remove the cache folder to reclaim the space.
+  The cache follows edgesr's one trust rule (:mod:`edgesr.trust`), as every cache does: its
+  folders must be this user's, not group/world-writable and not symbolic links (else one
+  warning line and a private temporary folder for this run), and each ``.npy`` is used only
+  when its SHA-256, recorded at write time, matches (else it is rebuilt, one warning line for
+  all of them). Verifying costs one read of the cache per run, spread over threads.
 * ``TrainPatchDataset`` (``edgesr.data.patches``) yields random aligned ``{"lr", "hr"}`` patches with random flips
   and 90-degree rotations, as float32 CHW tensors in [0, 1]. Each sample is a pure function
   of ``(seed, epoch, index)``, so results do not depend on the number of DataLoader workers
@@ -20,8 +25,8 @@
   multiple of the scale); use ``batch_size=1`` since sizes differ.
 * The scikit-image photos and their fixed split live in ``edgesr.data.skimage_photos``.
 
-Unreadable files and images too small for a patch are skipped with a logged warning and
-counted in ``dataset.report``; an empty folder, or one where nothing usable remains, raises
+Unreadable files and images too small for a patch are skipped and counted in
+``dataset.report``, with one warning line naming them (each one's reason at debug level, -v); an empty folder, or one where nothing usable remains, raises
 ``DataError`` saying what was searched and how to fix it.
 """
 
@@ -42,7 +47,9 @@ import numpy as np
 
 from edgesr.data.degrade import lr_from_hr
 from edgesr.errors import ConfigError, DataError, ImageError, OutputError
-from edgesr.fileio import CACHE_ENV, cache_dir, ensure_folder, write_atomically
+from edgesr import trust
+from edgesr.errors import printable
+from edgesr.fileio import CACHE_ENV, cache_dir
 from edgesr.image_guard import probe_header, read_regular_file
 
 __all__ = [
@@ -59,6 +66,8 @@ logger = logging.getLogger(__name__)
 IMAGE_EXTENSIONS: tuple[str, ...] = (".bmp", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp")
 # Bump when the LR recipe or the cache layout changes: old entries are then ignored.
 CACHE_VERSION = 1
+_NAMES_SHOWN = 5  # skipped images named in the one summary line
+_ANNOUNCE_FROM = 20  # images to make before "making x4 LR images ..." is worth a line
 
 
 
@@ -156,26 +165,63 @@ class FolderReport:
     skipped_unreadable: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
-        return (
+        text = (
             f"{self.root}: {self.found} images found, {self.from_cache} from cache, "
             f"{self.computed} computed, {len(self.skipped_small)} too small, "
             f"{len(self.skipped_unreadable)} unreadable"
         )
+        skipped = self.skipped_names()
+        return f"{text}; {skipped}" if skipped else text
+
+    def skipped_names(self) -> str:
+        """The first few skipped images of each kind in one line ("" when none)."""
+        parts = []
+        for what, names in (("too small", self.skipped_small), ("unreadable", self.skipped_unreadable)):
+            if names:
+                shown = ", ".join(printable(n) for n in names[:_NAMES_SHOWN])
+                more = f" and {len(names) - _NAMES_SHOWN} more" if len(names) > _NAMES_SHOWN else ""
+                parts.append(f"{what}: {shown}{more}")
+        return "; ".join(parts) + " (-v gives each one's reason)" if parts else ""
 
 
-def _cache_paths(source: Path, scale: int, cache_dir: Path) -> tuple[Path, Path]:
+def _cache_paths(source: Path, scale: int, folder: Path) -> tuple[Path, Path]:
+    """Where ``source``'s HR and LR arrays are cached in ``folder`` (the cache's x{scale})."""
     st = source.stat()
     key_text = f"v{CACHE_VERSION}|{source.resolve()}|{st.st_mtime_ns}|{st.st_size}|x{scale}"
     key = hashlib.sha256(key_text.encode("utf-8")).hexdigest()[:24]
     stem = re.sub(r"[^A-Za-z0-9_.-]", "_", source.stem)[:40]
-    folder = cache_dir / f"x{scale}"
     return folder / f"{stem}-{key}.hr.npy", folder / f"{stem}-{key}.lr.npy"
 
 
+def _scale_folder(cache_dir: str | os.PathLike[str] | None, scale: int) -> Path:
+    """The cache's x{scale} folder under the trust rule: this user's, private, no symbolic
+    links (else a private temporary folder, one warning line); a place where no folder can
+    be made is a DataError."""
+    what = "LR pairs cache"
+    try:
+        root = (trust.default_cache_folder("pairs", what=what) if cache_dir is None
+                else trust.cache_folder(Path(cache_dir), what=what))
+        return trust.cache_folder(root / f"x{scale}", what=what)
+    except OutputError as exc:
+        raise DataError(
+            f"cannot write the LR cache ({exc}); expected a writable folder. Pass cache_dir=... "
+            f"or set {CACHE_ENV} to a writable folder."
+        ) from None
+
+
+def _entry_problem(hr_path: Path, lr_path: Path) -> str:
+    """"" when both arrays pass the trust rule (digest included), "is missing" when either is
+    absent, else what is wrong with the first that fails (completes "it ...")."""
+    for path in (hr_path, lr_path):
+        problem = trust.entry_problem(path)
+        if problem:
+            return problem
+    return ""
+
+
 def _load_cached(hr_path: Path, lr_path: Path, scale: int) -> tuple[int, int] | None:
-    """The cached HR size if both files are present and consistent, else None."""
-    if not (hr_path.is_file() and lr_path.is_file()):
-        return None
+    """The cached HR size if both files (verified by :func:`_entry_problem`) are consistent,
+    else None."""
     try:
         hr = np.load(hr_path, mmap_mode="r")
         lr = np.load(lr_path, mmap_mode="r")
@@ -195,13 +241,12 @@ def _load_cached(hr_path: Path, lr_path: Path, scale: int) -> tuple[int, int] | 
 
 
 def _save_atomic(path: Path, array: np.ndarray) -> None:
-    ensure_folder(path.parent, what=f"LR cache folder (set {CACHE_ENV} to move it)")
-    # a cache entry: replacing a stale or concurrent identical one is right
+    # a cache entry (0o600, its SHA-256 recorded): replacing a stale or concurrent one is right
     def save(tmp: str) -> None:
         with open(tmp, "wb") as handle:  # a handle: np.save would append .npy to a name
             np.save(handle, np.ascontiguousarray(array), allow_pickle=False)
 
-    write_atomically(path, save, overwrite=True)
+    trust.write_entry(path, save)
 
 
 def _make_pair(source: Path, scale: int, hr_path: Path, lr_path: Path) -> tuple[int, int]:
@@ -248,7 +293,6 @@ def prepare_pairs(
     scale = check_scale(scale)
     min_lr_px = integer_option(min_lr_px, "min_lr_px", minimum=1, example="64")
     root_path = Path(root)
-    cache_path = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     sources = find_images(root_path)
     report = FolderReport(root=str(root_path), scale=scale, found=len(sources))
     if not sources:
@@ -259,6 +303,7 @@ def prepare_pairs(
             "edgesr.data.skimage_photos.write_skimage_corpus()."
         )
 
+    cache_path = _scale_folder(cache_dir, scale)
     sizes: dict[int, tuple[int, int]] = {}
     paths: dict[int, tuple[Path, Path]] = {}
     missing: list[int] = []
@@ -267,18 +312,30 @@ def prepare_pairs(
             paths[i] = _cache_paths(source, scale, cache_path)
         except OSError as exc:
             name = source.relative_to(root_path).as_posix()
-            logger.warning("skipping %s: cannot stat the file (%s)", name, exc)
+            logger.debug("skipping %s: cannot stat the file (%s)", name, exc)
             report.skipped_unreadable.append(name)
-            continue
-        cached = _load_cached(*paths[i], scale)
+    workers = max(1, min(4, os.cpu_count() or 1))
+    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:  # hashing frees the GIL
+        problems = dict(zip(paths, pool.map(lambda i: _entry_problem(*paths[i]), paths)))
+    refused: list[tuple[str, str]] = []
+    for i, (hr_path, lr_path) in paths.items():
+        cached = _load_cached(hr_path, lr_path, scale) if not problems[i] else None
+        if problems[i] not in ("", "is missing"):
+            refused.append((hr_path.name, problems[i]))
         if cached is None:
             missing.append(i)
         else:
             sizes[i] = cached
             report.from_cache += 1
+    if refused:  # one line for all of them: a copied or tampered cache has many
+        logger.warning("not using %d cached LR pair file(s) in %s (the first, %s, %s); rebuilding "
+                       "them", len(refused), printable(cache_path), printable(refused[0][0]), refused[0][1])
 
     if missing:
-        logger.info(
+        # announced only when it takes a while: a short step stays quiet (a refusal that may
+        # follow is then the only line)
+        logger.log(
+            logging.INFO if len(missing) >= _ANNOUNCE_FROM else logging.DEBUG,
             "making x%d LR images for %d of %d HR images in %s (cached in %s)",
             scale, len(missing), len(sources), root_path, cache_path,
         )
@@ -294,11 +351,11 @@ def prepare_pairs(
                 try:
                     sizes[i] = future.result()
                 except ImageError as exc:
-                    logger.warning("skipping unreadable image %s: %s", name, exc)
+                    logger.debug("skipping unreadable image %s: %s", name, exc)
                     report.skipped_unreadable.append(name)
                     continue
                 report.computed += 1
-        logger.info("made %d LR images in %.1f s", report.computed, time.perf_counter() - started)
+        logger.debug("made %d LR images in %.1f s", report.computed, time.perf_counter() - started)
 
     records: list[PairRecord] = []
     min_hr_px = min_lr_px * scale
@@ -308,7 +365,7 @@ def prepare_pairs(
         name = source.relative_to(root_path).as_posix()
         h, w = sizes[i]
         if h < min_hr_px or w < min_hr_px:
-            logger.warning(
+            logger.debug(
                 "skipping %s: %dx%d pixels (cropped to a multiple of %d) is smaller than a "
                 "%dx%d HR patch", name, h, w, scale, min_hr_px, min_hr_px,
             )
@@ -323,13 +380,14 @@ def prepare_pairs(
         )
     report.skipped_small.sort()
     report.skipped_unreadable.sort()
-    if report.skipped_small or report.skipped_unreadable:
-        logger.warning("%s", report.summary())
     if not records:
         raise DataError(
             f"no usable images in {str(root_path)!r}: {report.found} found, "
             f"{len(report.skipped_unreadable)} unreadable, {len(report.skipped_small)} smaller "
-            f"than {min_hr_px}x{min_hr_px} HR pixels ({min_lr_px} LR px at x{scale}). "
+            f"than {min_hr_px}x{min_hr_px} HR pixels ({min_lr_px} LR px at x{scale}) "
+            f"; {report.skipped_names()}. "
             "Use larger images, a smaller patch size or a smaller scale, or fix the files."
         )
+    if report.skipped_small or report.skipped_unreadable:
+        logger.warning("%s", report.summary())  # one line for all skipped images
     return records, report
