@@ -7,6 +7,7 @@ lifecycle. Expected outputs come from numpy's ``repeat`` (an independent oracle)
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -87,3 +88,19 @@ def test_builtin_rows_describe_the_three_engines() -> None:
     assert rows["trt"].kinds == ("gpu",) and rows["torch"].runs == "model"
     assert rows["trt"].engine.startswith("edgesr.runtime.engines.trt")  # lazily, by name
     assert engines.options_class("ort").__name__ == "OrtOptions"
+
+
+def test_auto_calls_an_engine_that_is_not_installed_not_installed_never_passed_over() -> None:
+    # A fresh `.[cpu]` install has no OpenVINO: auto's message must not say the job-size rule
+    # passed it over (it was never a candidate). Stand in a package name that cannot exist.
+    original = engines.ENGINES["openvino"]
+    missing = dataclasses.replace(original, package="edgesr_test_no_such_package")
+    register_engine(missing, replace=True)
+    try:
+        for lr_px in (10, 10**8):  # below and above OpenVINO's job-size rule
+            choice = engines.choose_engine("auto", lr_px=lr_px)
+            assert choice.name != "openvino"
+            assert "openvino" not in choice.summary
+            assert "openvino: edgesr_test_no_such_package is not installed" in choice.reason
+    finally:
+        register_engine(original, replace=True)

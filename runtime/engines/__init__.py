@@ -39,173 +39,34 @@ import dataclasses
 import importlib
 import logging
 import os
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from edgesr.errors import ConfigError, EngineUnavailableError, UnknownNameError
-from edgesr.runtime.engines.availability import (
-    OPENVINO_MODULE,
-    TRT_MODULE,
-    missing_dependency,
-    openvino_available,
-    ort_available,
-    ort_gpu_provider,
-    torch_available,
-    trt_available,
-)
+from edgesr.runtime.engines.availability import missing_dependency
+from edgesr.runtime.engines.choice import EngineChoice, _without_advice, choose_engine
 from edgesr.runtime.engines.protocol import Engine
+from edgesr.runtime.engines.table import (
+    ENGINE_CHOICES,
+    ENGINE_TABLE,
+    ENGINES,
+    KINDS,
+    MODEL_ENGINES,
+    OPENVINO_AUTO_MIN_LR_PX,
+    EngineDescriptor,
+    check_engine_name,
+    descriptor,
+    engine_available,
+    engine_choices,
+    model_engines,
+    register_engine,
+    split_engine_name,
+    unregister_engine,
+)
 from edgesr.spec import ModelSpec
 
 logger = logging.getLogger(__name__)
-
-KINDS = ("cpu", "gpu", "npu")
-#: ``auto`` picks OpenVINO over ONNX Runtime on a CPU for jobs of at least this many LR pixels:
-#: its calls took 0.73-0.80x ONNX Runtime's time (all three shipped x4 models, 320x180), but it
-#: starts about 1.2 s later (importing OpenVINO and onnx, compiling from its cache), which
-#: those calls repay after about this much work (README "OpenVINO" has the runs).
-OPENVINO_AUTO_MIN_LR_PX = 400_000
-
-
-@dataclass(frozen=True, kw_only=True)
-class EngineDescriptor:
-    """One row of the engine table (see the module notes)."""
-
-    name: str
-    engine: str  # "module:Class"
-    options: str  # "module:OptionsClass"
-    kinds: tuple[str, ...]  # devices it can run on: "cpu", "gpu", "npu"
-    precisions: tuple[str, ...]
-    install_hint: str  # one line: what to install (or use instead) when it cannot run here
-    available: Callable[[], tuple[bool, str]]  # (usable here, why); cheap, never raises
-    runs: str = "onnx"  # "onnx": an .onnx file; "model": a registered PyTorch model by name
-    auto_rank: int | None = None  # order in which ``auto`` tries it; None = never
-    #: Devices accepted as ``name:DEVICE`` (the first is the default); the options class then
-    #: has a ``device`` field that the name sets.
-    devices: tuple[str, ...] = ()
-    #: True when ``--fp16`` runs the fp32 graph in the engine's own half type (no FP16 export).
-    half_from_fp32: bool = False
-    #: ``auto`` passes this row over for jobs of fewer LR pixels (or of unknown size): below it
-    #: the engine's start-up costs more than its faster calls save (README "OpenVINO").
-    auto_min_lr_px: int = 0
-    #: ``auto`` passes this row over where ONNX Runtime has a GPU provider (faster there).
-    auto_cpu_only: bool = False
-
-    def __post_init__(self) -> None:
-        if self.runs not in ("onnx", "model"):
-            raise ConfigError(f"engine {self.name!r}: runs={self.runs!r}, expected 'onnx' or 'model'")
-        unknown = [k for k in self.kinds if k not in KINDS]
-        if unknown or not self.kinds:
-            raise ConfigError(f"engine {self.name!r}: kinds={self.kinds!r}, expected some of {KINDS}")
-        for ref in (self.engine, self.options):
-            if ":" not in ref:
-                raise ConfigError(f"engine {self.name!r}: {ref!r} is not 'module:Name'")
-
-    @property
-    def module(self) -> str:
-        return self.engine.partition(":")[0]
-
-
-_BUILTIN = (
-    EngineDescriptor(
-        name="ort", engine="edgesr.runtime.engines.ort:OrtEngine",
-        options="edgesr.runtime.engines.ort:OrtOptions", kinds=("cpu", "gpu", "npu"),
-        precisions=("fp32", "fp16"), available=ort_available, auto_rank=2,
-        install_hint="install ONNX Runtime: pip install -e '.[cpu]' (or '.[gpu]' on NVIDIA GPUs)",
-    ),
-    EngineDescriptor(
-        # by name only: TensorRT is imported when this engine is asked for
-        name="trt", engine=f"{TRT_MODULE}:TrtEngine",
-        options="edgesr.runtime.engines.trt.options:TrtOptions", kinds=("gpu",),
-        precisions=("fp32", "fp16"), available=trt_available, auto_rank=0,
-        install_hint="install TensorRT on a machine with an NVIDIA GPU: pip install -e '.[trt-cu12]', or use --engine ort",
-    ),
-    EngineDescriptor(
-        name="openvino", engine=f"{OPENVINO_MODULE}:OpenVinoEngine",
-        options="edgesr.runtime.engines.openvino:OpenVinoOptions", kinds=("cpu", "gpu", "npu"),
-        precisions=("fp32", "fp16"), available=openvino_available, devices=("CPU", "GPU", "NPU"),
-        half_from_fp32=True, auto_rank=1, auto_cpu_only=True, auto_min_lr_px=OPENVINO_AUTO_MIN_LR_PX,
-        install_hint="install OpenVINO: pip install -e '.[openvino]', or use --engine ort",
-    ),
-    EngineDescriptor(
-        name="torch", engine="edgesr.torch_engine:TorchEngine",
-        options="edgesr.torch_engine:TorchOptions", kinds=("cpu", "gpu"),
-        precisions=("fp32", "fp16"), available=torch_available, runs="model",
-        install_hint="install PyTorch: pip install -e '.[torch]', or use --engine ort with an .onnx file",
-    ),
-)
-
-#: name -> descriptor. The one place engines are registered (see :func:`register_engine`).
-ENGINES: dict[str, EngineDescriptor] = {row.name: row for row in _BUILTIN}
-
-
-def register_engine(row: EngineDescriptor, *, replace: bool = False) -> EngineDescriptor:
-    """Add ``row`` to the table (plugins, tests); an existing name needs ``replace=True``."""
-    if row.name == "auto" or (row.name in ENGINES and not replace):
-        raise ConfigError(f"engine {row.name!r} is already registered; pass replace=True to replace it")
-    ENGINES[row.name] = row
-    return row
-
-
-def unregister_engine(name: str) -> None:
-    ENGINES.pop(name, None)
-
-
-def engine_choices() -> tuple[str, ...]:
-    """What ``--engine`` accepts: ``auto``, every registered engine, and ``name:DEVICE`` for
-    each device after an engine's default one (``openvino:GPU``)."""
-    with_devices = [f"{name}:{device}" for name, row in ENGINES.items() for device in row.devices[1:]]
-    return ("auto", *ENGINES, *with_devices)
-
-
-def split_engine_name(name: str) -> tuple[str, str | None]:
-    """``"openvino:GPU"`` -> ``("openvino", "GPU")``; ``"ort"`` -> ``("ort", None)``."""
-    engine, _, device = name.partition(":")
-    return engine, (device or None)
-
-
-def model_engines() -> frozenset[str]:
-    """Engines that run a registered PyTorch model (by name) rather than an ONNX file."""
-    return frozenset(name for name, row in ENGINES.items() if row.runs == "model")
-
-
-#: Snapshots of the table at import, for code written before the descriptors.
-ENGINE_TABLE: dict[str, str] = {name: row.engine for name, row in ENGINES.items()}
-ENGINE_CHOICES: tuple[str, ...] = engine_choices()
-MODEL_ENGINES: frozenset[str] = model_engines()
-
-
-@dataclass(frozen=True, kw_only=True)
-class EngineChoice:
-    """Which engine ``auto`` (or an explicit name) resolved to, and why."""
-
-    name: str
-    reason: str  # everything: the rule, and every engine that cannot run here
-    device: str | None = None  # from ``name:DEVICE``; None = the engine's default device
-    #: what ``edgesr-run`` prints: the engine and any engine the rule passed over, but not
-    #: the engines that are not installed (TensorRT is mentioned only when asked for)
-    summary: str = ""
-
-
-def check_engine_name(name: object) -> str:
-    """``name`` if it is ``auto``, a registered engine or ``engine:DEVICE`` of an engine with
-    devices (``openvino:GPU``, ``openvino:GPU.1``); else UnknownNameError with suggestions."""
-    if not isinstance(name, str):
-        raise UnknownNameError("engine", str(name), engine_choices())
-    engine, device = split_engine_name(name)
-    row = ENGINES.get(engine)
-    known_device = device is None or (row is not None and device.partition(".")[0].upper() in row.devices)
-    if (name != "auto" and row is None) or not known_device:
-        raise UnknownNameError("engine", name, engine_choices())
-    return name
-
-
-def descriptor(name: str) -> EngineDescriptor:
-    check_engine_name(name)
-    if name == "auto":
-        raise ConfigError("'auto' is not an engine of its own; resolve it with choose_engine() first")
-    return ENGINES[split_engine_name(name)[0]]
 
 
 def _import_ref(row: EngineDescriptor, ref: str) -> Any:
@@ -239,49 +100,6 @@ def options_class(name: str) -> type:
     return _import_ref(row, row.options)
 
 
-def engine_available(name: str) -> tuple[bool, str]:
-    """(usable here, reason) for a registered engine, without opening a model."""
-    return descriptor(name).available()
-
-
-def _auto_passes_over(row: EngineDescriptor, lr_px: int | None) -> str:
-    """Why ``auto`` does not try ``row`` for this job ("" when it does)."""
-    if row.auto_cpu_only and ort_gpu_provider():
-        return "passed over: ONNX Runtime has a GPU provider here, which is faster"
-    if row.auto_min_lr_px and (lr_px is None or lr_px < row.auto_min_lr_px):
-        size = "of unknown size" if lr_px is None else f"of {lr_px:,} LR px"
-        return f"passed over: a job {size} is below {row.auto_min_lr_px:,}, where its start-up costs more than its faster calls save"
-    return ""
-
-
-def choose_engine(name: str = "auto", *, lr_px: int | None = None) -> EngineChoice:
-    """Resolve ``auto`` to the first available engine by ``auto_rank`` whose job rules
-    (``auto_cpu_only``, ``auto_min_lr_px``; ``lr_px``: the job's LR pixels, None = unknown)
-    let it be tried (explicit names pass through). Raises EngineUnavailableError when nothing
-    can run ONNX models here."""
-    name = check_engine_name(name)
-    if name != "auto":
-        engine, device = split_engine_name(name)
-        return EngineChoice(name=engine, device=device, reason="requested", summary="requested")
-    ranked = sorted((row for row in ENGINES.values() if row.auto_rank is not None),
-                    key=lambda row: row.auto_rank or 0)
-    refusals: list[str] = []  # engines that cannot run here
-    rules: list[str] = []  # engines auto's rule passed over for this job
-    for row in ranked:
-        passed_over = _auto_passes_over(row, lr_px)
-        if passed_over:
-            rules.append(f"{row.name} {passed_over}")
-            continue
-        ok, why = row.available()
-        if ok:
-            summary = "; ".join([why, *rules])
-            passed = f"; not usable: {'; '.join(refusals)}" if refusals else ""
-            return EngineChoice(name=row.name, reason=f"{summary}{passed}", summary=summary)
-        refusals.append(f"{row.name}: {_without_advice(why)}")
-    raise EngineUnavailableError(
-        f"no engine can run ONNX models here ({'; '.join(refusals + rules)}); {ENGINES['ort'].install_hint}")
-
-
 def _options_for(options: Any, engine: str, device: str | None = None) -> Any:
     if isinstance(options, Mapping):
         unknown = [k for k in options if k not in ENGINES]
@@ -291,12 +109,6 @@ def _options_for(options: Any, engine: str, device: str | None = None) -> Any:
     if device is not None:  # ``name:DEVICE`` sets the options' device
         options = dataclasses.replace(options or options_class(engine)(), device=device)
     return options
-
-
-def _without_advice(why: str) -> str:
-    """The reason part of an availability answer ("X is missing; do Y" -> "X is missing"), so a
-    message gives one piece of advice, its own."""
-    return why.split("; ")[0]
 
 
 def open_engine(
@@ -364,6 +176,7 @@ __all__ = [
     "ENGINE_TABLE",
     "KINDS",
     "MODEL_ENGINES",
+    "OPENVINO_AUTO_MIN_LR_PX",
     "EngineChoice",
     "EngineDescriptor",
     "check_engine_name",
