@@ -117,8 +117,8 @@ def upscale_folder_ray(input_dir: str | Path, output_dir: str | Path, *,
         actor_args = {"opener": opener, "input_dir": str(input_dir), "output_dir": str(output_dir),
                       "overwrite": overwrite, "folder_options": dict(folder_options or {})}
         rows = ray.data.from_items(todo).map_batches(
-            FolderActor, fn_constructor_kwargs=actor_args, batch_size=1, concurrency=concurrency,
-            num_gpus=num_gpus, batch_format="numpy",
+            FolderActor, fn_constructor_kwargs=actor_args, batch_size=1, num_gpus=num_gpus,
+            compute=ray.data.ActorPoolStrategy(size=concurrency), batch_format="numpy",
         ).iter_rows()
         done = []
         for row in rows:  # streamed as actors finish files, so on_item reports progress

@@ -63,6 +63,8 @@ def run_folder_ray(args: argparse.Namespace, src: Path) -> int:
     suffix = args.suffix if args.suffix is not None else ("" if args.output else DEFAULT_SUFFIX)
     jobs = folder_jobs(src, dst, suffix=suffix, ext=args.ext)
     require_ray()  # before a model is exported or anything written
+    if not args.verbose:  # Ray Data's progress lines (one per stage and second) drown the summary
+        logging.getLogger("ray.data").setLevel(logging.WARNING)
     with output_folder(dst):  # made for the run, removed again when nothing was written
         model = resolve_model(args, lr_px=_folder_lr_px(jobs, overwrite=args.overwrite))
         if model.spec is not None and args.tile is not None:  # flag problems once, before any file

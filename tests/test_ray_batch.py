@@ -1,41 +1,24 @@
 """edgesr-batch (edgesr.runtime.ray_batch): folder mode through Ray Data on a local Ray cluster.
 
 The cluster runs inside a private network namespace that the test creates (``unshare --net``,
-only ``lo`` up), so Ray, which registers a node under the machine's network address, can
-reach nothing but loopback. Oracle: ``edgesr-run``'s folder mode on the same folder, file by
-file, byte for byte.
-
-Known limit: Ray 2.60's raylet waits a fixed 15 s for its dashboard agent (a fresh Python
-process) to write its ports and aborts after that; RAY_agent_register_timeout_ms and giving
-the ports to ``ray start`` do not change it. Under `nice -n 10` on this 2-core machine at load
-9-12 (two trainings and other suites) the agent missed it; at load 6 the test took 21-26 s."""
+only ``lo`` up; tests/ray_util.py), so Ray, which registers a node under the machine's network
+address, can reach nothing but loopback. Oracle: ``edgesr-run``'s folder mode on the same
+folder, file by file, byte for byte."""
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+from ray_util import IP, private_command, private_network_works, ray_environment
 
 from edgesr.runtime.ray_batch_cli import main as batch_main
 from edgesr.weights import shipped_onnx
 
 MODEL = shipped_onnx("lkdn_x4")
-IP = shutil.which("ip") or next((p for p in ("/usr/sbin/ip", "/sbin/ip") if os.path.exists(p)), None)
-
-
-def _private_network_works() -> str:
-    """'' when ``unshare --net --map-root-user`` with ``ip`` works here, else why not."""
-    if shutil.which("unshare") is None or IP is None:
-        return "unshare or ip is not installed"
-    done = subprocess.run(["unshare", "--net", "--map-root-user", IP, "link", "set", "lo", "up"],
-                          capture_output=True, text=True)
-    return "" if done.returncode == 0 else f"no private network namespace here: {done.stderr.strip()}"
 
 
 def _folder(root: Path) -> Path:
@@ -53,7 +36,7 @@ def _folder(root: Path) -> Path:
 
 def test_ray_batch_equals_folder_mode_resumes_and_lists_failures(tmp_path) -> None:
     pytest.importorskip("ray", reason="ray[data] is not installed (pip install -e '.[serve]')")
-    why = _private_network_works()
+    why = private_network_works()
     if why:
         pytest.skip(why)
     from edgesr.runtime.cli import main as run_main
@@ -65,15 +48,11 @@ def test_ray_batch_equals_folder_mode_resumes_and_lists_failures(tmp_path) -> No
     (out).mkdir()
     (out / "c.png").write_bytes(b"left by an interrupted run")  # must be skipped, untouched
     links = tmp_path / "links.txt"
-    script = (f"{IP} link set lo up && {IP} -o link show > {links} && exec {sys.executable} -m "
+    script = (f"{IP} -o link show > {links} && exec {sys.executable} -m "
               f"edgesr.runtime.ray_batch_cli {src} -o {out} --model {MODEL} --engine ort")
-    ray_tmp = tempfile.mkdtemp(prefix="r")  # Ray's session files; short (socket paths <= 107 B)
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_TMPDIR": ray_tmp}
-    try:
-        done = subprocess.run(["unshare", "--net", "--map-root-user", "sh", "-c", script], env=env,
-                              capture_output=True, text=True, timeout=240)
-    finally:
-        shutil.rmtree(ray_tmp, ignore_errors=True)
+    with ray_environment() as env:
+        done = subprocess.run(private_command(script), env=env, capture_output=True, text=True,
+                              timeout=240)
     assert [line.split(":")[1].strip() for line in links.read_text().splitlines()] == ["lo"]
     assert done.returncode == 1, done.stderr[-3000:]
     assert "3 upscaled, 1 skipped (output exists), 1 failed" in done.stdout
