@@ -7,7 +7,7 @@
     edgesr-bench complexity [--models NAME ...] [--json]                       params, Multi-Adds (torch)
     edgesr-bench tiling [--models osffnet_x4 lmfn_x4]                          tiled vs whole (torch)
     edgesr-bench serve [--url HOST:PORT --name N] [--requests 200] [--concurrency 8]  load test of edgesr-serve
-    edgesr-bench --model osffnet --scale 4                                     one-model report (torch)
+    edgesr-bench --model osffnet --scale 4                                     one-model report (torch; minutes)
 
 MODEL is an .onnx file or a model name (the ONNX edgesr ships when there is one). latency,
 predict, floor and report run with the runtime alone (pip install -e '.[cpu]'); the others need torch.
@@ -109,15 +109,15 @@ def _torch_commands(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_torch_handler("tiling", "run_tiling"))
 
 
-def _torch_handler(command: str, function: str):  # noqa: ANN202
+def _torch_handler(command: str, function: str, module: str = "torch_commands"):  # noqa: ANN202
     def handler(args: argparse.Namespace) -> str:
         try:
             import torch  # noqa: F401  (probe only: the commands below import models)
         except ImportError:
             raise needs_torch(f"edgesr-bench {command}") from None
-        from edgesr.benchmarks import torch_commands
+        import importlib
 
-        return getattr(torch_commands, function)(args)
+        return getattr(importlib.import_module(f"edgesr.benchmarks.{module}"), function)(args)
 
     return handler
 
@@ -131,7 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--scale", type=int, default=4, choices=SCALES, help="upscaling factor (default 4)")
     parser.add_argument("--allow-untrained", action="store_true",
                         help="time a model edgesr ships no weights for, untrained (timing only)")
-    parser.add_argument("--repeats", type=int, default=5, help="timed runs per engine (default 5)")
+    parser.add_argument("--repeats", type=int, default=5,
+                        help="timed runs per engine after one warm-up (default 5; each round runs four engines)")
     parser.add_argument("--tile", type=int, default=128, help="tile size of the tiled latency run (default 128)")
     parser.add_argument("--overlap", type=int, default=16, help="overlap of the tiled latency run (default 16)")
     parser.add_argument("--torch-compile", action="store_true",
@@ -154,7 +155,7 @@ def _main(argv: Sequence[str] | None) -> int:
         if args.model is None:
             parser.print_help()
             return EXIT_OK
-        text = _torch_handler("--model", "run_model_report")(args)
+        text = _torch_handler("--model", "run_model_report", module="model_report")(args)
     else:
         text = args.handler(args)
     print(text)  # every command returns its text; only the CLI prints

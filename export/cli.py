@@ -137,6 +137,13 @@ def format_summary(report) -> str:  # noqa: ANN001 (ExportReport, imported lazil
 def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(verbose=args.verbose)
+    from edgesr.progress import step_status
+
+    with step_status(f"{PROG} {args.model}"):  # on a terminal: the last step and the time so far
+        return _export(args)
+
+
+def _export(args: argparse.Namespace) -> int:
     if args.int8 or args.calib is not None:
         return _export_int8(args)
     from edgesr.export.onnx_export import export_model  # torch import: after argument parsing

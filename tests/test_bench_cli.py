@@ -43,13 +43,35 @@ def test_complexity_unknown_model_is_one_line(capsys: pytest.CaptureFixture[str]
 
 
 def test_model_report_times_ort_tiled_and_torch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                capsys: pytest.CaptureFixture[str]) -> None:
+                                                capsys: pytest.CaptureFixture[str],
+                                                caplog: pytest.LogCaptureFixture) -> None:
     monkeypatch.setenv("EDGESR_CACHE_DIR", str(tmp_path))
+    caplog.set_level("INFO", logger="edgesr.benchmarks.model_report")
     assert main(["--model", "osffnet-tiny", "--scale", "4", "--repeats", "1"]) == 0
     out = capsys.readouterr().out
-    assert "536,504" not in out and "osffnet-tiny_x4" in out
+    assert "536,504" not in out and "osffnet-tiny_x4" in out and ": an export)" in out
     for label in ("ort-cpu", "ort-cpu tiled 128/16", "torch-cpu"):
         assert label in out
+    said = [r.getMessage() for r in caplog.records if r.name == "edgesr.benchmarks.model_report"]
+    # up front: what runs and how often; then the export it needs; then the estimate
+    assert said[0].startswith("osffnet-tiny_x4 on a 320x180 input: 4 engines") and "1 warm-up + 1 timed" in said[0]
+    assert said[1].startswith("edgesr ships no ONNX for osffnet-tiny_x4: exporting it first")
+    assert said[2].startswith("warm-up round: ") and "the 1 timed round(s) take about" in said[2]
+
+
+def test_model_report_times_the_shipped_onnx_and_exports_nothing(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from edgesr.benchmarks.model_report import _onnx_for
+    from edgesr.weights import shipped_onnx
+
+    monkeypatch.setenv("EDGESR_CACHE_DIR", str(tmp_path))
+    assert _onnx_for("osffnet_x4", allow_untrained=False) == (shipped_onnx("osffnet_x4"), "the shipped ONNX")
+    assert list(tmp_path.rglob("*")) == []  # no export, no cache folder
+
+
+def test_model_report_refuses_zero_repeats(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--model", "osffnet-tiny", "--scale", "4", "--repeats", "0"]) == 2
+    assert "--repeats 0: expected at least 1" in capsys.readouterr().err
 
 
 def test_tiling_report_measures_psnr_and_seams(tmp_path: Path) -> None:
