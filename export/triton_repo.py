@@ -50,7 +50,7 @@ MAX_QUEUE_DELAY_US = 2000
 TRT_CACHE_ROOT = "/tmp/edgesr_trt_cache"
 
 _ONNX_TO_TRITON = {1: "TYPE_FP32", 10: "TYPE_FP16", 2: "TYPE_UINT8"}  # onnx.TensorProto values
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+MODEL_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -98,7 +98,7 @@ def read_io(onnx_path: Path) -> tuple[TensorInfo, TensorInfo, ModelSpec]:
     return _tensor(inputs[0], "input", onnx_path), _tensor(graph.output[0], "output", onnx_path), spec
 
 
-def _io_block(kind: str, t: TensorInfo) -> str:
+def io_block(kind: str, t: TensorInfo) -> str:
     return (f"{kind} [\n  {{\n    name: \"{t.name}\"\n    data_type: {t.triton_type}\n"
             f"    dims: [ {t.channels}, -1, -1 ]\n  }}\n]\n")
 
@@ -131,7 +131,7 @@ def config_text(name: str, lr: TensorInfo, sr: TensorInfo, spec: ModelSpec, *, b
                f"# {MAX_QUEUE_DELAY_US} us is small next to one tile's inference.\n"
                f"dynamic_batching {{\n  max_queue_delay_microseconds: {MAX_QUEUE_DELAY_US}\n}}\n")
     instances = "instance_group [\n  {\n    count: 1\n    kind: KIND_AUTO\n  }\n]\n"
-    text = head + batching + _io_block("input", lr) + _io_block("output", sr) + dynamic + instances
+    text = head + batching + io_block("input", lr) + io_block("output", sr) + dynamic + instances
     if backend == "onnxruntime":
         text += _trt_accelerator(name, lr, spec)
     return text
@@ -146,7 +146,7 @@ def write_triton_repo(onnx_path: str | Path, repo: str | Path, *, name: str | No
     if backend not in BACKENDS:
         raise ConfigError(f"Triton backend {backend!r}: expected one of {', '.join(BACKENDS)}")
     name = name or source.stem
-    if not _NAME.match(name):
+    if not MODEL_NAME_PATTERN.match(name):
         raise ConfigError(f"Triton model name {name!r}: use letters, digits, '_', '.' or '-'")
     lr, sr, spec = read_io(source)
     folder = Path(repo) / name
