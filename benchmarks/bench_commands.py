@@ -17,6 +17,7 @@ from pathlib import Path
 
 from edgesr.errors import ConfigError, EngineUnavailableError
 from edgesr.fileio import check_output_file, write_text_atomically
+from edgesr.progress import step_status
 
 logger = logging.getLogger(__name__)
 
@@ -67,10 +68,15 @@ def run_latency_command(args: argparse.Namespace) -> str:
         check_output_file(args.json, inputs=[args.model] if Path(args.model).exists() else [],
                           overwrite=args.overwrite, what="--json")
     requests = [EngineRequest.parse(e) for e in args.engines]
-    model_path, name = resolve_model(args.model, precision=args.precision, allow_untrained=args.allow_untrained)
-    document = run_latency(model_path=model_path, model_name=name, requests=requests,
-                           sizes=args.sizes or [(80, 60)], precision=args.precision, warmup=args.warmup,
-                           repeats=args.repeats, argv=["edgesr-bench", *sys.argv[1:]])
+    sizes = args.sizes or [(80, 60)]
+    # on a terminal: the work and the time so far (a large size on a slow engine takes minutes)
+    work = (f"edgesr-bench latency: {len(requests)} engine(s) x {len(sizes)} size(s) x "
+            f"({args.warmup} warm-up + {args.repeats} timed) calls")
+    with step_status(work):
+        model_path, name = resolve_model(args.model, precision=args.precision, allow_untrained=args.allow_untrained)
+        document = run_latency(model_path=model_path, model_name=name, requests=requests, sizes=sizes,
+                               precision=args.precision, warmup=args.warmup, repeats=args.repeats,
+                               argv=["edgesr-bench", *sys.argv[1:]])
     text = format_results(document)
     if args.json:
         write_text_atomically(args.json, json.dumps(document, indent=1) + "\n", overwrite=args.overwrite)
@@ -90,7 +96,8 @@ def run_predict_command(args: argparse.Namespace) -> str:
     if width % spec.scale or height % spec.scale:
         raise ConfigError(f"--size {width}x{height} is not a multiple of the model's scale {spec.scale}")
     lr_w, lr_h = width // spec.scale, height // spec.scale
-    cost = model_cost(model_path, height=lr_h, width=lr_w)
+    with step_status(f"edgesr-bench predict: profiling {model_path.name} at {lr_w}x{lr_h}"):
+        cost = model_cost(model_path, height=lr_h, width=lr_w)
     lines = [f"{model_path.name}: x{spec.scale}, input {lr_w}x{lr_h} -> output {width}x{height}, "
              f"{cost.multi_adds / 1e9:.3f} G Multi-Adds, {cost.bytes_at(args.precision) / 1e6:.1f} MB read+written "
              f"by the unfused graph at {args.precision}",
