@@ -46,3 +46,21 @@ def test_first_command_installs_the_runtime_only_and_runs_the_example() -> None:
     assert 'pip install -e ".[cpu]"' in first and "constraints" not in first
     example = re.search(r"edgesr-run (\S+) -o out\.png", first)
     assert example is not None and (REPO / example.group(1)).is_file()
+
+
+def test_every_relative_link_in_the_readme_and_docs_exists() -> None:
+    """The README links only documents that exist (and so does each document)."""
+    pages = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+    for page in pages:
+        text = page.read_text(encoding="utf-8")
+        for target in re.findall(r"\]\(([^)\s]+)\)", text):
+            if re.match(r"[a-z]+:", target) or target.startswith("#"):
+                continue
+            path = (page.parent / target.split("#", 1)[0]).resolve()
+            assert path.exists(), f"{page.relative_to(REPO)} links {target}, which does not exist"
+
+
+def test_the_readme_links_every_document() -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    for doc in sorted((REPO / "docs").glob("*.md")):
+        assert f"](docs/{doc.name})" in readme, f"README does not link docs/{doc.name}"
