@@ -79,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--training-form", dest="deployment", action="store_false",
                    help="export the model as trained, without the deployment rewrite (default: "
                         "the deployment form: channel MLPs as 1x1 convs, folded norms and input "
-                        "stacking, fusable GELUs; same outputs, faster; see README Performance)")
+                        "stacking, fusable GELUs; same outputs, faster; see docs/performance.md)")
     p.add_argument("--no-check", dest="check", action="store_false",
                    help="skip the torch-vs-ONNX Runtime self-check (see below)")
     p.add_argument("-o", "--output", metavar="FILE",
