@@ -44,7 +44,7 @@ class TorchOptions:
     ``allow_untrained``: run with fresh weights when none are given or shipped (timing only).
     ``channels_last``: NHWC memory layout for weights and inputs; oneDNN's CPU convs and
     cuDNN's tensor-core convs prefer it (OSFFNet x4 at 320x180 on 2 CPU cores: 1.3-1.4x
-    faster, README "Performance").
+    faster, docs/performance.md "The torch engine").
     ``compile``: wrap the model in ``torch.compile`` (inductor). Measured there: 1.45x faster
     per call after a 78 s compile, and every new input size compiles again; so it is off by
     default and worth it for long runs of one tile size (``edgesr-run --compile``).

@@ -2,7 +2,7 @@
 
 Why a second CPU engine: ONNX Runtime's CPU provider uses neither AMX/AVX512-BF16 nor fused
 GELU/elementwise kernels (issue 11's profile); OpenVINO's CPU plugin does, and Intel iGPUs and
-NPUs are edge targets of their own. README "OpenVINO" has the measurements.
+NPUs are edge targets of their own. docs/performance.md "OpenVINO" has the measurements.
 
 - **Precision**: fp32 is exact by default (``INFERENCE_PRECISION_HINT=f32``; OpenVINO's own
   default on a BF16-capable CPU is bf16). ``precision="fp16"`` (``--fp16``) asks for the

@@ -1,6 +1,7 @@
 """ONNX Runtime session settings chosen by measurement, and the optimised-model cache.
 
-Defaults (README "Performance" shows the measurements; ``edgesr-bench floor`` repeats them):
+Defaults (docs/performance.md "ONNX Runtime defaults" shows the measurements; ``edgesr-bench
+floor`` repeats them):
 
 - **Graph optimisation level ``ORT_ENABLE_ALL``**: it adds the blocked-channel (NCHWc) conv
   kernels on top of ``EXTENDED``; ``edgesr-bench floor MODEL --settings extended`` timed

@@ -20,7 +20,7 @@ KINDS = ("cpu", "gpu", "npu")
 #: ``auto`` picks OpenVINO over ONNX Runtime on a CPU for jobs of at least this many LR pixels:
 #: its calls took 0.73-0.80x ONNX Runtime's time (all three shipped x4 models, 320x180), but it
 #: starts about 1.2 s later (importing OpenVINO and onnx, compiling from its cache), which
-#: those calls repay after about this much work (README "OpenVINO" has the runs).
+#: those calls repay after about this much work (docs/performance.md "OpenVINO" has the runs).
 OPENVINO_AUTO_MIN_LR_PX = 400_000
 
 
@@ -43,7 +43,7 @@ class EngineDescriptor:
     #: True when ``--fp16`` runs the fp32 graph in the engine's own half type (no FP16 export).
     half_from_fp32: bool = False
     #: ``auto`` passes this row over for jobs of fewer LR pixels (or of unknown size): below it
-    #: the engine's start-up costs more than its faster calls save (README "OpenVINO").
+    #: the engine's start-up costs more than its faster calls save (docs/performance.md "OpenVINO").
     auto_min_lr_px: int = 0
     #: ``auto`` passes this row over where ONNX Runtime has a GPU provider (faster there).
     auto_cpu_only: bool = False

@@ -20,7 +20,7 @@ so edgesr only loads engines that it built itself into its own cache:
 
 The hashes catch corruption and accidents; they do not authenticate: whoever can write the
 cache as this user can write a matching engine and manifest. The ownership and mode checks
-keep everyone else out. The README's TensorRT section states this trust model.
+keep everyone else out. docs/tensorrt.md "Engine cache trust model" states it for users.
 """
 
 from __future__ import annotations
