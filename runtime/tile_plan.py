@@ -5,8 +5,8 @@ The tile maths (spans, blending, the memory model) are in :mod:`edgesr.runtime.t
 module only chooses sizes. On a CPU, small tiles never won (docs/performance.md "Tiles on a
 CPU", measured by ``edgesr-bench floor ... --tiles``): at 320x180, OSFFNet x4 in 128 px
 tiles took 1.08x the whole image; at 960x540, LKDN x4 in 128 px tiles 0.95x and in 328 or
-480 px tiles 0.82x. So engines without a fixed input range take the largest tile the memory budget allows (344 px
-at the default 1 GiB), and the whole image when it fits.
+480 px tiles 0.82x. So engines without a fixed input range take the largest tile the memory
+budget allows (344 px at the default 1 GiB), and the whole image when it fits.
 """
 
 from __future__ import annotations
