@@ -232,7 +232,8 @@ class Trainer:
             for module in self.model.modules():
                 if isinstance(module, nn.modules.batchnorm._BatchNorm):
                     module.eval()
-        bar = tqdm(total=config.iterations, initial=self.iteration, disable=not self.dist.is_main,
+        # disable=None: the bar only on a terminal (a nohup log gets the log lines, not redraws)
+        bar = tqdm(total=config.iterations, initial=self.iteration, disable=None if self.dist.is_main else True,
                    desc=config.model, dynamic_ncols=True)
         started, started_iter = time.time(), self.iteration
         batches = self._batches()
