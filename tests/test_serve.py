@@ -47,8 +47,11 @@ def _descendants(pid: int) -> list[int]:
     while todo:
         current = todo.pop()
         found.append(current)
-        for task in Path(f"/proc/{current}/task").iterdir():
-            todo += [int(c) for c in (task / "children").read_text().split()]
+        try:
+            for task in Path(f"/proc/{current}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except FileNotFoundError:  # ended meanwhile
+            continue
     return found
 
 
