@@ -11,6 +11,15 @@ from edgesr.runtime.engines.availability import ort_gpu_provider
 from edgesr.runtime.engines.table import ENGINES, EngineDescriptor, check_engine_name, split_engine_name
 
 
+def _installed(package: str) -> bool:
+    """Whether ``package`` can be found, without importing it (an import hook may refuse it
+    with ImportError; a half-imported module has no spec, ValueError)."""
+    try:
+        return importlib.util.find_spec(package) is not None
+    except (ImportError, ValueError):
+        return False
+
+
 @dataclass(frozen=True, kw_only=True)
 class EngineChoice:
     """Which engine ``auto`` (or an explicit name) resolved to, and why."""
@@ -47,7 +56,7 @@ def choose_engine(name: str = "auto", *, lr_px: int | None = None) -> EngineChoi
     refusals: list[str] = []  # engines that cannot run here
     rules: list[str] = []  # engines auto's rule passed over for this job
     for row in ranked:
-        if row.package and importlib.util.find_spec(row.package) is None:
+        if row.package and not _installed(row.package):
             refusals.append(f"{row.name}: {row.package} is not installed")
             continue
         passed_over = _auto_passes_over(row, lr_px)
