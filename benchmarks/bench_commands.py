@@ -86,11 +86,12 @@ def run_latency_command(args: argparse.Namespace) -> str:
 
 def run_predict_command(args: argparse.Namespace) -> str:
     from edgesr.benchmarks.onnx_cost import model_cost
-    from edgesr.benchmarks.roofline import dominant_ops, roofline_floor, target
+    from edgesr.benchmarks.roofline import bytes_moved, dominant_ops, roofline_floor, target
     from edgesr.runtime.model_file import spec_from_onnx
 
     profiles = [target(t) for t in args.targets]
-    model_path, _ = resolve_model(args.model, precision=args.precision)
+    # int8: the FP32 graph's shapes and Multi-Adds (the INT8 graph adds only Q/DQ nodes)
+    model_path, _ = resolve_model(args.model, precision=None if args.precision == "int8" else args.precision)
     spec = spec_from_onnx(model_path)
     width, height = args.size
     if width % spec.scale or height % spec.scale:
@@ -98,8 +99,9 @@ def run_predict_command(args: argparse.Namespace) -> str:
     lr_w, lr_h = width // spec.scale, height // spec.scale
     with step_status(f"edgesr-bench predict: profiling {model_path.name} at {lr_w}x{lr_h}"):
         cost = model_cost(model_path, height=lr_h, width=lr_w)
+    moved = bytes_moved(cost.bytes_fp32, cost.bytes_fp16, args.precision)
     lines = [f"{model_path.name}: x{spec.scale}, input {lr_w}x{lr_h} -> output {width}x{height}, "
-             f"{cost.multi_adds / 1e9:.3f} G Multi-Adds, {cost.bytes_at(args.precision) / 1e6:.1f} MB read+written "
+             f"{cost.multi_adds / 1e9:.3f} G Multi-Adds, {moved / 1e6:.1f} MB read+written "
              f"by the unfused graph at {args.precision}",
              f"{'target':<20} {'compute ms':>10} {'memory ms':>10} {'floor ms':>9} {'bound':>8} {'FPS bound':>10}  "
              "dominant node types"]

@@ -80,7 +80,9 @@ def _predict_parser(sub: argparse._SubParsersAction) -> None:
                    help="target keys from the packaged targets.json (jetson-orin-nx, rtx-4090, ...)")
     p.add_argument("--size", type=parse_size, default=(HR_WIDTH, HR_HEIGHT), metavar="WxH",
                    help=f"HR output size (default {HR_WIDTH}x{HR_HEIGHT})")
-    p.add_argument("--precision", choices=PRECISIONS, default="fp32", help="tensor and math precision (default fp32)")
+    p.add_argument("--precision", choices=(*PRECISIONS, "int8"), default="fp32",
+                   help="tensor and math precision (default fp32; int8: the target's published INT8 rate "
+                        "and 1 byte per float element, from the model's FP32 graph)")
     p.set_defaults(handler=run_predict_command)
 
 

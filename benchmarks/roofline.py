@@ -11,6 +11,13 @@ Real engines sit above it (kernels reach a fraction of peak; fusion moves fewer 
 unfused count, so a fused engine can beat the memory term: the report says so when
 measured/floor < 1). Where a vendor publishes no compute figure the floor is the memory term
 alone and ``compute_s`` is None.
+
+At ``int8`` the compute term uses the target's published INT8 rate (TOPS, dense; the
+sources are in ``targets.json``) and the memory term one byte per float element (the least an
+INT8 engine moves; integer tensors keep their width). The cost rows store bytes at fp32 (4 per
+float element + integer bytes I) and fp16 (2 per float element + I), so the float elements F
+and I follow exactly: F = (b32 - b16) / 2, I = 2 b16 - b32, and the int8 bytes F + I =
+(3 b16 - b32) / 2.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from edgesr.errors import ConfigError, UnknownNameError
 from edgesr.spec import PRECISIONS
 
 TARGETS_SCHEMA = "edgesr.targets/1"
+ROOFLINE_PRECISIONS = (*PRECISIONS, "int8")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -78,18 +86,28 @@ class Floor:
         return 1.0 / self.floor_s
 
 
+def bytes_moved(bytes_fp32: int, bytes_fp16: int, precision: str) -> int:
+    """Bytes read and written at ``precision`` from the fp32 and fp16 counts (module notes)."""
+    if precision not in ROOFLINE_PRECISIONS:
+        raise UnknownNameError("precision", precision, ROOFLINE_PRECISIONS)
+    return {"fp32": bytes_fp32, "fp16": bytes_fp16, "int8": (3 * bytes_fp16 - bytes_fp32) // 2}[precision]
+
+
 def roofline_floor(cost: ModelCost, profile: Target, *, precision: str) -> Floor:
-    if precision not in PRECISIONS:
-        raise UnknownNameError("precision", precision, PRECISIONS)
+    moved = bytes_moved(cost.bytes_fp32, cost.bytes_fp16, precision)
     peak = profile.peak_tflops.get(precision)
     compute_s = 2.0 * cost.multi_adds / (peak * 1e12) if peak else None
-    memory_s = cost.bytes_at(precision) / (profile.memory_bandwidth_gbs * 1e9)
+    memory_s = moved / (profile.memory_bandwidth_gbs * 1e9)
     return Floor(target=profile.key, precision=precision, compute_s=compute_s, memory_s=memory_s)
 
 
 def dominant_ops(cost: ModelCost, *, bound: str, precision: str, top: int = 3) -> list[tuple[str, float]]:
     """The op types that carry the bounding term: (op type, share of it), largest first."""
-    key = "multi_adds" if bound == "compute" else ("bytes_fp16" if precision == "fp16" else "bytes_fp32")
-    total = sum(row[key] for row in cost.by_op.values()) or 1
-    shares = sorted(((op, row[key] / total) for op, row in cost.by_op.items()), key=lambda kv: -kv[1])
+    def weight(row: dict[str, int]) -> int:
+        if bound == "compute":
+            return row["multi_adds"]
+        return bytes_moved(row["bytes_fp32"], row["bytes_fp16"], precision)
+
+    total = sum(weight(row) for row in cost.by_op.values()) or 1
+    shares = sorted(((op, weight(row) / total) for op, row in cost.by_op.items()), key=lambda kv: -kv[1])
     return shares[:top]
