@@ -5,6 +5,12 @@ engine is opened once (its build time measured), warmed up, then all engines are
 turn, call by call, on the same input, so a slow spell of a shared machine hits them alike.
 On a Jetson, tegrastats is sampled during the timed calls and each sample is charged to the
 engine whose call it fell in (energy per frame = mean power in those calls x p50 latency).
+
+``E@int8`` times the INT8 QDQ graph of the same model beside the FP32 one, in the same run:
+``<stem>_int8.onnx`` next to an .onnx model, or ``<name>_int8.onnx`` in the current folder for
+a model name (what ``edgesr-export --model NAME --int8`` writes by default). INT8 is a graph,
+not an engine setting: the engine runs that graph as it is (ONNX Runtime fuses its Q/DQ pairs
+into integer kernels, OpenVINO's low-precision transformations do the same).
 """
 
 from __future__ import annotations
@@ -30,13 +36,15 @@ from edgesr.spec import PRECISIONS
 logger = logging.getLogger(__name__)
 
 LATENCY_SCHEMA = "edgesr.latency/1"
+INT8 = "int8"  # the @int8 suffix: the model's INT8 QDQ graph (module notes)
 
 
 @dataclass(frozen=True, kw_only=True)
 class EngineRequest:
     """``ort``, ``ort:cuda`` (engine:execution provider), ``openvino:GPU`` (engine:device),
     ``trt``, ``torch``; ``@fp16`` asks that one engine for a precision (``openvino@fp16``: the
-    device's half type), so fp32 and half-type runs are timed in turn in one run."""
+    device's half type), so fp32 and half-type runs are timed in turn in one run; ``@int8``
+    runs the model's INT8 QDQ graph (:func:`int8_graph_for`)."""
 
     engine: str
     provider: str | None = None  # ort's execution provider, or the device of an engine with devices
@@ -54,14 +62,37 @@ class EngineRequest:
         check_engine_name(engine)
         if engine == "auto":
             raise ConfigError("--engine auto is not timed (it names no one engine); pass ort, trt, ... or ort:cuda")
-        if precision and precision not in PRECISIONS:
-            raise ConfigError(f"--engine {text}: unknown precision {precision!r}; use @{' or @'.join(PRECISIONS)}")
+        if precision and precision not in (*PRECISIONS, INT8):
+            raise ConfigError(f"--engine {text}: unknown precision {precision!r}; use "
+                              f"@{' or @'.join((*PRECISIONS, INT8))}")
+        if precision == INT8 and ENGINES[engine].runs == "model":
+            raise ConfigError(f"--engine {text}: @int8 runs the INT8 ONNX graph; {engine} runs the "
+                              "PyTorch model (use ort@int8 or openvino@int8)")
         if provider and engine != "ort":
             if not ENGINES[engine].devices:
                 raise ConfigError(f"--engine {text}: only ort takes an execution provider (ort:cuda, "
                                   "ort:xnnpack, ...) and only openvino a device (openvino:GPU)")
             check_engine_name(name)  # a device the engine has
         return cls(engine=engine, provider=provider or None, precision=precision or None)
+
+
+def int8_graph_for(model_path: Path, model_name: str | None) -> Path:
+    """The INT8 QDQ graph an ``@int8`` engine times (module notes), checked to be one."""
+    from edgesr.runtime.model_file import spec_from_onnx
+
+    if model_name is not None:
+        path, made_by = Path(f"{model_name}_int8.onnx"), f"edgesr-export --model {model_name} --int8"
+    else:
+        path = model_path.with_name(f"{model_path.stem}_int8.onnx")
+        made_by = f"edgesr-export --model <name> --int8 -o {path}"
+    if not path.is_file():
+        raise ConfigError(f"@int8 times {path}, the model's INT8 graph, which does not exist; make it "
+                          f"with `{made_by}` (or name the FP32 model so that <stem>_int8.onnx is beside it)")
+    graph, base = spec_from_onnx(path), spec_from_onnx(model_path)
+    if graph.precision != INT8 or (graph.arch, graph.scale) != (base.arch, base.scale):
+        raise ConfigError(f"@int8: {path} is a {graph.precision} {graph.arch} x{graph.scale} graph, not the "
+                          f"INT8 graph of {base.arch} x{base.scale}; re-make it with `{made_by}`")
+    return path
 
 
 def latency_stats(latency_ms: list[float]) -> dict[str, float]:
@@ -90,7 +121,7 @@ def _gpu_memory_used_mb() -> float | None:
 def _options(request: EngineRequest, precision: str | None) -> object:
     """The engine's options; ``precision`` None = whatever the graph is (ONNX engines)."""
     cls = options_class(request.engine)
-    precision = request.precision or precision
+    precision = None if request.precision == INT8 else request.precision or precision
     if request.engine == "ort":
         return cls(providers=(request.provider,) if request.provider else (), precision=precision)
     if ENGINES[request.engine].devices and request.provider:
@@ -149,13 +180,18 @@ def run_latency(*, model_path: Path, model_name: str | None, requests: list[Engi
         raise ConfigError(f"--repeats {repeats} / --warmup {warmup}: expected repeats >= 1 and warmup >= 0")
     engines: dict[str, object] = {}
     described: dict[str, dict] = {}
+    int8_path = int8_graph_for(model_path, model_name) if any(r.precision == INT8 for r in requests) else None
     try:
         for request in requests:
+            graph = int8_path if request.precision == INT8 else model_path
             started = time.perf_counter()
-            engine = _open(request, model_path=model_path, model_name=model_name, precision=precision)
+            engine = _open(request, model_path=graph, model_name=model_name, precision=precision)
             engines[request.label] = engine
             described[request.label] = _describe(request, engine) | {
                 "build_s": time.perf_counter() - started, "rss_after_build_mb": peak_rss_mb()}
+            if request.precision == INT8:  # the graph it ran, and its precision (the engine's hint is f32)
+                described[request.label] |= {"precision": INT8, "graph": {
+                    "file": graph.name, "sha256": file_sha256(graph)}}
         spec = next(iter(engines.values())).spec
         results = []
         with TegrastatsSampler() as sampler:
@@ -197,4 +233,17 @@ def format_results(document: dict) -> str:
         lines.append(f"{r['label']:<14} {r['device'][:28]:<28} {r['precision']:<5} {r['width']}x{r['height']:<5} {r['build_s']:8.2f} "
                      f"{ms['min']:8.1f} {ms['p50']:8.1f} {ms['p90']:8.1f} {ms['p99']:8.1f} {ms['mean']:8.1f} "
                      f"{r['fps']:7.1f} {r['peak_rss_mb'] or 0:7.0f} {energy:>9}")
-    return "\n".join(lines)
+    return "\n".join(lines + precision_ratios(document["results"]))
+
+
+def precision_ratios(results: list[dict]) -> list[str]:
+    """``p50 ort@int8 / ort at 80x60: 0.81`` for every E@P timed beside plain E at that size."""
+    plain = {(r["label"], r["width"], r["height"]): r["latency_ms"]["p50"] for r in results}
+    lines = []
+    for r in results:
+        base_label, _, precision = r["label"].partition("@")
+        base = plain.get((base_label, r["width"], r["height"]))
+        if precision and base:
+            lines.append(f"p50 {r['label']} / {base_label} at {r['width']}x{r['height']}: "
+                         f"{r['latency_ms']['p50'] / base:.2f}")
+    return lines

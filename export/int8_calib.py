@@ -25,6 +25,7 @@ from edgesr.spec import INPUT_NAME
 BUNDLED_EXAMPLES = Path(__file__).resolve().parents[1] / "runtime" / "examples"
 TILE_PX = 64  # small tiles: many content kinds for little calibration time
 MAX_TILES = 24  # MinMax calibration; more tiles widen the ranges only at the tails
+SCORING_TILES = 8  # held out from calibration: what the sensitivity pass scores on
 _TEST_SETS = re.compile(r"^set_?(5|14)$", re.IGNORECASE)
 
 
@@ -64,6 +65,26 @@ def calibration_tiles(photos: list[tuple[str, np.ndarray]], *, tile_px: int = TI
                           f"input side ({min_px} px); pass larger photos with --calib")
     step = max(1, len(tiles) // max_tiles)  # spread over every photo rather than the first
     return tiles[::step][:max_tiles]
+
+
+def calibration_and_scoring_tiles(photos: list[tuple[str, np.ndarray]], *, min_px: int = 1,
+                                  calibrate: int = MAX_TILES, score: int = SCORING_TILES,
+                                  ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Two disjoint sets of tiles spread over the photos: ``calibrate`` tiles for the ranges
+    and ``score`` other tiles the sensitivity pass measures on, so the layers it keeps float
+    are chosen on content the ranges were not fitted to (every few tiles of the spread-out grid
+    is held out; on a single small photo, neighbours of a held-out tile overlap it by half)."""
+    grid = calibration_tiles(photos, max_tiles=10**9, min_px=min_px)
+    if len(grid) < 2:
+        raise ConfigError("the calibration photos give fewer than 2 tiles; pass a folder of larger "
+                          "photos with --calib")
+    step = max(1, len(grid) // (calibrate + score))
+    spread = grid[::step][:calibrate + score]
+    every = max(2, len(spread) // max(1, score))  # one held-out tile in every `every`
+    held_out = set(range(every - 1, len(spread), every)[:score])
+    held = [t for i, t in enumerate(spread) if i in held_out]
+    kept = [t for i, t in enumerate(spread) if i not in held_out]
+    return kept[:calibrate], held
 
 
 class TileReader(CalibrationDataReader):

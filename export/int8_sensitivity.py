@@ -1,18 +1,25 @@
 """The measured sensitivity pass: which convolutions stay float so INT8 keeps the quality.
 
-Quantizing everything costs SR models too much (the shipped LKDN x4 drops to about 34 dB
-against its FP32 graph on the bundled photo): a few layers take activations whose range an
-8-bit grid cannot hold, such as LKDN's large-kernel attention, whose values reach 1e9-1e10
-before the LayerNorm (see ``fp16_range.py``). Which ones is measured, not guessed:
+Quantizing every convolution costs SR models too much (the shipped LKDN x4: 37.5 dB against
+its FP32 graph on held-out photo tiles, 1.7 dB lost on Set5). The cost is concentrated: the
+convolutions on the image-space trunk (the shallow feature conv, the fusion convs and the
+upsampler, whose output is the image itself) and, in LKDN, the large-kernel attention's
+dilated conv and the expand conv that reads its product (values of 1e9-1e10 before the
+LayerNorm, see ``fp16_range.py``; the LayerNorm divides each pixel by its own spread, so the
+per-tensor 8-bit grid's error in the small pixels comes back full size). Which ones is
+measured, not guessed:
 
 1. one calibrated QDQ graph of the whole model (``int8_quantize.quantize_qdq``);
-2. each group of convolutions (one module scope, such as ``/blocks.3/cell/``) is scored
-   alone: the graph where only that group is INT8, PSNR against FP32 on the calibration
-   tiles (derived from the full QDQ graph by bypassing the other groups' Q/DQ, so one ONNX
-   Runtime run per group, not one quantization);
-3. the costliest groups are kept float until the whole graph reaches ``target_db`` against
-   FP32 on the calibration tiles: first as many as the groups' errors, added in mean square,
-   predict, then one more at a time while a run says the target is missed.
+2. the convolutions are grouped by *role*: the node name with list indices dropped
+   (``/blocks.3/cell/dw_dilated/Conv`` -> ``/blocks/cell/dw_dilated/Conv``), one group for
+   that layer in every block, so a model of any depth has a few dozen groups at most;
+3. each role is scored alone: the graph where only that role is INT8, PSNR against FP32 on
+   the scoring tiles, photo tiles held out from calibration (derived from the full QDQ graph
+   by bypassing the other roles' Q/DQ: one ONNX Runtime run per role, not one quantization);
+4. the costliest roles are kept float until the whole graph reaches ``target_db`` against
+   FP32 on the scoring tiles: first as many as the roles' errors, added in mean square,
+   predict, then one more at a time while a run says the target is missed (the errors of
+   SR layers add more than in mean square: a corrupted trunk feeds every block).
 
 LayerNorm, CCA statistics, GELU and the other elementwise ops are never quantized
 (``QUANTIZED_OPS``), so the pass only chooses among convolutions.
@@ -21,6 +28,7 @@ LayerNorm, CCA statistics, GELU and the other elementwise ops are never quantize
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -37,22 +45,21 @@ log = logging.getLogger(__name__)
 class KeptGroup:
     """A group of convolutions kept float, and what INT8 cost when only it was quantized."""
 
-    scope: str  # "/blocks.3/cell/"
+    scope: str  # the role, "/blocks/cell/dw_dilated/Conv"
     nodes: tuple[str, ...]  # its Conv node names
-    alone_db: float  # PSNR vs FP32 (calibration tiles) with only this group INT8
+    alone_db: float  # PSNR vs FP32 (scoring tiles) with only this group INT8
 
     def line(self) -> str:
         return f"{self.scope} ({len(self.nodes)} Conv): alone INT8 {self.alone_db:.1f} dB vs FP32"
 
 
 def conv_groups(model: onnx.ModelProto) -> dict[str, list[str]]:
-    """Conv node names by module scope, at most two levels deep: ``/blocks.0/cell/pw/Conv``
-    -> ``/blocks.0/cell/``, ``/shallow/dw/Conv`` -> ``/shallow/``; graph order."""
+    """Conv node names by role, the name without list indices: ``/blocks.0/cell/pw/Conv`` and
+    ``/blocks.7/cell/pw/Conv`` -> ``/blocks/cell/pw/Conv``; graph order."""
     groups: dict[str, list[str]] = {}
     for node in model.graph.node:
         if node.op_type == "Conv":
-            parts = [p for p in node.name.split("/") if p][:-1][:2]
-            groups.setdefault("/" + "".join(p + "/" for p in parts), []).append(node.name)
+            groups.setdefault(re.sub(r"\.\d+(?=/)", "", node.name), []).append(node.name)
     return groups
 
 
@@ -90,12 +97,13 @@ def choose_float_groups(
     fp32: onnx.ModelProto, qdq_all: onnx.ModelProto, tiles: np.ndarray, *, target_db: float,
     requantize: Callable[[list[str]], onnx.ModelProto],
 ) -> tuple[onnx.ModelProto, list[KeptGroup], float]:
-    """The INT8 graph that reaches ``target_db`` vs FP32 on ``tiles`` (a batch), the groups
+    """The INT8 graph that reaches ``target_db`` vs FP32 on ``tiles`` (a batch held out from
+    calibration), the groups
     kept float (costliest first) and the PSNR it reached. ``requantize(keep_float)`` makes the
     real graph with those Conv nodes left float (ONNX Runtime's quantizer)."""
     reference = np.clip(run_onnx(onnx_session(fp32), tiles), 0.0, 1.0)
     reached = psnr_vs_fp32(qdq_all, tiles, reference)
-    log.info("INT8: all Conv INT8: %.2f dB vs FP32 on the calibration tiles (target %.1f)",
+    log.info("INT8: all Conv INT8: %.2f dB vs FP32 on the scoring tiles (target %.1f)",
              reached, target_db)
     if reached >= target_db:
         return qdq_all, [], reached

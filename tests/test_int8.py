@@ -1,13 +1,20 @@
 """edgesr-export --int8 on a tiny model: a QDQ graph that runs on ONNX Runtime and OpenVINO,
-whose stated quality is recomputed with scikit-image, and the refusals.
+whose stated quality is recomputed with scikit-image, the self-check and the TensorRT
+placement contract each shown to say no, edgesr-bench timing it beside FP32 in one run, and
+the refusals.
 
-The shipped lkdn_x4 / osffnet_x4 measurements (Set5, latency) are commands in README's INT8
-section, too slow for the suite.
+The shipped lkdn_x4 / osffnet_x4 measurements (Set5, latency) are commands in docs/int8.md,
+too slow for the suite. The OpenVINO test runs in a forked child (pytest-forked): OpenVINO
+loaded beside torch in the suite's one process crashes a later test.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import shutil
+import statistics
+from importlib.util import find_spec
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +28,7 @@ from skimage.metrics import peak_signal_noise_ratio  # noqa: E402
 from battery_util import assert_refused, run  # noqa: E402
 from edgesr.errors import ConfigError  # noqa: E402
 from edgesr.export.int8 import export_int8  # noqa: E402
-from edgesr.export.int8_calib import calibration_photos, calibration_tiles  # noqa: E402
+from edgesr.export.int8_calib import calibration_and_scoring_tiles, calibration_photos  # noqa: E402
 from edgesr.export.int8_trt_contract import qdq_violations  # noqa: E402
 
 MODEL = "lkdn-tiny_x2"  # LayerNorm and large-kernel attention, like lkdn_x4, 3 s to export
@@ -82,14 +89,32 @@ def test_metadata_states_int8_and_the_kept_groups_with_their_measured_cost(tiny_
 def test_quality_vs_fp32_recomputed_with_scikit_image(tiny_int8, tiny_fp32: Path) -> None:  # noqa: ANN001
     report, model = tiny_int8
     fp32_path = tiny_fp32
-    tiles = np.concatenate(calibration_tiles(calibration_photos(None)))
+    _, held_out = calibration_and_scoring_tiles(calibration_photos(None))
+    tiles = np.concatenate(held_out)
     reference = np.clip(_ort_sr(fp32_path, tiles), 0, 1)
     got = _ort_sr(report.path, tiles)
     db = peak_signal_noise_ratio(reference.astype(np.float64), got.astype(np.float64), data_range=1.0)
     assert db == pytest.approx(report.reached_db, abs=0.01)
     assert db >= 44.0
-    for result in report.parity:  # the self-check's photo crop and odd size, recomputed
+    labels = [r.label for r in report.parity]
+    assert labels == ["odd-size random", "photo crop", "odd-size photo"]
+    for result in report.parity:
         assert result.passed and result.candidate == "onnx int8"
+        assert ("not gated" in result.tolerance) == (result.label == "odd-size random")
+
+
+def test_self_check_says_no_to_a_graph_with_wrong_scales(tiny_int8, tiny_fp32: Path) -> None:  # noqa: ANN001
+    from edgesr.export.int8 import _int8_parity
+    report, model = tiny_int8
+    bad = onnx.ModelProto()
+    bad.CopyFrom(model)
+    init = {i.name: i for i in bad.graph.initializer}
+    for node in bad.graph.node:  # every weight dequantized 4x too large
+        if node.op_type == "DequantizeLinear" and node.input[0] in init:
+            scale = init[node.input[1]]
+            scale.CopyFrom(onnx.numpy_helper.from_array(onnx.numpy_helper.to_array(scale) * 4, scale.name))
+    results = {r.label: r for r in _int8_parity(onnx.load(str(tiny_fp32)), bad, report.fp32.spec)}
+    assert not results["photo crop"].passed and not results["odd-size photo"].passed
 
 
 def test_placement_contract_holds_and_says_no_on_a_misplaced_pair(tiny_int8) -> None:  # noqa: ANN001
@@ -127,22 +152,59 @@ def test_contract_says_no_to_asymmetric_and_per_input_channel_weights(tiny_int8)
     assert f"{activation_q.name}: zero-point not 0" in problems
 
 
-def test_the_int8_graph_runs_on_openvino_and_onnx_runtime_close_to_fp32(tiny_int8, tiny_fp32: Path) -> None:  # noqa: ANN001
-    pytest.importorskip("openvino")
+@pytest.mark.forked
+def test_the_int8_graph_runs_on_openvino_in_int8_and_on_onnx_runtime(tiny_int8, tiny_fp32: Path) -> None:  # noqa: ANN001
+    ov = pytest.importorskip("openvino")
     from edgesr.export.int8 import INT8_MIN_PSNR_DB
     from edgesr.runtime.engines.openvino import OpenVinoEngine, OpenVinoOptions
     report, _ = tiny_int8
-    fp32_path = tiny_fp32
     _, rgb = calibration_photos(None)[0]
     lr = np.ascontiguousarray(rgb[20:68, 30:94].transpose(2, 0, 1)[None])  # a 64x48 photo crop
-    reference = np.clip(_ort_sr(fp32_path, lr), 0, 1).astype(np.float64)
+    reference = np.clip(_ort_sr(tiny_fp32, lr), 0, 1).astype(np.float64)
     with OpenVinoEngine(model_path=report.path, options=OpenVinoOptions(threads=1)) as engine:
         on_openvino = engine.run(lr)
     on_ort = _ort_sr(report.path, lr)
-    for got in (on_openvino, on_ort):
+    db = {}
+    for name, got in (("openvino", on_openvino), ("ort", on_ort)):
         assert got.shape == (1, 3, 96, 128)
-        db = peak_signal_noise_ratio(reference, got.astype(np.float64), data_range=1.0)
-        assert db >= INT8_MIN_PSNR_DB  # the export's own self-check floor, on either engine
+        db[name] = peak_signal_noise_ratio(reference, got.astype(np.float64), data_range=1.0)
+    assert db["ort"] >= INT8_MIN_PSNR_DB  # the export's own self-check floor
+    # OpenVINO's INT8 kernels round differently from ONNX Runtime's reference QDQ arithmetic
+    # (measured on this untrained tiny model: 38.8 dB vs 55 dB for ONNX Runtime); docs/int8.md
+    # has the Set5 figures of the shipped models on both
+    assert db["openvino"] >= 35.0, db
+    # OpenVINO's own record of what ran: the quantized convolutions in an 8-bit precision
+    core = ov.Core()
+    compiled = core.compile_model(core.read_model(str(report.path)), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    ran = [op.get_rt_info()["runtimePrecision"].astype(str) for op in compiled.get_runtime_model().get_ops()
+           if op.get_rt_info()["layerType"].astype(str) == "Convolution"]
+    assert sum(p in ("i8", "u8") for p in ran) >= report.conv_int8 // 2, ran
+
+
+def test_bench_times_fp32_and_int8_in_one_run(tiny_int8, tiny_fp32: Path, tmp_path: Path) -> None:  # noqa: ANN001
+    report, _ = tiny_int8
+    model = tmp_path / "tiny.onnx"
+    shutil.copy(tiny_fp32, model)
+    engines = ["ort", "ort@int8"] + (["openvino", "openvino@int8"] if find_spec("openvino") else [])
+    args = ("latency", model, "--engine", *engines, "--size", "24x16", "--warmup", "1", "--repeats", "3")
+    missing = run("edgesr-bench", *args)
+    assert_refused(missing, "edgesr-bench", "tiny_int8.onnx", "edgesr-export")
+    shutil.copy(tiny_fp32, tmp_path / "tiny_int8.onnx")  # an FP32 graph under the INT8 name
+    assert_refused(run("edgesr-bench", *args), "edgesr-bench", "not the INT8 graph")
+    shutil.copy(report.path, tmp_path / "tiny_int8.onnx")
+    result = run("edgesr-bench", *args, "--json", tmp_path / "t.json", timeout=600)
+    assert result.returncode == 0, result.stderr
+    document = json.loads((tmp_path / "t.json").read_text())
+    rows = {r["label"]: r for r in document["results"]}
+    assert list(rows) == engines
+    digest = hashlib.sha256((tmp_path / "tiny_int8.onnx").read_bytes()).hexdigest()
+    for label in engines:
+        assert ("graph" in rows[label]) == label.endswith("@int8")
+        if label.endswith("@int8"):
+            assert rows[label]["precision"] == "int8" and rows[label]["graph"]["sha256"] == digest
+            base = statistics.median(rows[label.removesuffix("@int8")]["samples_ms"])
+            ratio = statistics.median(rows[label]["samples_ms"]) / base
+            assert f"p50 {label} / {label.removesuffix('@int8')} at 24x16: {ratio:.2f}" in result.stdout
 
 
 def test_calibration_refuses_the_test_sets(tmp_path: Path) -> None:
