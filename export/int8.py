@@ -13,8 +13,9 @@ The target, 48 dB against FP32 on the held-out tiles: the done-criterion is at m
 lost on Set5 against the FP32 graph, whose error to HR is about 32.4 dB (Y). Quantization
 noise independent of that error adds its mean square, 10*log10(1 + 10**((32.4 - q) / 10))
 <= 0.3 dB, so the INT8 noise on Set5 must stay at q >= 43.9 dB. Set5's fine textures carry
-more of it than photo tiles do: measured on lkdn_x4 (edgesr-eval, Set5 Y), graphs at 44.3 dB
-on held-out tiles lost 0.48 dB, graphs at 52 dB lost 0.03 dB. 48 dB sits between, with room.
+more of it than photo tiles do: measured on lkdn_x4 (edgesr-eval, Set5, Y), INT8 graphs at
+44.3 dB against FP32 on photo crops no calibration saw lost 0.48 dB, graphs at 52 dB lost
+0.03 dB, and the export's own graph (49.6 dB on its held-out tiles) lost 0.12 dB.
 
 The self-check gates on photos only: a static INT8 graph's ranges are calibrated for photos,
 and uniform random noise (the FP32 self-check's odd-size input) drives every range past

@@ -1,7 +1,7 @@
 """The measured sensitivity pass: which convolutions stay float so INT8 keeps the quality.
 
-Quantizing every convolution costs SR models too much (the shipped LKDN x4: 37.5 dB against
-its FP32 graph on held-out photo tiles, 1.7 dB lost on Set5). The cost is concentrated: the
+Quantizing every convolution costs SR models too much (the shipped LKDN x4: about 35 dB
+against its FP32 graph on held-out photo tiles, 1.7 dB lost on Set5). The cost is concentrated: the
 convolutions on the image-space trunk (the shallow feature conv, the fusion convs and the
 upsampler, whose output is the image itself) and, in LKDN, the large-kernel attention's
 dilated conv and the expand conv that reads its product (values of 1e9-1e10 before the

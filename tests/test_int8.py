@@ -222,3 +222,13 @@ def test_cli_refuses_clashing_flags_in_one_line(tmp_path: Path) -> None:
     result = run("edgesr-export", "--model", MODEL, "--calib", tmp_path, "-o", tmp_path / "c.onnx")
     assert_refused(result, "edgesr-export", "add --int8")
     assert not list(tmp_path.glob("*.onnx"))
+
+
+def test_engine_suffix_int8_parses_and_is_refused_for_the_torch_model() -> None:
+    from edgesr.benchmarks.latency_run import EngineRequest
+    request = EngineRequest.parse("openvino@int8")
+    assert (request.engine, request.precision, request.label) == ("openvino", "int8", "openvino@int8")
+    with pytest.raises(ConfigError, match="runs the PyTorch model"):
+        EngineRequest.parse("torch@int8")
+    with pytest.raises(ConfigError, match="unknown precision 'int4'"):
+        EngineRequest.parse("ort@int4")
