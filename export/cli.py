@@ -66,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--int8", action="store_true",
                    help="write a calibrated INT8 QDQ graph (S8S8, per-channel symmetric weights, "
                         "TensorRT's explicit-quantization form) as <name>_int8.onnx; the conv "
-                        "groups that cost most stay float until it reaches 44 dB vs FP32 (listed)")
+                        "roles that cost most stay float until it reaches 48 dB vs FP32 on held-out photo tiles (listed)")
     p.add_argument("--calib", metavar="DIR",
                    help="with --int8: a folder of photos to calibrate on (default: the bundled "
                         "example photo; Set5/Set14 are refused)")
