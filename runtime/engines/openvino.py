@@ -179,6 +179,10 @@ class OpenVinoEngine(BaseEngine):
             raise ModelFileError(f"OpenVINO cannot read {self.source}: {first_line(exc)}; re-export it with "
                                  "edgesr-export, or use --engine ort") from None
         _check_sr_io(self._model, self.source)
+        if b"DequantizeLinear" in onnx_bytes:  # a QDQ graph (edgesr-export --int8): measured wrong here
+            logger.warning("%s is an INT8 (QDQ) graph: OpenVINO's output on it is wrong (lkdn_x4 Set5 22.44 dB "
+                           "against 32.27 through ONNX Runtime; docs/int8.md); use --engine ort for INT8 graphs",
+                           self.source)
         self._config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": hint, "PERFORMANCE_HINT": "LATENCY"}
         if self.device.startswith("CPU"):
             self._config["INFERENCE_NUM_THREADS"] = self.options.threads or physical_cores()
