@@ -259,7 +259,7 @@ def _main(argv: Sequence[str] | None) -> int:
     if args.ray is not None:  # folder mode on a Ray cluster (runtime/ray_batch_run.py)
         from edgesr.runtime.ray_batch_run import run_folder_ray
 
-        return run_folder_ray(args, src)
+        return run_folder_ray(args, src, say=_say)  # the CLI prints; the library reports
     if src.is_dir():
         return _run_folder(args, src)
     if is_video_path(src):

@@ -17,6 +17,7 @@ import argparse
 import functools
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from edgesr.cli_util import EXIT_OK
@@ -47,14 +48,16 @@ def _check(args: argparse.Namespace, src: Path) -> None:
         raise ConfigError("--ray-actors must be >= 1 and --ray-gpus >= 0")
 
 
-def _say(item: FolderItem) -> None:
-    if item.status == "done":
-        print(f"{item.input_path} -> {item.output_path}", flush=True)
-    elif item.status == "failed":  # one line for all of them at the end, as folder mode
-        logger.debug("failed: %s: %s", item.input_path, item.error)
+def _reporter(say: Callable[[str], None]) -> Callable[[FolderItem], None]:
+    def report(item: FolderItem) -> None:
+        if item.status == "done":
+            say(f"{item.input_path} -> {item.output_path}")
+        elif item.status == "failed":  # one line for all of them at the end, as folder mode
+            logger.debug("failed: %s: %s", item.input_path, item.error)
+    return report
 
 
-def run_folder_ray(args: argparse.Namespace, src: Path) -> int:
+def run_folder_ray(args: argparse.Namespace, src: Path, *, say: Callable[[str], None]) -> int:
     """``edgesr-run``'s folder mode over Ray (module notes); the exit code."""
     from edgesr.runtime.cli import _folder_lr_px  # --engine auto's rule counts what folder mode counts
 
@@ -76,7 +79,7 @@ def run_folder_ray(args: argparse.Namespace, src: Path) -> int:
         report = upscale_folder_ray(
             src, dst, opener=functools.partial(open_for_actor, args, model), jobs=jobs,
             address=args.ray or None, concurrency=args.ray_actors, num_gpus=args.ray_gpus,
-            overwrite=args.overwrite, folder_options=folder_options, on_item=_say)
+            overwrite=args.overwrite, folder_options=folder_options, on_item=_reporter(say))
     summary = f"{report.done} upscaled, {report.skipped} skipped (output exists"
     summary += ", --overwrite redoes them)" if report.skipped else ")"
     print(f"{summary}, {report.failed} failed")
