@@ -122,7 +122,7 @@ def _check_numbers(args: argparse.Namespace) -> None:
                           "or every tile would be all overlap")
 
 
-def _folder_lr_px(jobs: list[tuple[Path, Path]], *, overwrite: bool) -> int:
+def folder_lr_px(jobs: list[tuple[Path, Path]], *, overwrite: bool) -> int:
     """LR pixels of the images a folder run will upscale (headers only), for auto's rule."""
     from PIL import Image
 
@@ -204,7 +204,7 @@ def _run_folder(args: argparse.Namespace, src: Path) -> int:
 def _upscale_folder(args: argparse.Namespace, src: Path, dst: Path, jobs: list[tuple[Path, Path]]) -> int:
     from tqdm import tqdm
 
-    model = resolve_model(args, lr_px=_folder_lr_px(jobs, overwrite=args.overwrite))
+    model = resolve_model(args, lr_px=folder_lr_px(jobs, overwrite=args.overwrite))
     if model.spec is not None and args.tile is not None:
         # flag problems (e.g. --tile not above 2 * --overlap) fail once, before any file
         plan_tiling(height=64, width=64, spec=model.spec, tile_px=args.tile or None,

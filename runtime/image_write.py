@@ -60,7 +60,9 @@ def encoded_size_bound(*, height: int, width: int, channels: int = 4, bit_depth:
     return height * width * channels * (bit_depth // 8) + 64 * 1024
 
 
-def _quantize(values: np.ndarray, bit_depth: int) -> np.ndarray:
+def quantize(values: np.ndarray, bit_depth: int) -> np.ndarray:
+    """[0, 1] floats -> uint8/uint16 by clip and round-half-even: the one rounding every writer
+    (and edgesr-serve) uses, so their bytes agree."""
     top = 65535.0 if bit_depth == 16 else 255.0
     dtype = np.uint16 if bit_depth == 16 else np.uint8
     scaled = np.clip(values, 0.0, 1.0) * np.float32(top)
@@ -156,16 +158,16 @@ def write_image(
     if is_gray:
         gray = cv2.cvtColor(np.ascontiguousarray(rgb32), cv2.COLOR_RGB2GRAY)
         if alpha is None:
-            pixels = _quantize(gray, bit_depth)
+            pixels = quantize(gray, bit_depth)
         else:
-            g = _quantize(gray, bit_depth)
-            pixels = np.dstack([g, g, g, _quantize(np.asarray(alpha, np.float32), bit_depth)])
+            g = quantize(gray, bit_depth)
+            pixels = np.dstack([g, g, g, quantize(np.asarray(alpha, np.float32), bit_depth)])
     else:
-        bgr = _quantize(rgb32[:, :, ::-1], bit_depth)
+        bgr = quantize(rgb32[:, :, ::-1], bit_depth)
         if alpha is None:
             pixels = bgr
         else:
-            pixels = np.dstack([bgr, _quantize(np.asarray(alpha, np.float32), bit_depth)])
+            pixels = np.dstack([bgr, quantize(np.asarray(alpha, np.float32), bit_depth)])
 
     params: list[int] = []
     if ext in (".jpg", ".jpeg"):

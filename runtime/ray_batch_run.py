@@ -59,7 +59,7 @@ def _reporter(say: Callable[[str], None]) -> Callable[[FolderItem], None]:
 
 def run_folder_ray(args: argparse.Namespace, src: Path, *, say: Callable[[str], None]) -> int:
     """``edgesr-run``'s folder mode over Ray (module notes); the exit code."""
-    from edgesr.runtime.cli import _folder_lr_px  # --engine auto's rule counts what folder mode counts
+    from edgesr.runtime.cli import folder_lr_px  # --engine auto's rule counts what folder mode counts
 
     _check(args, src)
     dst = Path(args.output or DEFAULT_OUTPUT_FOLDER)
@@ -69,7 +69,7 @@ def run_folder_ray(args: argparse.Namespace, src: Path, *, say: Callable[[str], 
     if not args.verbose:  # Ray Data's progress lines (one per stage and second) drown the summary
         logging.getLogger("ray.data").setLevel(logging.WARNING)
     with output_folder(dst):  # made for the run, removed again when nothing was written
-        model = resolve_model(args, lr_px=_folder_lr_px(jobs, overwrite=args.overwrite))
+        model = resolve_model(args, lr_px=folder_lr_px(jobs, overwrite=args.overwrite))
         if model.spec is not None and args.tile is not None:  # flag problems once, before any file
             plan_tiling(height=64, width=64, spec=model.spec, tile_px=args.tile or None,
                         overlap_px=args.overlap, memory_budget_bytes=args.memory_budget_mb * MIB)

@@ -38,7 +38,7 @@ import numpy as np
 
 from edgesr.errors import ConfigError, EdgeSRError
 from edgesr.runtime.engines.protocol import Engine
-from edgesr.runtime.image_write import _quantize  # the writer's own rounding: bytes equal edgesr-run's
+from edgesr.runtime.image_write import quantize  # the writer's own rounding: bytes equal edgesr-run's
 from edgesr.runtime.imageio import LoadedImage
 from edgesr.runtime.tile_plan import DEFAULT_MEMORY_BUDGET_MB, MIB, plan_tiling
 from edgesr.runtime.upscale import upscale_image
@@ -93,7 +93,7 @@ class ImageUpscaler:
                            memory_budget_bytes=self.memory_budget_bytes,
                            limit_to_advice=getattr(self.engine, "tiles_limited_to_advice", True))
         sr, _, _ = upscale_image(loaded, self.engine, plan=plan)
-        return _quantize(sr, 8)
+        return quantize(sr, 8)
 
 
 def infer_function(upscaler: ImageUpscaler) -> Callable[[Sequence[Any]], list[dict[str, np.ndarray]]]:

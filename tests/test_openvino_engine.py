@@ -202,7 +202,7 @@ def test_auto_picks_openvino_on_a_cpu_for_jobs_large_enough_to_repay_its_start()
 
 
 def test_a_folder_job_counts_the_pixels_it_will_upscale(tmp_path: Path) -> None:
-    from edgesr.runtime.cli import _folder_lr_px
+    from edgesr.runtime.cli import folder_lr_px
 
     sizes = {"a.png": (30, 20), "b.png": (50, 10), "done.png": (40, 40)}
     jobs = []
@@ -210,5 +210,5 @@ def test_a_folder_job_counts_the_pixels_it_will_upscale(tmp_path: Path) -> None:
         Image.new("RGB", size).save(tmp_path / name)
         jobs.append((tmp_path / name, tmp_path / f"out_{name}"))
     Image.new("RGB", (4, 4)).save(tmp_path / "out_done.png")  # already upscaled: skipped
-    assert _folder_lr_px(jobs, overwrite=False) == 30 * 20 + 50 * 10
-    assert _folder_lr_px(jobs, overwrite=True) == 30 * 20 + 50 * 10 + 40 * 40
+    assert folder_lr_px(jobs, overwrite=False) == 30 * 20 + 50 * 10
+    assert folder_lr_px(jobs, overwrite=True) == 30 * 20 + 50 * 10 + 40 * 40
