@@ -89,7 +89,7 @@ def upscale_folder_ray(input_dir: str | Path, output_dir: str | Path, *,
     """Folder mode through Ray Data (module notes). Each actor opens its engine with
     ``opener()`` (picklable: Ray sends it to the actors), or else ``engine`` on ``model_path``.
     ``jobs`` default to :func:`folder_jobs`'s; ``folder_options`` go to
-    :func:`upscale_folder` (tile_px, overlap_px, memory_budget_bytes, max_pixels, outscale);
+    :func:`upscale_folder` (tile_px, overlap_px, memory_budget_bytes, max_pixels, max_output_mb, outscale);
     ``on_item`` sees each file as its result comes back. ``address`` None starts a local
     cluster (stopped at the end, Ctrl-C included); else it joins that cluster (``auto``,
     ``ray://host:10001`` ...)."""

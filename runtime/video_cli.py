@@ -22,6 +22,7 @@ from edgesr.fileio import check_output_file, ensure_folder
 from edgesr.runtime.cli_args import DEFAULT_OUTPUT_FOLDER, DEFAULT_SUFFIX
 from edgesr.runtime.image_resize import outscale_size, resize_to_outscale
 from edgesr.runtime.imageio import nchw_from_rgb, rgb_from_nchw
+from edgesr.runtime.output_budget import check_output_budget
 from edgesr.runtime.run_model import open_resolved, resolve_model
 from edgesr.runtime.tile_plan import MIB, plan_tiling
 from edgesr.runtime.tiling import upscale_tiled
@@ -66,6 +67,10 @@ def run_video_cli(args: argparse.Namespace, src: Path) -> int:
     model = resolve_model(args, lr_px=info.width * info.height * max(info.frames, 1))
     with open_resolved(args, model) as engine:
         scale = engine.spec.scale
+        # Frames are upscaled one at a time, so the budget bounds one frame's output; checked
+        # before the first frame, so a refused run writes nothing.
+        check_output_budget(source=src, width=info.width, height=info.height, scale=scale,
+                            outscale=args.outscale, max_output_mb=args.max_output_mb)
         out_size = outscale_size(height=info.height, width=info.width,
                                  outscale=scale if args.outscale is None else args.outscale)
         plan = plan_tiling(height=info.height, width=info.width, spec=engine.spec, tile_px=args.tile,

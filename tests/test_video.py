@@ -107,7 +107,15 @@ def test_bad_videos_are_one_line_and_write_nothing(models, tmp_path: Path) -> No
     assert_refused(run_cli(tmp_path / "good.mkv", "-o", out, "--model", models["sr"], "-s", 1.5), "45x33", "odd")
     assert_refused(run_cli(tmp_path / "good.mkv", "-o", tmp_path / "o.png", "--model", models["sr"]), "video output")
     assert_refused(run_cli(tmp_path / "good.mkv", "-o", out, "--model", models["sr"], "--codec", "nosuch"), "nosuch")
-    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    # the budget bounds one frame's output: 320x240 at x2 is 640x480x3 float32 = 3,686,400 B,
+    # 4 MB rounded up, more than --max-output-mb 3 (by hand)
+    make_clip(tmp_path / "big.mkv", width=320, height=240, audio=False)
+    before.append("big.mkv")
+    assert_refused(run_cli(tmp_path / "big.mkv", "-o", out, "--model", models["sr"], "--max-output-mb", 3),
+                   "640x480", "4 MB", "--max-output-mb 4")
+    assert run_cli(tmp_path / "big.mkv", "-o", out, "--model", models["sr"], "--max-output-mb", 4).returncode == 0
+    out.unlink()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(before)
 
 
 def test_an_interrupt_leaves_no_output_and_no_temporary_file(tmp_path: Path) -> None:
