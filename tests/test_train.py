@@ -66,6 +66,34 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(corpus: Path, tmp
         assert torch.equal(a, b), name
 
 
+def test_warmup_then_cosine_lr_by_hand() -> None:
+    from edgesr.train.loop_parts import make_optimizer, make_scheduler
+
+    config = TrainConfig(model="osffnet_x4", train_dir="x", lr=1e-3, lr_min=0.0, iterations=10,
+                         warmup_iterations=4)
+    optimizer = make_optimizer(config, [torch.nn.Parameter(torch.zeros(1))])
+    scheduler = make_scheduler(config, optimizer)
+    lrs = []
+    for _ in range(11):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    # step t: 1e-3 x min(1, (t+1)/4) x (1 + cos(pi t / 10)) / 2; cos(0.3 pi) = 0.587785
+    assert lrs[0] == pytest.approx(2.5e-4)
+    assert lrs[1] == pytest.approx(1e-3 * 0.5 * (1 + 0.951057) / 2, rel=1e-5)
+    assert lrs[3] == pytest.approx(1e-3 * (1 + 0.587785) / 2, rel=1e-5)
+    assert lrs[5] == pytest.approx(5e-4)
+    assert lrs[10] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_resume_with_warmup_gives_the_same_weights(corpus: Path, tmp_path: Path) -> None:
+    straight = Trainer(config=_config(corpus, tmp_path / "a", warmup_iterations=3)).train()
+    Trainer(config=_config(corpus, tmp_path / "b", warmup_iterations=3)).train(stop_at=2)
+    resumed = Trainer(config=_config(corpus, tmp_path / "b", warmup_iterations=3)).train()
+    for (name, a), (_, b) in zip(straight.state_dict().items(), resumed.state_dict().items()):
+        assert torch.equal(a, b), name
+
+
 def test_resume_restores_iteration_and_ema(corpus: Path, tmp_path: Path) -> None:
     cfg = _config(corpus, tmp_path / "e", model="osffnet-tiny_x2", ema_decay=0.9, iterations=3,
                   optimizer="adam", lr_patch_px=16)

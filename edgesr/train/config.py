@@ -33,6 +33,11 @@ class TrainConfig:
     lr: float = 1e-4
     lr_min: float = 1e-7
     scheduler: str = "cosine"
+    # Linear warmup of the lr over the first N iterations (0: none). A fresh Adam's first steps
+    # move every weight by about lr whatever its gradient, which knocks a trained start
+    # (init_from) off its optimum: OSFFNet x4's validation PSNR fell 0.11 dB in 400 iterations
+    # at lr 1e-4 without it.
+    warmup_iterations: int = 0
     betas: tuple[float, ...] = (0.9, 0.999)
     eps: float = 1e-8
     weight_decay: float = 0.0
@@ -94,7 +99,7 @@ class TrainConfig:
 _STRINGS = ("model", "train_dir", "out_dir", "loss", "optimizer", "scheduler")
 _OPTIONAL_STRINGS = ("val_dir", "finetune_from", "init_from", "warm_start_from", "distill_from", "cache_dir")
 _POSITIVE_INTS = ("iterations", "batch_size", "lr_patch_px", "val_every", "checkpoint_every", "log_every")
-_NON_NEGATIVE_INTS = ("seed", "num_workers", "block_iterations")
+_NON_NEGATIVE_INTS = ("seed", "num_workers", "block_iterations", "warmup_iterations")
 #: name -> (low, low included, high, high included): the valid range, named in the error.
 _NUMBER_RANGES: dict[str, tuple[float, bool, float, bool]] = {
     "lr": (0.0, False, 1.0, True),

@@ -3,6 +3,8 @@ a recipe names."""
 
 from __future__ import annotations
 
+import functools
+import math
 from collections.abc import Iterator
 
 import torch
@@ -51,7 +53,21 @@ def make_optimizer(config: TrainConfig, params) -> torch.optim.Optimizer:
                 weight_decay=config.weight_decay)
 
 
+def lr_factor(step: int, config: TrainConfig) -> float:
+    """The multiple of ``config.lr`` at ``step``: linear warmup over ``warmup_iterations``, times
+    the cosine (to ``lr_min`` at ``iterations``) or constant schedule."""
+    warm = min(1.0, (step + 1) / config.warmup_iterations) if config.warmup_iterations else 1.0
+    if config.scheduler != "cosine":
+        return warm
+    progress = min(step, config.iterations) / config.iterations
+    cosine_lr = config.lr_min + (config.lr - config.lr_min) * (1.0 + math.cos(math.pi * progress)) / 2.0
+    return warm * cosine_lr / config.lr
+
+
 def make_scheduler(config: TrainConfig, optimizer: torch.optim.Optimizer):
+    if config.warmup_iterations:
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, functools.partial(lr_factor, config=config))
+    # Without warmup: the schedulers earlier checkpoints hold, so their runs resume unchanged.
     if config.scheduler == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.iterations, eta_min=config.lr_min)
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
