@@ -82,7 +82,11 @@ def test_metadata_states_int8_and_the_kept_groups_with_their_measured_cost(tiny_
     assert meta["edgesr.precision"] == "int8"
     kept = json.loads(meta["edgesr.int8_kept_float"])
     assert [k["scope"] for k in kept] == [k.scope for k in report.kept]
-    assert all(k["alone_int8_db"] < float(meta["edgesr.int8_target_db"]) for k in kept)
+    # costliest first: each kept group's INT8-alone PSNR is at most the next one's. (Not "below
+    # the target": groups that each pass alone can still miss it together, and then the
+    # costliest are kept; ONNX Runtime 1.32 gives 57.9-68.3 dB alone against 44 for this model.)
+    alone = [k["alone_int8_db"] for k in kept]
+    assert alone == sorted(alone)
     assert float(meta["edgesr.int8_calibration_db"]) >= float(meta["edgesr.int8_target_db"])
 
 
