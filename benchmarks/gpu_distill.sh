@@ -14,6 +14,6 @@ OUT=${1:?usage: gpu_distill.sh OUT_DIR [CORPUS_DIR]}
 CORPUS=${2:-corpus}
 python3 -c "import torch, safetensors, tqdm, skimage; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())"
 # A GPU takes 8x the CPU recipes' batch and patch area; 8.5 minutes leaves time for the copy.
-timeout 560 python3 -m edgesr.train.campaign --out "$OUT" --minutes 8.5 \
+timeout 560 python3 -m edgesr.train.campaign_cli --out "$OUT" --minutes 8.5 \
     --train-dir "$CORPUS/train" --val-dir "$CORPUS/val-small" \
     --batch-size 32 --lr-patch-px 64 --block-iterations 1500 --iterations 6000

@@ -1,6 +1,6 @@
 """The ``tensorrt_plan`` variant of a Triton model repository: a TensorRT engine edgesr built.
 
-    python -m edgesr.export.triton_plan ENGINE --onnx MODEL.onnx -o REPO [--name NAME] [--overwrite]
+    python -m edgesr.export.triton_plan_cli ENGINE --onnx MODEL.onnx -o REPO [--name NAME] [--overwrite]
 
 writes ``REPO/<name>/config.pbtxt`` (platform ``tensorrt_plan``) and ``REPO/<name>/1/model.plan``
 (the engine, copied). ENGINE is a file of edgesr's TensorRT cache (``edgesr-run --engine trt``
@@ -21,11 +21,8 @@ Triton release built on that TensorRT version, on that GPU (the config's comment
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import shutil
-import sys
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,9 +35,6 @@ from edgesr.export.triton_repo import (
     read_io,
 )
 from edgesr.fileio import ensure_folder, file_sha256, write_atomically, write_text_atomically
-
-PROG = "python -m edgesr.export.triton_plan"
-
 
 def _manifest(engine: Path) -> dict[str, Any]:
     from edgesr.runtime.engines.trt.cache import read_manifest
@@ -119,31 +113,3 @@ def write_triton_plan(engine_path: str | Path, onnx_path: str | Path, repo: str 
                                   overwrite=overwrite)
     config = write_text_atomically(folder / "config.pbtxt", text, overwrite=overwrite)
     return TritonModel(folder=folder, config=config, model_file=model_file, backend="tensorrt_plan")
-
-
-def _main(argv: Sequence[str] | None) -> int:
-    from edgesr.cli_util import EXIT_OK, setup_logging
-
-    p = argparse.ArgumentParser(prog=PROG, description="A Triton tensorrt_plan model from an "
-                                "engine in edgesr's TensorRT cache (see the module notes).")
-    p.add_argument("engine", metavar="ENGINE", help="<cache>/trt/engines/<digest>.engine")
-    p.add_argument("--onnx", required=True, metavar="MODEL.onnx", help="the ONNX file the engine was built from")
-    p.add_argument("-o", "--output", required=True, metavar="REPO", help="the model repository folder")
-    p.add_argument("--name", default=None, help="the model's name (default: <onnx stem>_plan)")
-    p.add_argument("--overwrite", action="store_true", help="replace existing files")
-    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    args = p.parse_args(argv)
-    setup_logging(verbose=args.verbose)
-    model = write_triton_plan(args.engine, args.onnx, args.output, name=args.name, overwrite=args.overwrite)
-    print(f"wrote {model.config} (Triton model {model.folder.name!r}, tensorrt_plan)")
-    return EXIT_OK
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    from edgesr.cli_util import run_cli
-
-    return run_cli(PROG, _main, argv, extra="export")
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -21,6 +21,7 @@ from edgesr.errors import ConfigError
 from edgesr.fileio import check_output_file, ensure_folder
 from edgesr.runtime.cli_args import DEFAULT_OUTPUT_FOLDER, DEFAULT_SUFFIX
 from edgesr.runtime.image_resize import outscale_size, resize_to_outscale
+from edgesr.runtime.image_write import quantize
 from edgesr.runtime.imageio import nchw_from_rgb, rgb_from_nchw
 from edgesr.runtime.output_budget import check_output_budget
 from edgesr.runtime.run_model import open_resolved, resolve_model
@@ -51,10 +52,6 @@ def _video_output(args: argparse.Namespace, src: Path) -> Path:
     if not is_video_path(dst):
         raise ConfigError(f"-o {dst}: a video input needs a video output ({' '.join(VIDEO_EXTENSIONS)})")
     return dst
-
-
-def _to_uint8(rgb: np.ndarray) -> np.ndarray:
-    return np.rint(np.clip(rgb, 0.0, 1.0) * np.float32(255.0)).astype(np.uint8)  # as write_image
 
 
 def run_video_cli(args: argparse.Namespace, src: Path) -> int:
@@ -88,7 +85,7 @@ def run_video_cli(args: argparse.Namespace, src: Path) -> int:
             if args.outscale is not None:
                 sr, _ = resize_to_outscale(sr, None, height=info.height, width=info.width,
                                            outscale=args.outscale, bit_depth=8, extension=".png")
-            return _to_uint8(sr)
+            return quantize(sr, 8)  # the image writer's rounding
 
         start = time.perf_counter()
         with tqdm(total=info.frames or None, unit="frame", disable=None, file=sys.stderr) as bar:

@@ -174,7 +174,7 @@ def test_plasma_corpus_takes_the_listed_photographs_with_their_authors(tmp_path:
 
 
 def test_campaign_trains_each_model_within_its_share_and_copies_the_best(photos: Path, tmp_path: Path) -> None:
-    from edgesr.train.campaign import main
+    from edgesr.train.campaign_cli import main
     from edgesr.weights_io import load_weights
 
     out = tmp_path / "campaign"

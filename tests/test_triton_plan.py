@@ -22,7 +22,7 @@ text_format = pytest.importorskip("google.protobuf.text_format")
 ort = pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx", reason="the export extra reads the ONNX file")
 
-from edgesr.export.triton_plan import main as plan_main  # noqa: E402 (after the skips)
+from edgesr.export.triton_plan_cli import main as plan_main  # noqa: E402 (after the skips)
 from edgesr.export.triton_plan import write_triton_plan  # noqa: E402
 from edgesr.runtime.engines.trt.cache import EngineKey, save_engine  # noqa: E402
 from edgesr.runtime.engines.trt.profile import OptimizationProfile  # noqa: E402

@@ -1,7 +1,7 @@
 """A resumable distillation campaign: the seeds' models in turn, each within its share of a
 wall-time budget, on the GPU when there is one.
 
-    python -m edgesr.train.campaign --out runs/campaign --minutes 9 \\
+    python -m edgesr.train.campaign_cli --out runs/campaign --minutes 9 \\
         --train-dir corpus/train --val-dir corpus/val-small
 
 Each model trains from its packaged ``<model>_distill`` recipe into ``OUT/<model>/`` (block
@@ -17,29 +17,10 @@ from __future__ import annotations
 import argparse
 import logging
 import shutil
-import sys
 import time
-from collections.abc import Sequence
 from pathlib import Path
 
-from edgesr.cli_util import EXIT_OK, command_parser, run_cli, setup_logging
-
-PROG = "python -m edgesr.train.campaign"
 MODELS = ("osffnet_x4", "lmfn_x4", "osffnet_x2", "osffnet_x3")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = command_parser(PROG, __doc__)
-    p.add_argument("--out", required=True, help="campaign folder: one run folder per model, and the weights")
-    p.add_argument("--minutes", type=float, required=True, help="wall-time budget for all models together")
-    p.add_argument("--train-dir", required=True, help="folder of training photos (edgesr-data photos .../train)")
-    p.add_argument("--val-dir", required=True, help="validation photos that choose the checkpoint (never Set5/Set14)")
-    p.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS, help="models, in this order")
-    p.add_argument("--batch-size", type=int, help="override every recipe's batch size")
-    p.add_argument("--iterations", type=int, help="override every recipe's end-to-end iterations")
-    p.add_argument("--block-iterations", type=int, help="override every recipe's block-stage steps")
-    p.add_argument("--lr-patch-px", type=int, help="override every recipe's LR patch size")
-    return p
 
 
 def run_campaign(args: argparse.Namespace) -> list[str]:
@@ -69,18 +50,3 @@ def run_campaign(args: argparse.Namespace) -> list[str]:
         logging.getLogger(__name__).info("%s", summary)  # as each model ends, not only at the end
         summaries.append(summary)
     return summaries
-
-
-def _main(argv: Sequence[str] | None) -> int:
-    args = build_parser().parse_args(argv)
-    setup_logging(verbose=args.verbose)
-    print("\n".join(run_campaign(args)))
-    return EXIT_OK
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    return run_cli(PROG, _main, argv, extra="train")
-
-
-if __name__ == "__main__":
-    sys.exit(main())
