@@ -36,17 +36,6 @@ def _onnx_for(name: str, *, allow_untrained: bool) -> tuple[Path, str]:
     return cached_onnx_for(name, allow_untrained=allow_untrained), "an export"
 
 
-def _refuse_untrained(name: str, *, allow_untrained: bool) -> None:
-    """A model edgesr ships no weights for is refused before anything is printed (the same
-    rule and message as the export cache, which would refuse it after the notices)."""
-    from edgesr.export.model_loading import untrained_error
-    from edgesr.models.registry import is_test_variant
-    from edgesr.weights import shipped_weights
-
-    if shipped_weights(name) is None and not (allow_untrained or is_test_variant(name)):
-        raise untrained_error(name)
-
-
 def _counted(runs: dict[str, Callable[[], object]], bar) -> dict[str, Callable[[], object]]:  # noqa: ANN001
     """Each run, then one tick of ``bar`` (microseconds inside a timed call of a second or more)."""
     def tick(run: Callable[[], object]) -> Callable[[], None]:
@@ -85,7 +74,9 @@ def run_model_report(args: argparse.Namespace) -> str:
     if args.repeats < 1:
         raise ConfigError(f"--repeats {args.repeats}: expected at least 1 timed call per engine")
     name = model_name(args.model, scale=args.scale)
-    _refuse_untrained(name, allow_untrained=args.allow_untrained)  # before any notice: one line
+    from edgesr.export.model_loading import refuse_untrained
+
+    refuse_untrained(name, allow_untrained=args.allow_untrained)  # before any notice: one line
     height, width = lr_size_for_hr(scale=args.scale)
     compile_asked = getattr(args, "torch_compile", False)
     engines = 4 + compile_asked

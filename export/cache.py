@@ -30,13 +30,13 @@ from pathlib import Path
 
 import onnx
 from edgesr import trust
-from edgesr.export.model_loading import untrained_error
+from edgesr.export.model_loading import refuse_untrained
 from edgesr.export.onnx_export import export_model
 
 import edgesr
 from edgesr.errors import WeightsError, printable
 from edgesr.fileio import file_sha256
-from edgesr.models.registry import is_test_variant, model_name
+from edgesr.models.registry import model_name
 from edgesr.spec import DEFAULT_OPSET, META_ARCH, META_PRECISION, META_VERSION
 from edgesr.weights import shipped_weights
 
@@ -105,8 +105,8 @@ def cached_onnx_for(
     (torch vs ONNX Runtime) before they enter the cache."""
     name = model_name(name)
     precision = _precision(fp16)
-    if weights is None and shipped_weights(name) is None and not (allow_untrained or is_test_variant(name)):
-        raise untrained_error(name)  # before any log line: one line on stderr
+    if weights is None:
+        refuse_untrained(name, allow_untrained=allow_untrained)  # before any log line: one line on stderr
     key = _key(name, weights=weights, precision=precision, opset=opset)
     what = "ONNX export cache"
     folder = (trust.cache_folder(Path(cache_dir).expanduser(), what=what) if cache_dir is not None

@@ -17,7 +17,7 @@ from edgesr.models.registry import create_model, is_test_variant
 from edgesr.weights import shipped_weights
 from edgesr.weights_io import load_weights
 
-__all__ = ["model_with_weights", "untrained_error"]
+__all__ = ["model_with_weights", "refuse_untrained", "untrained_error"]
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +29,13 @@ def untrained_error(name: str) -> WeightsError:
         "models have them); pass --weights FILE, or --allow-untrained to export the seeded "
         "random initialization for timing only"
     )
+
+
+def refuse_untrained(name: str, *, allow_untrained: bool) -> None:
+    """Raise :func:`untrained_error` when ``name`` has no shipped weights and untrained use was
+    not asked for (test variants are always allowed): the one rule, checked before any notice."""
+    if shipped_weights(name) is None and not (allow_untrained or is_test_variant(name)):
+        raise untrained_error(name)
 
 
 def model_with_weights(name: str, weights: str | Path | None, *,
@@ -45,8 +52,7 @@ def model_with_weights(name: str, weights: str | Path | None, *,
     if shipped is not None:
         load_weights(model, shipped)
         return model, f"shipped ({shipped.name})"
-    if not (allow_untrained or is_test_variant(name)):
-        raise untrained_error(name)
+    refuse_untrained(name, allow_untrained=allow_untrained)
     logger.warning("%s: exporting the UNTRAINED initialization (timing only; its output is "
                    "not a useful upscale)", name)
     return model, "untrained initialization"
