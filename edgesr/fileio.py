@@ -107,13 +107,17 @@ def _commit_no_clobber(tmp: Path, target: Path) -> None:
 
 
 def write_atomically(
-    path: PathLike, write: Callable[[str], object], *, overwrite: bool = False
+    path: PathLike, write: Callable[[str], object], *, overwrite: bool = False,
+    mode: int | None = None,
 ) -> Path:
     """Call ``write(temp_path)``, fsync the temp file, then commit it as ``path`` (module notes).
 
     Without ``overwrite`` an existing ``path`` (even one created while ``write`` ran) raises
     :class:`OutputError` and is left untouched. Any failure leaves ``path`` as it was and no
     temp file behind. OS errors (read-only folder, disk full) become one-line OutputErrors.
+    ``mode`` (e.g. 0o600 for a cache entry) is set on the temp file before the commit, so the
+    file never appears with another mode and no chmod after it can meet a file that another
+    process has replaced or removed meanwhile; None gives a new file's mode under the umask.
     """
     target = Path(path)
     tmp = target.with_name(temp_name_for(target))
@@ -121,7 +125,10 @@ def write_atomically(
         os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         try:
             write(str(tmp))
-            chmod_as_new_file(tmp)
+            if mode is None:
+                chmod_as_new_file(tmp)
+            else:
+                os.chmod(tmp, mode)
             with open(tmp, "rb+") as handle:
                 os.fsync(handle.fileno())
             if overwrite:

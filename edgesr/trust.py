@@ -145,8 +145,7 @@ def write_entry(entry: Path, write: Callable[[str], object]) -> Path:
         digest.unlink()
     except FileNotFoundError:
         pass
-    fileio.write_atomically(entry, write, overwrite=True)  # a rebuild replaces
-    os.chmod(entry, 0o600)
+    fileio.write_atomically(entry, write, overwrite=True, mode=0o600)  # a rebuild replaces
     record_digest(entry)
     return entry
 
@@ -155,8 +154,7 @@ def record_digest(entry: Path, sha256: str | None = None) -> None:
     """Write ``<entry>.sha256`` (0o600) for bytes this process just wrote."""
     text = (sha256 or fileio.file_sha256(entry)) + "\n"
     digest = digest_path(entry)
-    fileio.write_atomically(digest, lambda tmp: Path(tmp).write_text(text), overwrite=True)
-    os.chmod(digest, 0o600)
+    fileio.write_atomically(digest, lambda tmp: Path(tmp).write_text(text), overwrite=True, mode=0o600)
 
 
 def recorded_digest(entry: Path) -> str | None:
@@ -243,8 +241,7 @@ def seal_tool_cache(folder: Path) -> None:
                if entry.name != TOOL_MANIFEST and not problem_with(entry, kind="file")}
     text = "".join(f"{sha}  {name}\n" for name, sha in digests.items())
     manifest = folder / TOOL_MANIFEST
-    fileio.write_atomically(manifest, lambda tmp: Path(tmp).write_text(text), overwrite=True)
-    os.chmod(manifest, 0o600)
+    fileio.write_atomically(manifest, lambda tmp: Path(tmp).write_text(text), overwrite=True, mode=0o600)
 
 
 def _tool_manifest(folder: Path) -> dict[str, str]:

@@ -159,7 +159,9 @@ def test_two_process_torchrun_on_gloo_matches_one_process(corpus: Path, tmp_path
         [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
          "--master_port", str(_free_port()), "-m", "edgesr.train.cli", *args, "--out-dir", str(tmp_path / "ddp")],
         capture_output=True, text=True, env=env, timeout=300)
-    assert ddp.returncode == 0, ddp.stderr[-2000:]
+    # A rank's one-line error first: torchrun's own traceback fills the tail of stderr.
+    errors = [line for line in ddp.stderr.splitlines() if line.startswith("edgesr-train: error:")]
+    assert ddp.returncode == 0, "\n".join(errors) or ddp.stderr[-2000:]
     single = subprocess.run([sys.executable, "-m", "edgesr.train.cli", *args, "--out-dir", str(tmp_path / "one")],
                             capture_output=True, text=True, env=env, timeout=300)
     assert single.returncode == 0, single.stderr[-2000:]

@@ -85,10 +85,13 @@ def prepare_out_dir(out_dir: Path) -> Path:
     """Create ``--out-dir`` (not group/world-writable, whatever the umask) and check it: the
     call for the start of a run, before any work."""
     folder = Path(out_dir)
-    existed = os.path.lexists(folder)
+    try:  # made 0o755 (the umask can only take bits away), never chmod-ed afterwards: another
+        # rank of the same torchrun job may check the folder at any moment after it exists
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(mode=0o755)
+    except OSError:
+        pass  # it exists already, or cannot be made: ensure_folder says which, in one line
     ensure_folder(folder, what="--out-dir")
-    if not existed:
-        os.chmod(folder, os.stat(folder).st_mode & 0o755)
     return check_out_dir(folder)
 
 

@@ -14,6 +14,7 @@ import math
 import os
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -69,6 +70,17 @@ def init_distributed() -> DistInfo:
     return DistInfo(rank=dist.get_rank() if world_size > 1 else 0, world_size=world_size)
 
 
+@contextmanager
+def main_rank_first(info: DistInfo) -> Iterator[None]:
+    """Rank 0 runs the block first, the other ranks after it: work whose results the others
+    can then read back (a cache) is done once, and no rank meets an entry half made."""
+    if info.world_size > 1 and not info.is_main:
+        dist.barrier()
+    yield
+    if info.world_size > 1 and info.is_main:
+        dist.barrier()
+
+
 def validate(model: nn.Module, pairs: list[EvalPair], *, scale: int) -> float:
     """Mean Y-channel PSNR over whole images, exactly as ``edgesr-eval`` scores them."""
     # Restore each module's own mode afterwards: frozen BatchNorm layers stay in eval mode.
@@ -121,8 +133,9 @@ class Trainer:
                                      if self.dist.world_size > 1 else self.model)
         self.optimizer = make_optimizer(config, self.model.parameters())
         self.scheduler = make_scheduler(config, self.optimizer)
-        self.dataset = TrainPatchDataset(root=config.train_dir, scale=self.scale, lr_patch_px=config.lr_patch_px,
-                                         cache_dir=config.cache_dir, seed=config.seed)
+        with main_rank_first(self.dist):  # one rank fills the LR-pairs cache, the others read it
+            self.dataset = TrainPatchDataset(root=config.train_dir, scale=self.scale, lr_patch_px=config.lr_patch_px,
+                                             cache_dir=config.cache_dir, seed=config.seed)
         # Small corpora: visit each image often per epoch, so an epoch is >= 20 batches.
         self.dataset.repeat = max(1, math.ceil(config.batch_size * _MIN_BATCHES_PER_EPOCH / len(self.dataset.records)))
         # What this run trains on, for its model card (the corpus folder may grow later).

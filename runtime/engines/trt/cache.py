@@ -194,11 +194,10 @@ def _trusted_file(path: Path, what: str) -> bool:
 
 
 def _write_private(path: Path, data: bytes) -> None:
-    """Atomic write (edgesr.fileio) into a checked private folder, then mode 0o600 (the
-    folder is 0o700, so the moment between rename and chmod is invisible to others)."""
+    """Atomic write (edgesr.fileio), mode 0o600, into a checked private folder."""
     _private_dir(path.parent)
-    fileio.write_atomically(path, lambda tmp: Path(tmp).write_bytes(data), overwrite=True)  # a rebuild replaces
-    os.chmod(path, 0o600)
+    fileio.write_atomically(path, lambda tmp: Path(tmp).write_bytes(data), overwrite=True,  # a rebuild replaces
+                            mode=0o600)
 
 
 def _read_verified(path: Path, expected: object, what: str) -> bytes | None:
