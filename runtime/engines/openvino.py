@@ -121,8 +121,9 @@ def half_type(core: Any, device: str) -> str:
     return "f16"
 
 
-def load_onnx(path: Path, *, spec: ModelSpec | None) -> tuple[bytes, ModelSpec]:
-    """The ONNX bytes OpenVINO can read (local functions inlined) and the model's spec."""
+def load_onnx(path: Path, *, spec: ModelSpec | None, cpu: bool = False) -> tuple[bytes, ModelSpec]:
+    """The ONNX bytes OpenVINO can read (local functions inlined; for the ``cpu`` plugin, an
+    INT8 graph rewritten around its faults: runtime.engines.openvino_qdq) and the model's spec."""
     try:
         import onnx
         from onnx import inliner
@@ -138,6 +139,12 @@ def load_onnx(path: Path, *, spec: ModelSpec | None) -> tuple[bytes, ModelSpec]:
         spec = ModelSpec.from_metadata({p.key: p.value for p in model.metadata_props}, source=repr(str(path)))
     if model.functions:  # OpenVINO has no conversion rule for model-local functions
         model = inliner.inline_local_functions(model)
+    if cpu and any(node.op_type == "DequantizeLinear" for node in model.graph.node):
+        from edgesr.runtime.engines.int8_cpu import saturating_int8_cpu
+        from edgesr.runtime.engines.openvino_qdq import for_openvino_cpu
+
+        model, rewrite = for_openvino_cpu(model, saturating=saturating_int8_cpu())
+        logger.info("%s is an INT8 (QDQ) graph; for OpenVINO's CPU plugin: %s", path.name, rewrite.summary())
     return model.SerializeToString(), spec
 
 
@@ -172,17 +179,13 @@ class OpenVinoEngine(BaseEngine):
         self._core = ov.Core()
         self.device = check_device(self._core, self.options.device)
         hint = half_type(self._core, self.device) if self.options.precision == "fp16" else "f32"
-        onnx_bytes, self.spec = load_onnx(self.model_path, spec=spec)
+        onnx_bytes, self.spec = load_onnx(self.model_path, spec=spec, cpu=self.device.startswith("CPU"))
         try:
             self._model = self._core.read_model(onnx_bytes, ov.Tensor(np.empty(0, np.uint8)))
         except Exception as exc:  # noqa: BLE001  (OpenVINO raises RuntimeError subclasses)
             raise ModelFileError(f"OpenVINO cannot read {self.source}: {first_line(exc)}; re-export it with "
                                  "edgesr-export, or use --engine ort") from None
         _check_sr_io(self._model, self.source)
-        if b"DequantizeLinear" in onnx_bytes:  # a QDQ graph (edgesr-export --int8): measured wrong here
-            logger.warning("%s is an INT8 (QDQ) graph: OpenVINO's output on it is wrong (lkdn_x4 Set5 22.44 dB "
-                           "against 32.27 through ONNX Runtime; docs/int8.md); use --engine ort for INT8 graphs",
-                           self.source)
         self._config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": hint, "PERFORMANCE_HINT": "LATENCY"}
         if self.device.startswith("CPU"):
             self._config["INFERENCE_NUM_THREADS"] = self.options.threads or physical_cores()

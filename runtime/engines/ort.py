@@ -35,6 +35,7 @@ from edgesr.errors import ConfigError, ModelFileError, UnknownNameError
 from edgesr.fileio import cache_dir
 from edgesr.runtime.engines.base import BaseEngine
 from edgesr.runtime.engines.checks import check_precision
+from edgesr.runtime.engines.int8_cpu import is_qdq_graph, saturating_int8_cpu
 from edgesr.runtime.engines.ort_providers import (
     CPU_EP,
     CUDA_EP,
@@ -186,7 +187,7 @@ class OrtEngine(BaseEngine):
 
     def _new_session(self, ort: Any) -> Any:
         settings = {"threads": self.options.intra_op_threads, "spinning": self.options.spinning,
-                    "log_severity": self.options.log_severity}
+                    "log_severity": self.options.log_severity, "unsaturated_int8": self._unsaturated_int8()}
         if self._requested == [CPU_EP] and self.options.graph_cache:
             return cached_cpu_session(ort, self.model_path, **settings)
         provider_list = [(p, _provider_options(p, self.options)) for p in self._requested]
@@ -194,6 +195,16 @@ class OrtEngine(BaseEngine):
         self._trt_cache = Path(trt_cache) if trt_cache else None
         return ort.InferenceSession(str(self.model_path), session_options(ort, **settings),
                                     providers=provider_list)
+
+    def _unsaturated_int8(self) -> bool:
+        """True for an INT8 graph on the CPU provider of a CPU whose default int8 kernels
+        saturate (runtime.engines.int8_cpu): it then gets the kernels that do not."""
+        if self._requested != [CPU_EP] or not is_qdq_graph(self.model_path) or not saturating_int8_cpu():
+            return False
+        logger.info("%s is an INT8 (QDQ) graph and this CPU has no VNNI, where ONNX Runtime's default int8 "
+                    "kernels saturate: using its u8-weight kernels (session.x64quantprecision)",
+                    self.model_path.name)
+        return True
 
     # ------------------------------------------------------------------ protocol
 

@@ -80,11 +80,13 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def optimized_model_path(model_path: Path, ort: Any, *, cache_root: Path | None = None) -> Path:
+def optimized_model_path(model_path: Path, ort: Any, *, cache_root: Path | None = None,
+                         unsaturated_int8: bool = False) -> Path:
     """Where the optimised graph of ``model_path`` for this ORT and CPU is (or will be) kept."""
     digest = hashlib.sha256()
     digest.update(fileio.file_sha256(model_path).encode())
-    for part in (ort.__version__, "ORT_ENABLE_ALL", _cpu_name(), platform.machine()):
+    level = "ORT_ENABLE_ALL" + (" x64quantprecision" if unsaturated_int8 else "")  # other int8 kernels
+    for part in (ort.__version__, level, _cpu_name(), platform.machine()):
         digest.update(b"\0" + part.encode())
     root = cache_root or fileio.cache_dir(ORT_CACHE_SUBDIR)
     return root / f"{model_path.stem}-{digest.hexdigest()[:24]}.onnx"
@@ -100,9 +102,13 @@ def graph_cache_folder(cache_root: Path | None = None) -> Path:
 
 
 def session_options(ort: Any, *, threads: int, spinning: bool, log_severity: int,
-                    load_optimized: bool = False) -> Any:
-    """ONNX Runtime ``SessionOptions`` with edgesr's defaults (module notes)."""
+                    load_optimized: bool = False, unsaturated_int8: bool = False) -> Any:
+    """ONNX Runtime ``SessionOptions`` with edgesr's defaults (module notes). ``unsaturated_int8``:
+    ONNX Runtime's ``session.x64quantprecision``, whose int8 convolutions take u8 weights and do
+    not saturate where the default u8 x s8 kernels do (CPUs without VNNI: runtime.engines.int8_cpu)."""
     options = ort.SessionOptions()
+    if unsaturated_int8:
+        options.add_session_config_entry("session.x64quantprecision", "1")
     options.log_severity_level = log_severity
     options.intra_op_num_threads = threads or physical_cores()
     options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
@@ -112,16 +118,17 @@ def session_options(ort: Any, *, threads: int, spinning: bool, log_severity: int
 
 
 def cached_cpu_session(ort: Any, model_path: Path, *, threads: int, spinning: bool,
-                       log_severity: int, cache_root: Path | None = None) -> Any:
+                       log_severity: int, cache_root: Path | None = None, unsaturated_int8: bool = False) -> Any:
     """A CPU-provider session of ``model_path``, through the optimised-graph cache."""
     providers = ["CPUExecutionProvider"]
-    settings = {"threads": threads, "spinning": spinning, "log_severity": log_severity}
+    settings = {"threads": threads, "spinning": spinning, "log_severity": log_severity,
+                "unsaturated_int8": unsaturated_int8}
     try:
         folder = graph_cache_folder(cache_root)
     except EdgeSRError as exc:  # no usable folder: only slower, as without the cache
         logger.info("no ONNX Runtime graph cache (%s)", exc)
         return ort.InferenceSession(str(model_path), session_options(ort, **settings), providers=providers)
-    cached = optimized_model_path(model_path, ort, cache_root=folder)
+    cached = optimized_model_path(model_path, ort, cache_root=folder, unsaturated_int8=unsaturated_int8)
     if trust.verified_entry(cached, what="ONNX Runtime graph"):
         try:
             session = ort.InferenceSession(str(cached), session_options(ort, **settings, load_optimized=True),
