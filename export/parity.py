@@ -56,10 +56,10 @@ def model_device(model: nn.Module) -> torch.device:
     return next(iter(model.parameters()), torch.empty(0)).device
 
 
-def onnx_session(model: onnx.ModelProto | str | Path, *, exact_qdq: bool = False):  # noqa: ANN201
-    """An ONNX Runtime CPU session for a ModelProto or file (onnxruntime is optional).
-    ``exact_qdq``: a Q/DQ graph runs as written, in float, not through ONNX Runtime's int8
-    kernels, whose sums saturate on CPUs without VNNI (edgesr.runtime.engines.int8_cpu): an
+def onnx_session(model: onnx.ModelProto | str | Path):  # noqa: ANN201 (onnxruntime is optional)
+    """An ONNX Runtime CPU session for a ModelProto or file. A Q/DQ graph runs as written, in
+    float (``session.disable_quant_qdq``; no effect on a float graph), not through ONNX Runtime's
+    int8 kernels, whose sums saturate on CPUs without VNNI (edgesr.runtime.engines.int8_cpu): an
     INT8 export is scored for its consumers (TensorRT, NPUs: exact int32 sums), whatever CPU
     exports it."""
     try:
@@ -71,8 +71,7 @@ def onnx_session(model: onnx.ModelProto | str | Path, *, exact_qdq: bool = False
         ) from None
     options = ort.SessionOptions()
     options.log_severity_level = 3
-    if exact_qdq:
-        options.add_session_config_entry("session.disable_quant_qdq", "1")
+    options.add_session_config_entry("session.disable_quant_qdq", "1")
     source = model.SerializeToString() if isinstance(model, onnx.ModelProto) else str(model)
     try:
         return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])

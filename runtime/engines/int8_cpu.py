@@ -12,6 +12,7 @@ against FP32 through ONNX Runtime's int8 kernels and 35.00 dB in exact QDQ arith
 
 from __future__ import annotations
 
+import functools
 import platform
 from pathlib import Path
 
@@ -28,16 +29,22 @@ def saturating_int8_cpu(cpuinfo: str | None = None) -> bool:
     if cpuinfo is None:
         if platform.machine().lower() not in ("x86_64", "amd64", "i686", "x86"):
             return False
-        try:
-            cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return True
+        cpuinfo = _host_cpuinfo()
     flags = set()
     for line in cpuinfo.splitlines():
         key, _, value = line.partition(":")
         if key.strip() == "flags":
             flags.update(value.split())
     return not flags or not (flags & INT8_DOT_PRODUCT_FLAGS)
+
+
+@functools.cache
+def _host_cpuinfo() -> str:
+    """/proc/cpuinfo, read once per process ("" when unreadable: no flags, so saturating)."""
+    try:
+        return Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
 
 
 def is_qdq_graph(model_path: Path) -> bool:

@@ -57,23 +57,19 @@ def for_openvino_cpu(model: Any, *, saturating: bool) -> tuple[Any, QdqRewrite]:
     graph = model.graph
     producer = {output: node for node in graph.node for output in node.output}
     initializers = {tensor.name: tensor for tensor in graph.initializer}
-    seven_bit = 0
-    if saturating:
-        for conv in (node for node in graph.node if node.op_type == "Conv" and len(node.input) > 1):
-            seven_bit += _weights_to_7_bit(producer.get(conv.input[1]), graph, initializers)
-    initializers = {tensor.name: tensor for tensor in graph.initializer}  # with the 7-bit ones
+    convs = [node for node in graph.node if node.op_type == "Conv"]
     floated = 0
-    for conv in (node for node in graph.node if node.op_type == "Conv" and _pointwise(node, producer, initializers)):
+    for conv in (node for node in convs if _pointwise(node, producer, initializers)):
         source = _dequantized_from(conv.input[0], producer)
         if source is not None and source in producer and producer[source].op_type == "Concat":
             conv.input[0] = source
             floated += 1
-    if floated:
-        _drop_unused_qdq(graph)
-    if floated or seven_bit:  # what nothing reads any more (ONNX Runtime warns of each one)
-        read = {name for node in graph.node for name in node.input}
-        for tensor in [t for t in graph.initializer if t.name not in read]:
-            graph.initializer.remove(tensor)
+    seven_bit = 0
+    if saturating:
+        for conv in (node for node in convs if len(node.input) > 1):
+            seven_bit += _weights_to_7_bit(producer.get(conv.input[1]), graph, initializers)
+    if floated or seven_bit:
+        _drop_unread(graph)
     return model, QdqRewrite(weights_to_7_bit=seven_bit, float_after_concat=floated)
 
 
@@ -104,7 +100,7 @@ def _dequantized_from(tensor: str, producer: dict[str, Any]) -> str | None:
 def _weights_to_7_bit(dequantize: Any, graph: Any, initializers: dict[str, Any]) -> int:
     """Re-quantize the int8 weights that ``dequantize`` reads (per output channel) to
     [-64, 64] under new initializers; 1 when changed, 0 when not a quantized weight."""
-    from onnx import TensorProto, numpy_helper
+    from onnx import TensorProto, helper, numpy_helper
 
     if dequantize is None or dequantize.op_type != "DequantizeLinear" or len(dequantize.input) < 2:
         return 0
@@ -113,13 +109,16 @@ def _weights_to_7_bit(dequantize: Any, graph: Any, initializers: dict[str, Any])
         return 0
     q = numpy_helper.to_array(weight).astype(np.int32)
     s = numpy_helper.to_array(scale).astype(np.float32)
-    per_channel = np.abs(q).reshape(q.shape[0], -1).max(axis=1) if s.ndim == 1 else np.array([np.abs(q).max()])
-    shrink = np.where(per_channel > SEVEN_BIT_MAX, SEVEN_BIT_MAX / np.maximum(per_channel, 1), 1.0)
+    axis = next((helper.get_attribute_value(a) for a in dequantize.attribute if a.name == "axis"), 1)
+    if s.size > 1 and axis != 0:  # per-channel on another axis: not a Conv weight as exported
+        return 0
+    rows = q.reshape(s.size, -1)  # one row per scale: per output channel, or one for the tensor
+    largest = np.abs(rows).max(axis=1)
+    shrink = np.where(largest > SEVEN_BIT_MAX, SEVEN_BIT_MAX / np.maximum(largest, 1), 1.0)
     if np.all(shrink == 1.0):
         return 0
-    factor = shrink.reshape(-1, *([1] * (q.ndim - 1))) if s.ndim == 1 else shrink[0]
-    new_q = np.clip(np.rint(q * factor), -SEVEN_BIT_MAX, SEVEN_BIT_MAX).astype(np.int8)
-    new_s = (s / (shrink if s.ndim == 1 else shrink[0])).astype(np.float32)
+    new_q = np.clip(np.rint(rows * shrink[:, None]), -SEVEN_BIT_MAX, SEVEN_BIT_MAX).astype(np.int8).reshape(q.shape)
+    new_s = (s.reshape(-1) / shrink).astype(np.float32).reshape(s.shape)
     # new names: an initializer may be shared, and the original stays for its other readers
     names = (f"{weight.name}__7bit_{dequantize.name}", f"{scale.name}__7bit_{dequantize.name}")
     graph.initializer.extend([numpy_helper.from_array(new_q, names[0]), numpy_helper.from_array(new_s, names[1])])
@@ -127,13 +126,16 @@ def _weights_to_7_bit(dequantize: Any, graph: Any, initializers: dict[str, Any])
     return 1
 
 
-def _drop_unused_qdq(graph: Any) -> None:
-    """Remove Quantize/DequantizeLinear nodes whose outputs nothing reads any more."""
+def _drop_unread(graph: Any) -> None:
+    """Remove the Quantize/DequantizeLinear nodes, then the initializers, that nothing reads
+    any more (ONNX Runtime warns of each unread initializer)."""
     while True:
         read = {name for node in graph.node for name in node.input} | {out.name for out in graph.output}
         dead = [node for node in graph.node if node.op_type in ("QuantizeLinear", "DequantizeLinear")
                 and not any(output in read for output in node.output)]
         if not dead:
-            return
+            break
         for node in dead:
             graph.node.remove(node)
+    for tensor in [t for t in graph.initializer if t.name not in read]:
+        graph.initializer.remove(tensor)

@@ -199,7 +199,7 @@ class OrtEngine(BaseEngine):
     def _unsaturated_int8(self) -> bool:
         """True for an INT8 graph on the CPU provider of a CPU whose default int8 kernels
         saturate (runtime.engines.int8_cpu): it then gets the kernels that do not."""
-        if self._requested != [CPU_EP] or not is_qdq_graph(self.model_path) or not saturating_int8_cpu():
+        if self._requested != [CPU_EP] or not saturating_int8_cpu() or not is_qdq_graph(self.model_path):
             return False
         logger.info("%s is an INT8 (QDQ) graph and this CPU has no VNNI, where ONNX Runtime's default int8 "
                     "kernels saturate: using its u8-weight kernels (session.x64quantprecision)",
