@@ -3,6 +3,7 @@
     edgesr-export --model osffnet --scale 4            # -> osffnet_x4.onnx
     edgesr-export --model lmfn_x4 --fp16 -o lmfn.onnx  # FP16 graph, float32 I/O
     edgesr-export --model osffnet_x4 --format ort       # + osffnet_x4.ort for Android/iOS
+    edgesr-export --model osffnet_x4 --format openvino  # + osffnet_x4.xml/.bin (OpenVINO IR)
     edgesr-export --model lkdn_x4 --int8 --calib photos/  # QDQ INT8, lkdn_x4_int8.onnx
 """
 
@@ -85,10 +86,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", metavar="FILE",
                    help="output .onnx file (default: <name>.onnx, or <name>_fp16.onnx with "
                         "--fp16, in the current folder)")
-    p.add_argument("--format", choices=("onnx", "ort", "triton"), default="onnx",
+    p.add_argument("--format", choices=("onnx", "ort", "openvino", "triton"), default="onnx",
                    help="ort: also write ONNX Runtime's mobile format beside the .onnx (<name>.ort, "
                         "<name>.with_runtime_opt.ort for NNAPI/CoreML) with the reduced-operator "
                         "configs for a minimal Android/iOS build, checked against the ONNX file; "
+                        "openvino: also write OpenVINO IR beside it (<name>.xml + <name>.bin, with the "
+                        "edgesr metadata; FP16 weights with --fp16, for Intel GPUs and NPUs), checked "
+                        "on OpenVINO's CPU against the ONNX file on ONNX Runtime; "
                         "triton: -o REPO is a Triton model repository, written as "
                         "REPO/<name>/config.pbtxt and REPO/<name>/1/model.onnx")
     p.add_argument("--overwrite", action="store_true",
@@ -156,6 +160,13 @@ def _export(args: argparse.Namespace) -> int:
             allow_untrained=args.allow_untrained, deployment=args.deployment,
         )
 
+    if args.format == "openvino":  # refuse an existing IR before the export writes the ONNX file
+        from edgesr.export.onnx_export import default_output_name
+        from edgesr.export.openvino_ir import ir_paths
+        from edgesr.models.registry import model_name
+
+        ir_paths(args.output or default_output_name(model_name(args.model, scale=args.scale), fp16=args.fp16),
+                 overwrite=args.overwrite)
     if args.format == "triton":  # -o names the model repository; the ONNX file goes into it
         from edgesr.export.triton_repo import export_into_repo
 
@@ -173,6 +184,12 @@ def _export(args: argparse.Namespace) -> int:
         for path in ort_report.files:
             error = ort_report.max_abs_error.get(path.name)
             print(f"wrote {path}" + (f" (max abs error vs the ONNX file {error:.2e})" if error is not None else ""))
+    if args.format == "openvino":
+        from edgesr.export.openvino_ir import ir_from_onnx
+
+        ir = ir_from_onnx(report.path, overwrite=args.overwrite, check=args.check)
+        print(f"wrote {ir.files[0]} and {ir.files[1].name} (OpenVINO IR, {ir.weights_type} weights)")
+        print("\n".join(f"    {r.line()}" for r in ir.parity) or "    not checked (--no-check)")
     return EXIT_OK
 
 

@@ -105,10 +105,11 @@ def _expect_shape(sr: np.ndarray, lr: np.ndarray, scale: int, what: str) -> None
         )
 
 
-def _compare(
+def compare_outputs(
     reference: np.ndarray, candidate: np.ndarray, *, label: str, lr: np.ndarray,
     reference_name: str, candidate_name: str, fp16: bool,
 ) -> ParityResult:
+    """``candidate`` vs ``reference`` (outputs for ``lr``) under the FP32 or FP16 tolerance."""
     finite = bool(np.isfinite(candidate).all())
     if finite:
         max_abs = float(np.max(np.abs(candidate.astype(np.float64) - reference.astype(np.float64))))
@@ -150,7 +151,7 @@ def fp32_parity(
     candidate = run_onnx(session, lr)
     _expect_shape(reference, lr, scale, "torch")
     _expect_shape(candidate, lr, scale, "ONNX")
-    result = _compare(reference, candidate, label=label, lr=lr, reference_name="torch",
+    result = compare_outputs(reference, candidate, label=label, lr=lr, reference_name="torch",
                       candidate_name="onnx fp32", fp16=False)
     return result, candidate
 
@@ -172,7 +173,7 @@ def fp16_parity(
     _expect_shape(candidate, lr, scale, "FP16 ONNX")
     if candidate.dtype != np.float32:
         raise ExportError(f"the FP16 graph returns {candidate.dtype}; expected float32 output")
-    return _compare(reference, candidate, label=label, lr=lr, reference_name="onnx fp32",
+    return compare_outputs(reference, candidate, label=label, lr=lr, reference_name="onnx fp32",
                     candidate_name="onnx fp16", fp16=True)
 
 

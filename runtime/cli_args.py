@@ -29,6 +29,7 @@ examples:
   edgesr-run clip.mp4 -o clip_x4.mp4 --crf 18                a video (needs the `video` extra)
   edgesr-run photo.jpg -o out.png --model osffnet_x4.onnx    an exported model (edgesr-export)
   edgesr-run photo.png -o out.png --model other.onnx --scale 2   an ONNX without edgesr metadata
+  edgesr-run photo.jpg -o out.png --model osffnet_x4.xml     an OpenVINO IR (--format openvino)
   edgesr-run photo.png -o out.png --model lmfn_x4 --engine torch   the PyTorch reference
 
 Real-ESRGAN's flags (inference_realesrgan.py / realesrgan-ncnn-vulkan) -> edgesr-run:
@@ -74,8 +75,8 @@ def _add_io(parser: argparse.ArgumentParser) -> None:
 def _add_model(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-n", "--model", metavar="NAME|PATH.onnx", default=None,
-        help=f"an exported .onnx file, or a registered model name (exported on first use; needs "
-        f"PyTorch); default: the shipped {DEFAULT_MODEL}",
+        help=f"an exported .onnx file, an OpenVINO IR .xml (engine openvino), or a registered model "
+        f"name (exported on first use; needs PyTorch); default: the shipped {DEFAULT_MODEL}",
     )
     parser.add_argument("--scale", type=int, default=None, metavar="S",
                         help="the model's upscaling factor; needed only for an .onnx without edgesr "

@@ -1,6 +1,7 @@
 """What ``edgesr-run``'s --model/--engine/--scale/--fp16/--weights name, and opening it.
 
-A path is an ONNX file (read and checked before any engine loads); a registered model name
+A path is an ONNX file (read and checked before any engine loads) or an OpenVINO IR (.xml,
+``--engine openvino`` only; ``auto`` picks it); a registered model name
 uses the ONNX edgesr ships for it, else an export cached by the torch-side exporter (reached
 through importlib: the runtime never imports torch), and ``--engine torch`` the PyTorch model.
 """
@@ -18,6 +19,7 @@ from typing import Any
 from edgesr.errors import ConfigError, ModelFileError
 from edgesr.runtime.engines import ENGINES, MODEL_ENGINES, choose_engine, open_engine
 from edgesr.runtime.engines.openvino import OpenVinoOptions
+from edgesr.runtime.engines.openvino_ir import inspect_ir, is_ir_path
 from edgesr.runtime.engines.ort import OrtOptions
 from edgesr.runtime.engines.protocol import Engine
 from edgesr.runtime.engines.trt.options import TrtOptions
@@ -42,7 +44,7 @@ class ResolvedModel:
 
 
 def _looks_like_path(value: str) -> bool:
-    return (value.lower().endswith(".onnx") or "/" in value or os.sep in value
+    return (value.lower().endswith(".onnx") or is_ir_path(value) or "/" in value or os.sep in value
             or (os.altsep is not None and os.altsep in value) or Path(value).exists())
 
 
@@ -71,7 +73,11 @@ def resolve_model(args: argparse.Namespace, *, lr_px: int | None = None) -> Reso
     """Turn --model/--engine/--scale/--fp16/--weights into what to open (see the module notes);
     ``lr_px``: the job's LR pixels, which ``auto``'s rule reads."""
     choice = choose_engine(args.engine, lr_px=lr_px)  # unknown names suggest close matches
-    return replace(_resolve(args, choice.name), lr_px=lr_px, why=choice.summary)
+    summary = choice.summary
+    if args.model is not None and is_ir_path(args.model) and args.engine == "auto":
+        choice = choose_engine("openvino")  # only OpenVINO reads its IR
+        summary = "the model is an OpenVINO IR, which only OpenVINO reads"
+    return replace(_resolve(args, choice.name), lr_px=lr_px, why=summary)
 
 
 def _resolve(args: argparse.Namespace, engine: str) -> ResolvedModel:
@@ -91,6 +97,12 @@ def _resolve(args: argparse.Namespace, engine: str) -> ResolvedModel:
                 f"--weights applies to a registered --model NAME; the weights of {value} are "
                 "inside the ONNX file: drop --weights"
             )
+        if is_ir_path(value):
+            if engine != "openvino":
+                raise ConfigError(f"--model {value} is an OpenVINO IR, which only --engine openvino runs; "
+                                  f"drop --engine {engine}, or pass the .onnx it was exported from")
+            path, spec = inspect_ir(value, scale=args.scale)
+            return ResolvedModel(engine=engine, model_path=path, spec=spec)
         if not value.lower().endswith(".onnx") and Path(value).is_file():
             raise ModelFileError(
                 f"--model {value}: expected an .onnx file or a registered model name; export the "
@@ -162,8 +174,10 @@ def _engine_options(args: argparse.Namespace, model: ResolvedModel) -> dict[str,
 
 def open_resolved(args: argparse.Namespace, model: ResolvedModel) -> Engine:
     """Open the engine ``model`` names, with the options of ``args``."""
+    ir_under_auto = args.engine == "auto" and model.model_path is not None and is_ir_path(model.model_path)
     return open_engine(
-        args.engine,  # auto, an engine, or engine:DEVICE (model.engine is the engine alone)
+        # auto, an engine, or engine:DEVICE (model.engine is the engine alone); an IR: openvino
+        model.engine if ir_under_auto else args.engine,
         model_path=model.model_path,
         spec=model.spec,
         model_name=model.model_name,

@@ -38,6 +38,7 @@ import numpy as np
 from edgesr import fileio, trust
 from edgesr.errors import ConfigError, EngineUnavailableError, ModelFileError, UnknownNameError
 from edgesr.runtime.engines.base import BaseEngine
+from edgesr.runtime.engines.openvino_ir import check_ir_io, ir_spec, is_ir_path, read_ir
 from edgesr.runtime.engines.ort_session import physical_cores
 from edgesr.runtime.engines.protocol import EngineInfo
 from edgesr.runtime.model_file import check_model_path, first_line
@@ -148,14 +149,6 @@ def load_onnx(path: Path, *, spec: ModelSpec | None, cpu: bool = False) -> tuple
     return model.SerializeToString(), spec
 
 
-def _check_sr_io(model: Any, source: str) -> None:
-    inputs, outputs = model.inputs, model.outputs
-    shape = inputs[0].get_partial_shape() if len(inputs) == 1 else None
-    if len(outputs) != 1 or shape is None or shape.rank.get_length() != 4:
-        raise ModelFileError(f"{source!r} is not an SR model: expected one input [N,3,H,W] and one output "
-                             "[N,3,s*H,s*W], as edgesr-export writes")
-
-
 def _cache_folder() -> Path:
     """OpenVINO's CACHE_DIR: compiled models are code, so the folder and every blob in it follow
     edgesr's trust rule (edgesr.trust); blobs are sealed with their digests once compiled."""
@@ -179,13 +172,7 @@ class OpenVinoEngine(BaseEngine):
         self._core = ov.Core()
         self.device = check_device(self._core, self.options.device)
         hint = half_type(self._core, self.device) if self.options.precision == "fp16" else "f32"
-        onnx_bytes, self.spec = load_onnx(self.model_path, spec=spec, cpu=self.device.startswith("CPU"))
-        try:
-            self._model = self._core.read_model(onnx_bytes, ov.Tensor(np.empty(0, np.uint8)))
-        except Exception as exc:  # noqa: BLE001  (OpenVINO raises RuntimeError subclasses)
-            raise ModelFileError(f"OpenVINO cannot read {self.source}: {first_line(exc)}; re-export it with "
-                                 "edgesr-export, or use --engine ort") from None
-        _check_sr_io(self._model, self.source)
+        self._model, self.spec = self._read(ov, spec)
         self._config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": hint, "PERFORMANCE_HINT": "LATENCY"}
         if self.device.startswith("CPU"):
             self._config["INFERENCE_NUM_THREADS"] = self.options.threads or physical_cores()
@@ -199,6 +186,20 @@ class OpenVinoEngine(BaseEngine):
         self._ran = _RAN.get(ran, ran)  # what the compiled model says it runs, not what was asked
         self._fp16_input = self._model.inputs[0].get_element_type().get_type_name() == "f16"
         self._mark_open()
+
+    def _read(self, ov: Any, spec: ModelSpec | None) -> tuple[Any, ModelSpec]:
+        """The OpenVINO model and its spec, from an IR (.xml) or an ONNX file."""
+        if is_ir_path(self.model_path):
+            model = read_ir(self._core, self.model_path)
+            return model, spec or ir_spec(model, source=str(self.model_path))
+        onnx_bytes, spec = load_onnx(self.model_path, spec=spec, cpu=self.device.startswith("CPU"))
+        try:
+            model = self._core.read_model(onnx_bytes, ov.Tensor(np.empty(0, np.uint8)))
+        except Exception as exc:  # noqa: BLE001  (OpenVINO raises RuntimeError subclasses)
+            raise ModelFileError(f"OpenVINO cannot read {self.source}: {first_line(exc)}; re-export it with "
+                                 "edgesr-export, or use --engine ort") from None
+        check_ir_io(model, self.source)
+        return model, spec
 
     def _compile(self, shape: tuple[int, ...] | None) -> Any:
         """The compiled model (and its infer request) for ``shape``; None = dynamic shapes."""
