@@ -14,6 +14,8 @@ from edgesr.train.cli import main
     ({"WORLD_SIZE": "0"}, [], "WORLD_SIZE='0': expected a process count >= 1"),
     ({"WORLD_SIZE": "two"}, [], "WORLD_SIZE='two'"),
     ({}, ["--seed", str(2**32)], "seed = 4294967296: expected an integer in [0, 2**32)"),
+    ({}, ["--block-lr", "0"], "block_lr"),
+    ({}, ["--block-lr", "nan"], "block_lr"),
 ])
 def test_refused_in_one_line_before_any_work(env, flags, message, tmp_path: Path, monkeypatch, capsys) -> None:
     for key, value in env.items():

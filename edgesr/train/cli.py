@@ -45,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--init-from", help="weights of the same model to start from (e.g. an earlier stage)")
     p.add_argument("--distill-from", help="donor to distill from: a shipped model (bsrn_x4, lkdn_x4) or its weights file")
     p.add_argument("--block-iterations", type=int, help="block-wise distillation steps before end-to-end training")
+    p.add_argument("--block-lr", type=float, help="initial learning rate of the block stage (Adam, cosine decay to lr/100)")
     p.add_argument("--time-limit", type=float, metavar="MIN",
                    help="stop after MIN minutes of wall time, with a checkpoint (run again to resume)")
     p.add_argument("--restart", action="store_true", help="ignore existing checkpoints in --out-dir")
@@ -66,6 +67,7 @@ def _main(argv: Sequence[str] | None) -> int:
         checkpoint_every=args.checkpoint_every, log_every=args.log_every,
         num_workers=args.num_workers, seed=args.seed, finetune_from=args.finetune_from,
         init_from=args.init_from, distill_from=args.distill_from, block_iterations=args.block_iterations,
+        block_lr=args.block_lr,
     )
     if args.time_limit is not None and not args.time_limit > 0:
         raise ConfigError(f"--time-limit {args.time_limit:g}: expected minutes > 0")
