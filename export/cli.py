@@ -160,11 +160,13 @@ def _export(args: argparse.Namespace) -> int:
             allow_untrained=args.allow_untrained, deployment=args.deployment,
         )
 
-    if args.format == "openvino":  # refuse an existing IR before the export writes the ONNX file
+    if args.format == "openvino":  # no OpenVINO, or an existing IR: refused before the ONNX is written
         from edgesr.export.onnx_export import default_output_name
         from edgesr.export.openvino_ir import ir_paths
         from edgesr.models.registry import model_name
+        from edgesr.runtime.engines.openvino import import_openvino
 
+        import_openvino()
         ir_paths(args.output or default_output_name(model_name(args.model, scale=args.scale), fp16=args.fp16),
                  overwrite=args.overwrite)
     if args.format == "triton":  # -o names the model repository; the ONNX file goes into it

@@ -48,7 +48,7 @@ class OpenVinoIrReport:
 
 
 def ir_paths(onnx_path: str | Path, *, overwrite: bool) -> list[Path]:
-    """The .xml and .bin written beside ``onnx_path``; ExportError (one line) when one exists
+    """The .xml and .bin written beside ``onnx_path``; a one-line OutputError when one exists
     and ``overwrite`` is off, or the folder cannot take them (called before the ONNX export)."""
     targets = [Path(onnx_path).with_suffix(".xml"), Path(onnx_path).with_suffix(".bin")]
     for target in targets:
