@@ -10,7 +10,13 @@ from edgesr.benchmarks.tegrastats import energy_per_frame_mj, parse_tegrastats_l
 from edgesr.errors import UnknownNameError
 
 REQUIRED = ("jetson-orin-nano", "jetson-orin-nx", "jetson-agx-orin", "raspberry-pi-5", "snapdragon-8-gen-3",
-            "apple-m2", "rtx-4090", "l4", "h100")
+            "apple-m2", "rtx-4090", "l4", "h100", "ultra7-155h-npu", "ultra7-155h-igpu",
+            "ultra7-258v-npu", "ultra7-258v-igpu")
+
+# Intel ARK, per SKU: NPU / GPU Peak TOPS (Int8) and the fastest memory it takes (MT/s), on
+# 2 channels of 64 bits.
+INTEL_ARK = {"ultra7-155h": {"npu": 11, "igpu": 18, "mts": 7467},
+             "ultra7-258v": {"npu": 47, "igpu": 64, "mts": 8533}}
 
 # Recorded on a Jetson AGX Orin 32GB (JetPack 6, L4T 36) and published in Georgia Tech CRNCH's
 # Rogues Gallery documentation ("Rudi - Jetson Dev Boards", rudi2); rails are printed as
@@ -36,6 +42,24 @@ def test_every_required_target_has_figures_and_a_source() -> None:
         target("jetson-orin-mx")
 
 
+def test_intel_targets_are_the_ark_figures() -> None:
+    targets = load_targets()
+    for sku, ark in INTEL_ARK.items():
+        for engine, int8 in (("npu", ark["npu"]), ("igpu", ark["igpu"])):
+            t = targets[f"{sku}-{engine}"]
+            assert t.device == {"igpu": "gpu"}.get(engine, engine)
+            assert t.peak_tflops == {"fp32": None, "fp16": None, "int8": int8}  # Intel publishes no FLOPS
+            # MT/s x 128 bits / 8 = bytes per second: 7467 -> 119.47 GB/s, 8533 -> 136.53 GB/s
+            assert t.memory_bandwidth_gbs == pytest.approx(ark["mts"] * 1e6 * 128 / 8 / 1e9, abs=0.005)
+            assert any("intel.com" in s for s in t.sources)
+
+
+def test_target_keys_and_devices_fit_predict() -> None:
+    for key, t in load_targets().items():
+        assert len(key) <= 20, key  # predict prints keys in a 20-character column
+        assert t.device in ("cpu", "gpu", "npu"), key
+
+
 def test_floor_by_hand() -> None:
     cost = ModelCost(height=1, width=1, multi_adds=10**9, bytes_fp32=10**8, bytes_fp16=5 * 10**7,
                      by_op={"Conv": {"multi_adds": 10**9, "bytes_fp32": 10**8, "bytes_fp16": 5 * 10**7, "nodes": 1}})
@@ -47,6 +71,8 @@ def test_floor_by_hand() -> None:
     snapdragon = roofline_floor(cost, target("snapdragon-8-gen-3"), precision="fp16")
     assert snapdragon.compute_s is None and snapdragon.floor_s == pytest.approx(5e7 / 76.8e9)
     assert dominant_ops(cost, bound="compute", precision="fp32") == [("Conv", 1.0)]
+    npu = roofline_floor(cost, target("ultra7-258v-npu"), precision="fp16")  # no FP16 rate: memory only
+    assert npu.compute_s is None and npu.floor_s == pytest.approx(5e7 / 136.53e9)  # 0.3662 ms
 
 
 def test_tegrastats_lines_parse_to_rails() -> None:

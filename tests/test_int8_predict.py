@@ -39,3 +39,13 @@ def test_a_target_without_a_published_int8_rate_has_no_compute_term() -> None:
     snapdragon = target("snapdragon-8-gen-3")  # Qualcomm publishes no TOPS figure: memory only
     floor = roofline_floor(COST, snapdragon, precision="int8")
     assert floor.compute_s is None and floor.floor_s == pytest.approx(25_002_080 / 76.8e9)
+
+
+def test_int8_floors_by_hand_on_the_intel_engines() -> None:
+    igpu = roofline_floor(COST, target("ultra7-258v-igpu"), precision="int8")  # ARK: 64 TOPS, 136.53 GB/s
+    assert igpu.compute_s == pytest.approx(2e9 / 64e12)  # 0.03125 ms
+    assert igpu.memory_s == pytest.approx(25_002_080 / 136.53e9) and igpu.bound == "memory"  # 0.1831 ms
+    npu = roofline_floor(COST, target("ultra7-155h-npu"), precision="int8")  # ARK: 11 TOPS, 119.47 GB/s
+    assert npu.compute_s == pytest.approx(2e9 / 11e12)  # 0.1818 ms
+    assert npu.memory_s == pytest.approx(25_002_080 / 119.47e9)  # 0.2093 ms: still memory-bound
+    assert npu.bound == "memory" and npu.fps_bound == pytest.approx(119.47e9 / 25_002_080)
