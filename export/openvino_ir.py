@@ -56,15 +56,9 @@ def ir_paths(onnx_path: str | Path, *, overwrite: bool) -> list[Path]:
     return targets
 
 
-def _weights_type(model: Any) -> str:
-    types = {op.get_output_element_type(0).get_type_name() for op in model.get_ops()
-             if op.get_type_name() == "Constant" and op.get_output_element_type(0).is_real()}
-    return "f16" if "f16" in types else "f32"
-
-
-def _check(ov: Any, xml: Path, onnx_path: Path, spec: ModelSpec) -> list[ParityResult]:
+def _check(core: Any, xml: Path, onnx_path: Path, spec: ModelSpec) -> list[ParityResult]:
     """The saved IR (OpenVINO CPU, f32) vs the ONNX file (ONNX Runtime CPU); see the notes."""
-    compiled = ov.Core().compile_model(str(xml), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    compiled = core.compile_model(str(xml), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
     session = onnx_session(onnx_path)
     results = []
     for label, lr in check_inputs(spec):
@@ -83,9 +77,10 @@ def ir_from_onnx(onnx_path: Path, *, overwrite: bool = False, check: bool = True
     onnx_path = Path(onnx_path)
     targets = ir_paths(onnx_path, overwrite=overwrite)
     ov = import_openvino()
+    core = ov.Core()
     onnx_bytes, spec = load_onnx(onnx_path, spec=None)
     try:
-        model = ov.Core().read_model(onnx_bytes, ov.Tensor(np.empty(0, np.uint8)))
+        model = core.read_model(onnx_bytes, ov.Tensor(np.empty(0, np.uint8)))
     except Exception as exc:  # noqa: BLE001  (OpenVINO raises RuntimeError subclasses)
         raise ExportError(f"OpenVINO cannot convert {onnx_path.name}: {first_line(exc)}") from None
     if META_SCALE not in ir_metadata(model):
@@ -94,7 +89,7 @@ def ir_from_onnx(onnx_path: Path, *, overwrite: bool = False, check: bool = True
     with tempfile.TemporaryDirectory(prefix="edgesr-ir-", dir=onnx_path.parent) as folder:
         staged = Path(folder) / targets[0].name
         ov.save_model(model, str(staged), compress_to_fp16=False)
-        parity = _check(ov, staged, onnx_path, spec) if check else []
+        parity = _check(core, staged, onnx_path, spec) if check else []
         failed = [r.line() for r in parity if not r.passed]
         if failed:
             raise ExportError(f"the OpenVINO IR does not match {onnx_path.name}: {'; '.join(failed)}. Nothing "
@@ -102,4 +97,6 @@ def ir_from_onnx(onnx_path: Path, *, overwrite: bool = False, check: bool = True
         for target in targets:
             source = staged.with_suffix(target.suffix)
             write_atomically(target, lambda tmp, source=source: shutil.copyfile(source, tmp), overwrite=overwrite)
-    return OpenVinoIrReport(files=targets, weights_type=_weights_type(model), parity=parity)
+    # compress_to_fp16=False: the .bin holds the graph's own weights, f16 exactly for an FP16 export
+    weights_type = "f16" if spec.precision == "fp16" else "f32"
+    return OpenVinoIrReport(files=targets, weights_type=weights_type, parity=parity)

@@ -41,6 +41,7 @@ class ResolvedModel:
     spec: ModelSpec | None = None  # known before opening for ONNX files
     lr_px: int | None = None  # the job's LR pixels (auto's rule), None = unknown
     why: str = "requested"  # why this engine (auto says which rule picked it)
+    request: str = "auto"  # what open_engine is asked for: auto, an engine, or engine:DEVICE
 
 
 def _looks_like_path(value: str) -> bool:
@@ -72,12 +73,11 @@ def _cached_onnx(name: str, *, weights: Path | None, fp16: bool, allow_untrained
 def resolve_model(args: argparse.Namespace, *, lr_px: int | None = None) -> ResolvedModel:
     """Turn --model/--engine/--scale/--fp16/--weights into what to open (see the module notes);
     ``lr_px``: the job's LR pixels, which ``auto``'s rule reads."""
-    choice = choose_engine(args.engine, lr_px=lr_px)  # unknown names suggest close matches
-    summary = choice.summary
-    if args.model is not None and is_ir_path(args.model) and args.engine == "auto":
-        choice = choose_engine("openvino")  # only OpenVINO reads its IR
-        summary = "the model is an OpenVINO IR, which only OpenVINO reads"
-    return replace(_resolve(args, choice.name), lr_px=lr_px, why=summary)
+    request, why = args.engine, None
+    if request == "auto" and args.model is not None and is_ir_path(args.model):
+        request, why = "openvino", "the model is an OpenVINO IR, which only OpenVINO reads"
+    choice = choose_engine(request, lr_px=lr_px)  # unknown names suggest close matches
+    return replace(_resolve(args, choice.name), lr_px=lr_px, request=request, why=why or choice.summary)
 
 
 def _resolve(args: argparse.Namespace, engine: str) -> ResolvedModel:
@@ -174,10 +174,8 @@ def _engine_options(args: argparse.Namespace, model: ResolvedModel) -> dict[str,
 
 def open_resolved(args: argparse.Namespace, model: ResolvedModel) -> Engine:
     """Open the engine ``model`` names, with the options of ``args``."""
-    ir_under_auto = args.engine == "auto" and model.model_path is not None and is_ir_path(model.model_path)
     return open_engine(
-        # auto, an engine, or engine:DEVICE (model.engine is the engine alone); an IR: openvino
-        model.engine if ir_under_auto else args.engine,
+        model.request,  # auto, an engine, or engine:DEVICE (model.engine is the engine alone)
         model_path=model.model_path,
         spec=model.spec,
         model_name=model.model_name,
