@@ -123,4 +123,4 @@ def test_weights_list_names_every_model_with_its_status() -> None:
     lines = {line.split()[0]: line for line in done.stdout.splitlines()}
     assert set(lines) == set(MODEL_TABLE)
     assert " shipped " in lines["lkdn_x4"] and "MIT" in lines["lkdn_x4"]
-    assert " none " in lines["lmfn_x3"]
+    assert " none " in lines["imdn_x3"]

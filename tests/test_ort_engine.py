@@ -339,9 +339,9 @@ def test_torch_engine_weights_rules() -> None:
     from edgesr.torch_engine import TorchEngine, TorchOptions
     from edgesr.weights import shipped_weights
 
-    assert shipped_weights("lmfn_x3") is None  # a real model without weights is refused
+    assert shipped_weights("imdn_x3") is None  # a real model without weights is refused
     with pytest.raises(WeightsError, match="--weights") as exc:
-        TorchEngine(model_name="lmfn_x3")
+        TorchEngine(model_name="imdn_x3")
     _one_line(exc)
     engine = TorchEngine(model_name=TINY, options=TorchOptions(allow_untrained=True))
     assert engine.info().details["weights"] == "untrained"
