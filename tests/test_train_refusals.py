@@ -16,6 +16,8 @@ from edgesr.train.cli import main
     ({}, ["--seed", str(2**32)], "seed = 4294967296: expected an integer in [0, 2**32)"),
     ({}, ["--block-lr", "0"], "block_lr"),
     ({}, ["--block-lr", "nan"], "block_lr"),
+    ({}, ["--hr-weight", "-1"], "hr_weight"),
+    ({}, ["--hr-weight", "0", "--distill-weight", "0"], "hr_weight = 0 leaves no loss"),
 ])
 def test_refused_in_one_line_before_any_work(env, flags, message, tmp_path: Path, monkeypatch, capsys) -> None:
     for key, value in env.items():

@@ -36,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, help="global batch size (split over processes)")
     p.add_argument("--lr-patch-px", type=int, help="LR patch size in pixels")
     p.add_argument("--lr", type=float, help="initial learning rate")
+    p.add_argument("--warmup-iterations", type=int, help="linear lr warmup over the first N iterations (0: none)")
     p.add_argument("--val-every", type=int, help="validate every N iterations")
     p.add_argument("--checkpoint-every", type=int, help="checkpoint every N iterations")
     p.add_argument("--log-every", type=int, help="write a log.jsonl line every N iterations")
@@ -46,6 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--distill-from", help="donor to distill from: a shipped model (bsrn_x4, lkdn_x4) or its weights file")
     p.add_argument("--block-iterations", type=int, help="block-wise distillation steps before end-to-end training")
     p.add_argument("--block-lr", type=float, help="initial learning rate of the block stage (Adam, cosine decay to lr/100)")
+    p.add_argument("--hr-weight", type=float,
+                   help="weight of the L1 to HR in the end-to-end loss; 0 trains on the donor's SR alone")
+    p.add_argument("--distill-weight", type=float, help="weight of the L1 to the donor's SR in the end-to-end loss")
     p.add_argument("--time-limit", type=float, metavar="MIN",
                    help="stop after MIN minutes of wall time, with a checkpoint (run again to resume)")
     p.add_argument("--restart", action="store_true", help="ignore existing checkpoints in --out-dir")
@@ -63,11 +67,11 @@ def _main(argv: Sequence[str] | None) -> int:
     config = load_config(
         args.config, model=args.model, train_dir=args.train_dir, val_dir=args.val_dir,
         out_dir=args.out_dir, iterations=args.iterations, batch_size=args.batch_size,
-        lr_patch_px=args.lr_patch_px, lr=args.lr, val_every=args.val_every,
+        lr_patch_px=args.lr_patch_px, lr=args.lr, warmup_iterations=args.warmup_iterations, val_every=args.val_every,
         checkpoint_every=args.checkpoint_every, log_every=args.log_every,
         num_workers=args.num_workers, seed=args.seed, finetune_from=args.finetune_from,
         init_from=args.init_from, distill_from=args.distill_from, block_iterations=args.block_iterations,
-        block_lr=args.block_lr,
+        block_lr=args.block_lr, hr_weight=args.hr_weight, distill_weight=args.distill_weight,
     )
     if args.time_limit is not None and not args.time_limit > 0:
         raise ConfigError(f"--time-limit {args.time_limit:g}: expected minutes > 0")
