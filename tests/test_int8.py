@@ -261,6 +261,7 @@ def test_the_ort_engine_gives_a_saturating_cpu_its_unsaturated_int8_kernels(
         if saturating:  # the Q/DQ arithmetic as written, to the rounding of ORT's int8 requantization
             # (the default kernels, on an AVX2 CPU without VNNI: 33.4 dB here)
             want = _ort_sr(path, lr).astype(np.float64)
-            assert peak_signal_noise_ratio(want, got.astype(np.float64), data_range=1.0) >= 55.0
+            with np.errstate(divide="ignore"):  # bit-identical outputs score inf dB, which passes
+                assert peak_signal_noise_ratio(want, got.astype(np.float64), data_range=1.0) >= 55.0
     told = [r for r in caplog.records if "x64quantprecision" in r.getMessage()]
     assert len(told) == (1 if saturating else 0)
