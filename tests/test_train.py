@@ -47,6 +47,17 @@ def test_packaged_recipes_load(name: str) -> None:
     assert config.loss == "l1"
 
 
+def test_every_train_flag_but_the_run_controls_overrides_a_recipe_field() -> None:
+    # edgesr-train passes the flags named after TrainConfig fields to load_config; a flag named
+    # otherwise would be silently ignored, so the only others are the run's own controls.
+    from dataclasses import fields
+
+    from edgesr.train.cli import build_parser
+
+    flags = {a.dest for a in build_parser()._actions if a.dest != "help"}
+    assert flags - {f.name for f in fields(TrainConfig)} == {"config", "time_limit", "restart", "verbose"}
+
+
 def test_sampler_resumes_mid_epoch_and_shards() -> None:
     full = list(ResumableSampler(length=10, seed=3, rank=0, world_size=1))
     resumed = ResumableSampler(length=10, seed=3, rank=0, world_size=1)

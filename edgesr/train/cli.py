@@ -14,6 +14,7 @@ import argparse
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import fields
 
 from edgesr.cli_util import EXIT_OK, run_cli, setup_logging
 
@@ -61,18 +62,12 @@ def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(verbose=args.verbose)
     from edgesr.errors import ConfigError
-    from edgesr.train.config import load_config
+    from edgesr.train.config import TrainConfig, load_config
     from edgesr.train.trainer import Trainer
 
-    config = load_config(
-        args.config, model=args.model, train_dir=args.train_dir, val_dir=args.val_dir,
-        out_dir=args.out_dir, iterations=args.iterations, batch_size=args.batch_size,
-        lr_patch_px=args.lr_patch_px, lr=args.lr, warmup_iterations=args.warmup_iterations, val_every=args.val_every,
-        checkpoint_every=args.checkpoint_every, log_every=args.log_every,
-        num_workers=args.num_workers, seed=args.seed, finetune_from=args.finetune_from,
-        init_from=args.init_from, distill_from=args.distill_from, block_iterations=args.block_iterations,
-        block_lr=args.block_lr, hr_weight=args.hr_weight, distill_weight=args.distill_weight,
-    )
+    # Every flag named after a TrainConfig field overrides the recipe's value (None: not given).
+    overrides = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)}
+    config = load_config(args.config, **overrides)
     if args.time_limit is not None and not args.time_limit > 0:
         raise ConfigError(f"--time-limit {args.time_limit:g}: expected minutes > 0")
     deadline = time.time() + 60 * args.time_limit if args.time_limit else None
