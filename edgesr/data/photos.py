@@ -7,7 +7,8 @@ Sources (no hub, no network at run time):
 - Debian's ``plasma-workspace-wallpapers`` package: the 11 of its 30 wallpapers that are
   photographs (``PLASMA_PHOTOS``; the rest are renders), each at its 2560x1600 JPEG, GPL-2+ by the Debian copyright file and LGPLv3 by its metadata.json,
   author from each wallpaper's ``metadata.json``. ``apt-get download plasma-workspace-wallpapers``.
-  (``ukui-wallpapers`` was checked too: all 12 of its images are renders, so it is not used.)
+  (``ukui-wallpapers``, ``lomiri-wallpapers``, ``sway-backgrounds`` and ``gnome-backgrounds``
+  were checked too: every image in them is drawn or rendered, so none is used.)
 - The scikit-image photos (``edgesr.data.skimage_photos.skimage_photos``), in their fixed split.
 
 JPEG photos carry compression artefacts that an SR model would learn to reproduce, so each is
