@@ -28,6 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--iterations", type=int, help="override every recipe's end-to-end iterations")
     p.add_argument("--block-iterations", type=int, help="override every recipe's block-stage steps")
     p.add_argument("--lr-patch-px", type=int, help="override every recipe's LR patch size")
+    p.add_argument("--hr-weight", type=float,
+                   help="override every recipe's weight of the L1 to HR; 0 trains on the donor's SR alone")
     return p
 
 
