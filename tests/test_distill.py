@@ -20,6 +20,7 @@ from edgesr.train.distill import (
     distillation_loss,
     distilled_block_indices,
     block_features,
+    feature_loss,
     load_donor,
 )
 from edgesr.train.trainer import Trainer
@@ -100,6 +101,37 @@ def test_distillation_loss_is_l1_to_hr_plus_weighted_l1_to_the_donor() -> None:
     assert float(distillation_loss(sr, hr, donor, weight=1.0, hr_weight=0.0)) == pytest.approx(0.5)
 
 
+def test_feature_loss_is_the_mean_over_blocks_of_the_output_l1() -> None:
+    def blocks(*outputs: list[float]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        return [(torch.zeros(1), torch.tensor(o)) for o in outputs]
+
+    # block 0: |1 - 0| and |1 - 0| -> 1; block 1: |0.5 - 0| and |0 - 2| -> 1.25; mean 1.125
+    student = blocks([1.0, 1.0], [0.5, 0.0])
+    donor = blocks([0.0, 0.0], [0.0, 2.0])
+    assert float(feature_loss(student, donor)) == pytest.approx(1.125)
+    with pytest.raises(ConfigError, match="blocks of the donor's number and widths"):
+        feature_loss(student, donor[:1])
+
+
+def test_end_to_end_loss_adds_the_weighted_block_l1_to_the_donor(photos: Path, tmp_path: Path) -> None:
+    trainer = Trainer(config=_config(photos, tmp_path / "run", block_iterations=0, feature_weight=2.0))
+    lr = _photo_batch()
+    hr = torch.zeros(lr.shape[0], 3, lr.shape[2] * 4, lr.shape[3] * 4)
+    with torch.no_grad():
+        with_features = float(trainer._loss(lr, hr))
+        trainer.config = trainer.config.replace(feature_weight=0.0)
+        without = float(trainer._loss(lr, hr))
+        # Both block chains written out by hand: shallow conv, then block after block.
+        student, donor = trainer.model, trainer.donor
+        own, theirs = student.shallow(stack_input(lr, 4)), donor.shallow(stack_input(lr, 4))
+        by_hand = []
+        for own_block, donor_block in zip(student.blocks, donor.blocks):
+            own, theirs = own_block(own), donor_block(theirs)
+            by_hand.append(float((own - theirs).abs().mean()))
+    assert with_features - without == pytest.approx(2.0 * sum(by_hand) / len(by_hand), rel=1e-4)
+    assert sum(by_hand) > 0  # the warm start's MSM/IFM blocks are not LKDN's
+
+
 def test_recipe_keys_are_checked() -> None:
     with pytest.raises(ConfigError, match="block_iterations needs distill_from"):
         TrainConfig(model="osffnet_x4", train_dir="x", block_iterations=5)
@@ -109,6 +141,10 @@ def test_recipe_keys_are_checked() -> None:
         TrainConfig(model="osffnet_x4", train_dir="x", hr_weight=0.0)
     with pytest.raises(ConfigError, match="distill_weight"):
         TrainConfig(model="osffnet_x4", train_dir="x", distill_from="bsrn_x4", distill_weight=-1.0)
+    with pytest.raises(ConfigError, match="feature_weight needs distill_from"):
+        TrainConfig(model="osffnet_x4", train_dir="x", feature_weight=1.0)
+    with pytest.raises(ConfigError, match="feature_weight"):
+        TrainConfig(model="osffnet_x4", train_dir="x", distill_from="bsrn_x4", feature_weight=-1.0)
 
 
 def _config(photos: Path, out: Path, **changes) -> TrainConfig:

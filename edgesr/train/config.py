@@ -67,6 +67,9 @@ class TrainConfig:
     block_lr: float = 5e-4
     distill_weight: float = 1.0
     hr_weight: float = 1.0
+    # > 0 adds feature_weight x the mean L1 from each student block's output to the donor's
+    # (edgesr.train.distill.feature_loss): every block gets its own target end to end.
+    feature_weight: float = 0.0
     cache_dir: str | None = None
 
     def __post_init__(self) -> None:
@@ -79,6 +82,8 @@ class TrainConfig:
             raise ConfigError(f"loss {self.loss!r} is not supported; the papers train with 'l1'")
         if self.hr_weight == 0 and not (self.distill_from and self.distill_weight > 0):
             raise ConfigError("hr_weight = 0 leaves no loss: it needs distill_from and distill_weight > 0")
+        if self.feature_weight and not self.distill_from:
+            raise ConfigError("feature_weight needs distill_from (the donor whose block outputs are the targets)")
         if self.block_iterations and not self.distill_from:
             raise ConfigError("block_iterations needs distill_from (the donor whose blocks are copied)")
         if self.distill_from and self.warm_start_from and self.warm_start_from != self.distill_from:
@@ -110,6 +115,7 @@ _NUMBER_RANGES: dict[str, tuple[float, bool, float, bool]] = {
     "block_lr": (0.0, False, 1.0, True),
     "distill_weight": (0.0, True, 100.0, True),
     "hr_weight": (0.0, True, 100.0, True),
+    "feature_weight": (0.0, True, 100.0, True),
 }
 
 

@@ -12,7 +12,10 @@ predecessor's), and no HR image is needed: the donor labels any photo. Afterward
 computes nearly the donor's function, block by block.
 
 End-to-end stage (``Trainer``): ``hr_weight`` x L1 to HR plus ``distill_weight`` x L1 to the
-donor's SR.
+donor's SR, plus ``feature_weight`` x the mean L1 from each student block's output to the
+donor's (``feature_loss``). Unlike the block stage, each block then reads its student
+predecessor's features, so a later block can make up for an earlier one's error instead of
+inheriting it, and every block gets a target of its own rather than only the SR's gradient.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
@@ -63,18 +67,34 @@ def distilled_block_indices(student: nn.Module) -> list[int]:
             if type(getattr(block, "cell", None)).__name__ != "LKA"]
 
 
-@torch.no_grad()
-def block_features(model: nn.Module, lr: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """(input, output) of each block of ``model`` on ``lr``, captured by forward hooks."""
+@contextmanager
+def captured_blocks(model: nn.Module) -> Iterator[list[tuple[torch.Tensor, torch.Tensor]]]:
+    """While open, each forward of ``model`` appends (input, output) of every block, in order."""
     captured: list[tuple[torch.Tensor, torch.Tensor]] = []
     hooks = [block.register_forward_hook(lambda _m, args, out: captured.append((args[0], out)))
              for block in model.blocks]
     try:
-        model(lr)
+        yield captured
     finally:
         for hook in hooks:
             hook.remove()
+
+
+@torch.no_grad()
+def block_features(model: nn.Module, lr: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """(input, output) of each block of ``model`` on ``lr``, captured by forward hooks."""
+    with captured_blocks(model) as captured:
+        model(lr)
     return captured
+
+
+def feature_loss(student: list[tuple[torch.Tensor, torch.Tensor]],
+                 donor: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+    """Mean over blocks of the L1 from the student's block output to the donor's."""
+    if len(student) != len(donor) or any(s[1].shape != d[1].shape for s, d in zip(student, donor)):
+        raise ConfigError(f"feature_weight needs blocks of the donor's number and widths; the student has "
+                          f"{len(student)} blocks, the donor {len(donor)}, or their outputs differ in shape")
+    return sum(F.l1_loss(s[1], d[1]) for s, d in zip(student, donor)) / len(student)
 
 
 def _freeze_batchnorm(module: nn.Module) -> None:

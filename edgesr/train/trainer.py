@@ -40,7 +40,7 @@ from edgesr.train.checkpoint import (
 )
 from edgesr.train.config import TrainConfig
 from edgesr.train.loop_parts import ResumableSampler, make_optimizer, make_scheduler
-from edgesr.train.distill import distill_blocks, distillation_loss, load_donor
+from edgesr.train.distill import captured_blocks, distill_blocks, distillation_loss, feature_loss, load_donor
 from edgesr.train.evaluate import EvalPair, load_pairs, sr_from_model
 from edgesr.warm_start import warm_start
 from edgesr.weights import shipped_weights
@@ -225,13 +225,17 @@ class Trainer:
         self._save()
 
     def _loss(self, lr_batch: torch.Tensor, hr_batch: torch.Tensor) -> torch.Tensor:
-        sr = self.ddp_model(lr_batch)
         if self.donor is None:
-            return F.l1_loss(sr, hr_batch)
-        with torch.no_grad():
+            return F.l1_loss(self.ddp_model(lr_batch), hr_batch)
+        with captured_blocks(self.model) as student_blocks:
+            sr = self.ddp_model(lr_batch)
+        with torch.no_grad(), captured_blocks(self.donor) as donor_blocks:
             donor_sr = self.donor(lr_batch)
-        return distillation_loss(sr, hr_batch, donor_sr, weight=self.config.distill_weight,
+        loss = distillation_loss(sr, hr_batch, donor_sr, weight=self.config.distill_weight,
                                  hr_weight=self.config.hr_weight)
+        if self.config.feature_weight:
+            loss = loss + self.config.feature_weight * feature_loss(student_blocks, donor_blocks)
+        return loss
 
     def train(self, *, stop_at: int | None = None, deadline: float | None = None) -> nn.Module:
         """Train to ``config.iterations`` (or stop early at ``stop_at``, as an interruption would,
