@@ -216,9 +216,10 @@ def test_campaign_trains_each_model_within_its_share_and_copies_the_best(photos:
     out = tmp_path / "campaign"
     args = ["--out", str(out), "--minutes", "5", "--train-dir", str(photos), "--val-dir", str(photos),
             "--models", "osffnet_x4", "--batch-size", "2", "--lr-patch-px", "16", "--iterations", "1",
-            "--block-iterations", "1", "--hr-weight", "0"]
+            "--block-iterations", "1", "--feature-weight", "1", "--hr-weight", "0"]
     assert main(args) == 0
     assert (out / "osffnet_x4" / "block_stage.safetensors").is_file()
     load_weights(create_model("osffnet_x4"), out / "osffnet_x4.safetensors")  # strict: a whole model
     assert main([*args[:3], "0", *args[4:]]) == 2  # zero minutes: refused in one line
-    assert main([*args[:-1], "-1"]) == 2  # the override reaches the recipe, whose check refuses it
+    assert main([*args[:-1], "-1"]) == 2  # the overrides reach the recipe, whose checks refuse them
+    assert main([*args[:-3], "-1", *args[-2:]]) == 2  # --feature-weight -1

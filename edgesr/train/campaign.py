@@ -39,7 +39,7 @@ def run_campaign(args: argparse.Namespace) -> list[str]:
         config = load_config(f"{model}_distill", train_dir=args.train_dir, val_dir=args.val_dir,
                              out_dir=str(out / model), batch_size=args.batch_size, iterations=args.iterations,
                              block_iterations=args.block_iterations, lr_patch_px=args.lr_patch_px,
-                             hr_weight=args.hr_weight)
+                             hr_weight=args.hr_weight, feature_weight=args.feature_weight)
         trainer = Trainer(config=config)
         trainer.train(deadline=time.time() + share_s)
         best, copied = out / model / "best.safetensors", out / f"{model}.safetensors"

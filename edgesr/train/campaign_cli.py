@@ -30,6 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr-patch-px", type=int, help="override every recipe's LR patch size")
     p.add_argument("--hr-weight", type=float,
                    help="override every recipe's weight of the L1 to HR; 0 trains on the donor's SR alone")
+    p.add_argument("--feature-weight", type=float,
+                   help="override every recipe's weight of the block-output L1 to the donor's, end to end (0: off)")
     return p
 
 
