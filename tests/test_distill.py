@@ -22,11 +22,12 @@ from edgesr.train.distill import (
     block_features,
     feature_loss,
     load_donor,
+    reseat_donor_layers,
 )
 from edgesr.train.trainer import Trainer
 from edgesr.warm_start import warm_start
 from edgesr.weights import shipped_weights
-from edgesr.weights_io import in_edgesr_layout, read_state_dict
+from edgesr.weights_io import in_edgesr_layout, load_weights, read_state_dict
 
 CPU = torch.device("cpu")
 
@@ -130,6 +131,23 @@ def test_end_to_end_loss_adds_the_weighted_block_l1_to_the_donor(photos: Path, t
             by_hand.append(float((own - theirs).abs().mean()))
     assert with_features - without == pytest.approx(2.0 * sum(by_hand) / len(by_hand), rel=1e-4)
     assert sum(by_hand) > 0  # the warm start's MSM/IFM blocks are not LKDN's
+
+
+def test_reseating_puts_back_the_donors_tensors_outside_the_distilled_blocks() -> None:
+    student = create_model("lmfn_x4")
+    load_weights(student, shipped_weights("lmfn_x4"))
+    trained = {name: tensor.clone() for name, tensor in student.state_dict().items()}
+    donor = in_edgesr_layout(read_state_dict(shipped_weights("lkdn_x4")))
+    reseat_donor_layers(student, "lmfn", donor)
+    after = student.state_dict()
+    distilled = tuple(f"blocks.{k}." for k in (1, 2, 4, 5, 7))  # LMFN's MSM and IFM blocks
+    for name, tensor in after.items():
+        expected = trained[name] if name.startswith(distilled) else donor[name]
+        assert torch.equal(tensor, expected), name
+    # the shipped weights did move the shared layers: reseating changed something
+    assert any(not torch.equal(after[n], trained[n]) for n in after if not n.startswith(distilled))
+    with pytest.raises(ConfigError, match="reseat_donor_layers needs init_from"):
+        TrainConfig(model="lmfn_x4", train_dir="x", distill_from="lkdn_x4", reseat_donor_layers=True)
 
 
 def test_recipe_keys_are_checked() -> None:

@@ -51,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hr-weight", type=float,
                    help="weight of the L1 to HR in the end-to-end loss; 0 trains on the donor's SR alone")
     p.add_argument("--distill-weight", type=float, help="weight of the L1 to the donor's SR in the end-to-end loss")
+    p.add_argument("--reseat-donor-layers", action="store_true", default=None,
+                   help="with --init-from: copy the donor's tensors back into every layer the student "
+                        "shares with it (all but the distilled blocks) before training")
     p.add_argument("--feature-weight", type=float,
                    help="weight of the mean L1 from each block's output to the donor's, end to end (0: off)")
     p.add_argument("--time-limit", type=float, metavar="MIN",

@@ -70,6 +70,9 @@ class TrainConfig:
     # > 0 adds feature_weight x the mean L1 from each student block's output to the donor's
     # (edgesr.train.distill.feature_loss): every block gets its own target end to end.
     feature_weight: float = 0.0
+    # With init_from and distill_from: before training, copy the donor's tensors back into every
+    # layer the student shares with it (all but the distilled blocks; distill.reseat_donor_layers).
+    reseat_donor_layers: bool = False
     cache_dir: str | None = None
 
     def __post_init__(self) -> None:
@@ -82,6 +85,8 @@ class TrainConfig:
             raise ConfigError(f"loss {self.loss!r} is not supported; the papers train with 'l1'")
         if self.hr_weight == 0 and not (self.distill_from and self.distill_weight > 0):
             raise ConfigError("hr_weight = 0 leaves no loss: it needs distill_from and distill_weight > 0")
+        if self.reseat_donor_layers and not (self.init_from and self.distill_from):
+            raise ConfigError("reseat_donor_layers needs init_from (the trained student) and distill_from (its donor)")
         if self.feature_weight and not self.distill_from:
             raise ConfigError("feature_weight needs distill_from (the donor whose block outputs are the targets)")
         if self.block_iterations and not self.distill_from:
@@ -143,7 +148,7 @@ def _check_types_and_ranges(config: TrainConfig) -> None:
         value = getattr(config, name)
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise _bad(name, value, f"an integer >= {low}")
-    for name in ("freeze_batchnorm",):
+    for name in ("freeze_batchnorm", "reseat_donor_layers"):
         if not isinstance(getattr(config, name), bool):
             raise _bad(name, getattr(config, name), "true or false")
     if config.seed >= 2**32:  # numpy's and torch's seeds are 32/64-bit; the data order mixes it in

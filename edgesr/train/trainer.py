@@ -40,7 +40,8 @@ from edgesr.train.checkpoint import (
 )
 from edgesr.train.config import TrainConfig
 from edgesr.train.loop_parts import ResumableSampler, make_optimizer, make_scheduler
-from edgesr.train.distill import captured_blocks, distill_blocks, distillation_loss, feature_loss, load_donor
+from edgesr.train.distill import (captured_blocks, distill_blocks, distillation_loss, feature_loss, load_donor,
+                                  reseat_donor_layers)
 from edgesr.train.evaluate import EvalPair, load_pairs, sr_from_model
 from edgesr.warm_start import warm_start
 from edgesr.weights import shipped_weights
@@ -117,6 +118,9 @@ class Trainer:
             load_for_finetune(self.model, config.finetune_from)
         if config.init_from:
             load_weights(self.model, config.init_from)
+            if config.reseat_donor_layers:
+                donor_state = in_edgesr_layout(read_state_dict(shipped_weights(config.distill_from) or config.distill_from))
+                reseat_donor_layers(self.model, entry.family, donor_state)
         warm_from = config.warm_start_from or (config.distill_from if not config.init_from else None)
         if warm_from:
             donor = shipped_weights(warm_from) or warm_from  # a name or a file
