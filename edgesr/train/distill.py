@@ -84,6 +84,8 @@ def reseat_donor_layers(student: nn.Module, family: str, donor: dict[str, torch.
     own, donors = student.state_dict(), fresh.state_dict()
     for name in names:
         own[name].copy_(donors[name])
+    log.info("re-seated %d of the donor's tensors outside the distilled blocks %s", len(names),
+             distilled_block_indices(student))
     return names
 
 
