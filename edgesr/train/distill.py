@@ -76,7 +76,8 @@ def reseat_donor_layers(student: nn.Module, family: str, donor: dict[str, torch.
     Why: end-to-end training also moves the layers the student shares with the donor (LMFN's
     LKA blocks, the shallow conv, the fusion and the upsampler), away from the features the
     distilled blocks were fitted to. Put back, LMFN x4's shipped stage-3 weights scored 37.0194
-    on validation instead of 37.0134."""
+    on validation instead of 37.0134, but Set5 fell 31.71 -> 31.50: the end-to-end layers had
+    adapted to the student's blocks (its card has the runs that followed)."""
     fresh = copy.deepcopy(student)
     copied = warm_start(fresh, family, donor)
     distilled = tuple(f"blocks.{k}." for k in distilled_block_indices(student))
