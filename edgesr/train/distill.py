@@ -80,13 +80,13 @@ def reseat_donor_layers(student: nn.Module, family: str, donor: dict[str, torch.
     adapted to the student's blocks (its card has the runs that followed)."""
     fresh = copy.deepcopy(student)
     copied = warm_start(fresh, family, donor)
-    distilled = tuple(f"blocks.{k}." for k in distilled_block_indices(student))
+    kept_blocks = distilled_block_indices(student)
+    distilled = tuple(f"blocks.{k}." for k in kept_blocks)
     names = [name for name in copied if not name.startswith(distilled)]
     own, donors = student.state_dict(), fresh.state_dict()
     for name in names:
         own[name].copy_(donors[name])
-    log.info("re-seated %d of the donor's tensors outside the distilled blocks %s", len(names),
-             distilled_block_indices(student))
+    log.info("re-seated %d of the donor's tensors outside the distilled blocks %s", len(names), kept_blocks)
     return names
 
 

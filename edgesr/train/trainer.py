@@ -14,7 +14,7 @@ import math
 import os
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 
 import torch
@@ -118,9 +118,6 @@ class Trainer:
             load_for_finetune(self.model, config.finetune_from)
         if config.init_from:
             load_weights(self.model, config.init_from)
-            if config.reseat_donor_layers:
-                donor_state = in_edgesr_layout(read_state_dict(shipped_weights(config.distill_from) or config.distill_from))
-                reseat_donor_layers(self.model, entry.family, donor_state)
         warm_from = config.warm_start_from or (config.distill_from if not config.init_from else None)
         if warm_from:
             donor = shipped_weights(warm_from) or warm_from  # a name or a file
@@ -128,6 +125,8 @@ class Trainer:
         self.device = training_device()
         self.donor = (load_donor(config.distill_from, student=config.model, device=self.device)
                       if config.distill_from else None)
+        if config.reseat_donor_layers:  # TrainConfig holds it to init_from and distill_from
+            reseat_donor_layers(self.model, entry.family, self.donor.state_dict())
         self.block_stage_val_psnr_db: float | None = None
         self.model.to(self.device)  # before EMA and DDP, which copy / wrap the parameters
         self.ema = (AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay), use_buffers=True)
@@ -231,9 +230,11 @@ class Trainer:
     def _loss(self, lr_batch: torch.Tensor, hr_batch: torch.Tensor) -> torch.Tensor:
         if self.donor is None:
             return F.l1_loss(self.ddp_model(lr_batch), hr_batch)
-        with captured_blocks(self.model) as student_blocks:
+        # Block outputs are kept only for the feature term: otherwise the donor's are freed as it goes.
+        capture = captured_blocks if self.config.feature_weight else (lambda _model: nullcontext([]))
+        with capture(self.model) as student_blocks:
             sr = self.ddp_model(lr_batch)
-        with torch.no_grad(), captured_blocks(self.donor) as donor_blocks:
+        with torch.no_grad(), capture(self.donor) as donor_blocks:
             donor_sr = self.donor(lr_batch)
         loss = distillation_loss(sr, hr_batch, donor_sr, weight=self.config.distill_weight,
                                  hr_weight=self.config.hr_weight)
