@@ -1,0 +1,101 @@
+"""edgesr-data tiles: the most detailed tiles of a folder of photos.
+
+Oracles are hand computations on images made of flat areas and stripes whose x4 area
+average is known exactly: a left half 0 / right half 100 tile has LR rows [0, 100], so its
+detail is (0 + 100) / 2 = 50; 4-px stripes of 0 and 200 average to LR columns 0, 200, 0, ...,
+so every horizontal step is 200 and every vertical one 0: detail 100.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from battery_util import assert_refused, run
+from edgesr.data.detail_tiles import choose_tiles, tile_detail, write_detail_tiles
+from edgesr.errors import DataError
+
+
+def _gray(values: np.ndarray) -> np.ndarray:
+    return np.repeat(values.astype(np.uint8)[..., None], 3, axis=2)
+
+
+def _stripes(height: int, width: int, *, high: int) -> np.ndarray:
+    columns = (np.arange(width) // 4) % 2 * high  # 4 px at 0, 4 px at `high`
+    return np.tile(columns, (height, 1))
+
+
+def _half_flat_half_striped() -> np.ndarray:
+    image = np.full((256, 512), 128)
+    image[:, 256:] = _stripes(256, 256, high=200)
+    return _gray(image)
+
+
+def _save(folder: Path, name: str, rgb: np.ndarray) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(rgb).save(folder / name)
+    return folder / name
+
+
+def test_detail_is_the_mean_lr_gradient_over_both_axes() -> None:
+    step = np.zeros((8, 8))
+    step[:, 4:] = 100
+    assert tile_detail(_gray(step), scale=4) == pytest.approx(50.0)
+    assert tile_detail(_gray(_stripes(16, 16, high=200)), scale=4) == pytest.approx(100.0)
+    assert tile_detail(_gray(np.full((16, 16), 77)), scale=4) == 0.0
+
+
+def test_the_striped_half_is_chosen_and_ties_go_by_position(tmp_path: Path) -> None:
+    _save(tmp_path / "photos", "a.png", _half_flat_half_striped())
+    tiles, _ = choose_tiles(tmp_path / "photos", tile_px=128, count=4, per_image=10, scale=4)
+    # Tiles (stride 64) wholly inside the stripes start at left 256, 320 or 384: detail 100.
+    assert [(t.top, t.left) for t in tiles] == [(0, 256), (0, 320), (0, 384), (64, 256)]
+    assert all(t.detail == pytest.approx(100.0) for t in tiles)
+
+
+def test_the_cap_per_photo_leaves_room_for_the_others(tmp_path: Path) -> None:
+    photos = tmp_path / "photos"
+    _save(photos, "busy.png", _gray(_stripes(128, 256, high=200)))  # detail 100 everywhere
+    _save(photos, "calm.png", _gray(_stripes(128, 256, high=100)))  # detail 50 everywhere
+    tiles, _ = choose_tiles(photos, tile_px=128, count=5, per_image=2, scale=4)
+    assert [(t.source.name, t.left) for t in tiles] == [("busy.png", 0), ("busy.png", 64),
+                                                         ("calm.png", 0), ("calm.png", 64)]
+
+
+def test_tiles_hold_the_photo_pixels_and_its_licence(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    photo = rng.integers(0, 256, size=(200, 300, 3), dtype=np.uint8)
+    _save(tmp_path / "corpus" / "train", "p.png", photo)
+    (tmp_path / "corpus" / "LICENSES.md").write_text(
+        "| split | file | source | licence | copyright holders |\n|---|---|---|---|---|\n"
+        "| train | train/p.png | a package | GPL-2+ | A. Photographer |\n", encoding="utf-8")
+    tiles = write_detail_tiles(tmp_path / "corpus" / "train", tmp_path / "tiles", tile_px=96, count=3,
+                               per_image=3, scale=4)
+    for t in tiles:
+        written = np.asarray(Image.open(tmp_path / "tiles" / t.name).convert("RGB"))
+        np.testing.assert_array_equal(written, photo[t.top : t.top + 96, t.left : t.left + 96])
+    licences = (tmp_path / "tiles" / "LICENSES.md").read_text(encoding="utf-8")
+    assert licences.count("| a package | GPL-2+ | A. Photographer |") == 3
+
+
+def test_a_folder_with_files_is_refused_and_left_as_it_was(tmp_path: Path) -> None:
+    _save(tmp_path / "photos", "a.png", _half_flat_half_striped())
+    mine = _save(tmp_path / "out", "mine.png", _gray(np.zeros((4, 4))))
+    before = mine.read_bytes()
+    result = run("edgesr-data", "tiles", tmp_path / "photos", tmp_path / "out")
+    assert_refused(result, "edgesr-data", "not an empty folder")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["mine.png"]
+    assert mine.read_bytes() == before
+
+
+def test_bad_sizes_are_refused(tmp_path: Path) -> None:
+    _save(tmp_path / "photos", "a.png", _half_flat_half_striped())
+    with pytest.raises(DataError, match="multiple of --scale"):
+        choose_tiles(tmp_path / "photos", tile_px=130, count=1, per_image=1, scale=4)
+    with pytest.raises(DataError, match="smaller than a 1024-px tile"):
+        choose_tiles(tmp_path / "photos", tile_px=1024, count=1, per_image=1, scale=4)
+    with pytest.raises(DataError, match="no photos"):
+        choose_tiles(tmp_path, tile_px=128, count=1, per_image=1, scale=4)
