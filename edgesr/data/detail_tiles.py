@@ -72,19 +72,27 @@ def _tiles_of(photo: Path, rgb: np.ndarray, *, tile_px: int, scale: int) -> list
 
 
 def choose_tiles(src: str | os.PathLike[str], *, tile_px: int, count: int, per_image: int,
-                 scale: int) -> tuple[list[Tile], dict[Path, np.ndarray]]:
-    """The ``count`` most detailed tiles, at most ``per_image`` from each photo, and the photos."""
+                 scale: int) -> tuple[list[Tile], dict[Tile, np.ndarray]]:
+    """The ``count`` most detailed tiles, at most ``per_image`` from each photo, with their pixels.
+
+    Photos are read one at a time and only their best tiles are kept, so a folder of large
+    photos needs memory for the tiles, not for the photos."""
     if tile_px < 2 * scale or tile_px % scale:
         raise DataError(f"--tile {tile_px} must be a multiple of --scale {scale} and at least {2 * scale}")
     if count < 1 or per_image < 1:
         raise DataError(f"--count and --per-image must be at least 1 (got {count} and {per_image})")
-    images = {photo: read_rgb8(photo) for photo in _photos(Path(src))}
-    capped = [t for photo, rgb in images.items() for t in _tiles_of(photo, rgb, tile_px=tile_px, scale=scale)[:per_image]]
+    pixels: dict[Tile, np.ndarray] = {}
+    for photo in _photos(Path(src)):
+        rgb = read_rgb8(photo)
+        for t in _tiles_of(photo, rgb, tile_px=tile_px, scale=scale)[:per_image]:
+            pixels[t] = rgb[t.top : t.top + tile_px, t.left : t.left + tile_px].copy()
+    capped = list(pixels)
     if not capped:
         raise DataError(f"every photo in {str(src)!r} is smaller than a {tile_px}-px tile; use a smaller --tile")
     # Stable order on ties: by detail, then by source and position.
     capped.sort(key=lambda t: (-t.detail, str(t.source), t.top, t.left))
-    return capped[:count], images
+    chosen = capped[:count]
+    return chosen, {t: pixels[t] for t in chosen}
 
 
 def _licence_rows(src: Path) -> dict[str, str]:
@@ -117,14 +125,13 @@ def write_detail_tiles(src: str | os.PathLike[str], out: str | os.PathLike[str],
     src, out = Path(src), Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise DataError(f"{str(out)!r} exists and is not an empty folder; give a new folder for the tiles")
-    tiles, images = choose_tiles(src, tile_px=tile_px, count=count, per_image=per_image, scale=scale)
+    tiles, pixels = choose_tiles(src, tile_px=tile_px, count=count, per_image=per_image, scale=scale)
     licences = _licence_rows(src)
     ensure_folder(out, what="tile folder")
     written: list[Path] = []
     try:
         for t in tiles:
-            crop = images[t.source][t.top : t.top + tile_px, t.left : t.left + tile_px]
-            written.append(write_bytes_atomically(out / t.name, _png_bytes(crop)))
+            written.append(write_bytes_atomically(out / t.name, _png_bytes(pixels[t])))
         written.append(write_text_atomically(out / "LICENSES.md", _licences_markdown(tiles, licences, tile_px, scale)))
     except BaseException:
         for path in written:
