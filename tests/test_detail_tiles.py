@@ -16,7 +16,7 @@ from PIL import Image
 
 from battery_util import assert_refused, run
 from edgesr.data.detail_tiles import choose_tiles, tile_detail, write_detail_tiles
-from edgesr.errors import DataError
+from edgesr.errors import ConfigError, DataError
 
 
 def _gray(values: np.ndarray) -> np.ndarray:
@@ -97,5 +97,7 @@ def test_bad_sizes_are_refused(tmp_path: Path) -> None:
         choose_tiles(tmp_path / "photos", tile_px=130, count=1, per_image=1, scale=4)
     with pytest.raises(DataError, match="smaller than a 1024-px tile"):
         choose_tiles(tmp_path / "photos", tile_px=1024, count=1, per_image=1, scale=4)
+    with pytest.raises(ConfigError, match="scale"):
+        choose_tiles(tmp_path / "photos", tile_px=128, count=1, per_image=1, scale=0)
     with pytest.raises(DataError, match="no photos"):
         choose_tiles(tmp_path, tile_px=128, count=1, per_image=1, scale=4)

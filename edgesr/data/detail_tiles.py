@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgesr.data.folder import IMAGE_EXTENSIONS, read_rgb8
+from edgesr.data.folder import IMAGE_EXTENSIONS, check_scale, read_rgb8
 from edgesr.errors import DataError
 from edgesr.fileio import ensure_folder, write_bytes_atomically, write_text_atomically
 
@@ -77,6 +77,7 @@ def choose_tiles(src: str | os.PathLike[str], *, tile_px: int, count: int, per_i
 
     Photos are read one at a time and only their best tiles are kept, so a folder of large
     photos needs memory for the tiles, not for the photos."""
+    scale = check_scale(scale)
     if tile_px < 2 * scale or tile_px % scale:
         raise DataError(f"--tile {tile_px} must be a multiple of --scale {scale} and at least {2 * scale}")
     if count < 1 or per_image < 1:
