@@ -54,7 +54,7 @@ def _tiles(args: argparse.Namespace) -> int:
     tiles = write_detail_tiles(args.src, args.out, tile_px=args.tile, count=args.count,
                                per_image=args.per_image, scale=args.scale)
     sources = len({t.source for t in tiles})
-    print(f"{len(tiles)} tiles from {sources} photos in {args.out} (detail {tiles[-1].detail:.2f} to {tiles[0].detail:.2f})")
+    print(f"{len(tiles)} tiles from {sources} photo{'' if sources == 1 else 's'} in {args.out} (detail {tiles[-1].detail:.2f} to {tiles[0].detail:.2f})")
     print(f"licences: {args.out}/LICENSES.md")
     return EXIT_OK
 
