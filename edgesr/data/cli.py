@@ -41,7 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     tiles = sub.add_parser("tiles", help="the most detailed tiles of a folder of photos -> a new folder")
     tiles.add_argument("src", help="folder of photos (e.g. corpus/train)")
     tiles.add_argument("out", help="new or empty folder for the tiles (never overwritten)")
-    tiles.add_argument("--tile", type=int, default=256, help="tile side in HR pixels (default 256: 64 LR pixels at x4)")
+    tiles.add_argument("--tile", type=int, default=256,
+                       help="tile side in HR pixels (default 256: 64 LR pixels at x4)")
     tiles.add_argument("--count", type=int, default=200, help="how many tiles to keep in all (default 200)")
     tiles.add_argument("--per-image", type=int, default=12, help="at most this many from one photo (default 12)")
     tiles.add_argument("--scale", type=int, default=4, help="measure detail at this LR scale (default 4)")
@@ -54,7 +55,8 @@ def _tiles(args: argparse.Namespace) -> int:
     tiles = write_detail_tiles(args.src, args.out, tile_px=args.tile, count=args.count,
                                per_image=args.per_image, scale=args.scale)
     sources = len({t.source for t in tiles})
-    print(f"{len(tiles)} tiles from {sources} photo{'' if sources == 1 else 's'} in {args.out} (detail {tiles[-1].detail:.2f} to {tiles[0].detail:.2f})")
+    photos = "1 photo" if sources == 1 else f"{sources} photos"
+    print(f"{len(tiles)} tiles from {photos} in {args.out} (detail {tiles[-1].detail:.2f} to {tiles[0].detail:.2f})")
     print(f"licences: {args.out}/LICENSES.md")
     return EXIT_OK
 
