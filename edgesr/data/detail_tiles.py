@@ -1,7 +1,7 @@
 """Detail tiles: the most detailed HR tiles of a folder of photos, for training on edges.
 
 Why: the corpus's photos are wallpapers, mostly sky, water, bokeh and soft foliage. Their
-mean LR gradient (``tile_detail`` over the whole photo, x4) is 0.7-18, median about 6;
+mean LR gradient (``tile_detail`` over the whole photo, x4) is 0.7-18, median 5.6;
 Set5's butterfly is 28, its woman 16, its bird 13. A random 48-px crop of a wallpaper is
 usually flat, so a student distilled on them copies its donor where the donor's work is
 easy, and stays behind it on strong edges: LMFN x4 (stage 3) trails LKDN x4 by 1.6 dB on
