@@ -99,5 +99,6 @@ def test_bad_sizes_are_refused(tmp_path: Path) -> None:
         choose_tiles(tmp_path / "photos", tile_px=1024, count=1, per_image=1, scale=4)
     with pytest.raises(ConfigError, match="scale"):
         choose_tiles(tmp_path / "photos", tile_px=128, count=1, per_image=1, scale=0)
+    (tmp_path / "empty").mkdir()  # photos are found in subfolders too, as edgesr-train finds them
     with pytest.raises(DataError, match="no photos"):
-        choose_tiles(tmp_path, tile_px=128, count=1, per_image=1, scale=4)
+        choose_tiles(tmp_path / "empty", tile_px=128, count=1, per_image=1, scale=4)

@@ -232,19 +232,17 @@ def test_campaign_trains_each_model_within_its_share_and_copies_the_best(photos:
     from edgesr.weights_io import load_weights
 
     out = tmp_path / "campaign"
-    args = ["--out", str(out), "--minutes", "5", "--train-dir", str(photos), "--val-dir", str(photos),
-            "--models", "osffnet_x4", "--batch-size", "2", "--lr-patch-px", "16", "--iterations", "1",
-            "--block-iterations", "1"]
-    weights = {"--feature-weight": "1", "--hr-weight": "0"}
+    flags = {"--out": str(out), "--minutes": "5", "--train-dir": str(photos), "--val-dir": str(photos),
+             "--models": "osffnet_x4", "--batch-size": "2", "--lr-patch-px": "16", "--iterations": "1",
+             "--block-iterations": "1", "--feature-weight": "1", "--hr-weight": "0"}
 
-    def with_weights(**changes: str) -> list[str]:
-        return [*args, *(x for flag, value in {**weights, **changes}.items() for x in (flag, value))]
+    def campaign_args(**changes: str) -> list[str]:
+        return [x for flag, value in {**flags, **changes}.items() for x in (flag, value)]
 
-    args_with_weights = with_weights()
-    assert main(args_with_weights) == 0
+    assert main(campaign_args()) == 0
     assert (out / "osffnet_x4" / "block_stage.safetensors").is_file()
     load_weights(create_model("osffnet_x4"), out / "osffnet_x4.safetensors")  # strict: a whole model
-    assert main([*args_with_weights[:3], "0", *args_with_weights[4:]]) == 2  # zero minutes: refused in one line
+    assert main(campaign_args(**{"--minutes": "0"})) == 2  # zero minutes: refused in one line
     # the overrides reach the recipe, whose checks refuse them
-    assert main(with_weights(**{"--hr-weight": "-1"})) == 2
-    assert main(with_weights(**{"--feature-weight": "-1"})) == 2
+    assert main(campaign_args(**{"--hr-weight": "-1"})) == 2
+    assert main(campaign_args(**{"--feature-weight": "-1"})) == 2

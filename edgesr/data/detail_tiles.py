@@ -11,12 +11,13 @@ busy photo cannot fill the set) gives a training folder in which most patches ho
 
 The measure is deliberately simple (OpenCV only): the tile's luma (ITU-R BT.601, as
 ``cv2.cvtColor``), area-averaged down by ``scale`` to what the model will see, then the mean
-absolute difference between neighbouring pixels, averaged over the two axes.
+absolute difference between neighbouring pixels, averaged over the two axes. Each photo's LR
+luma is made once and its tiles are measured on slices of it: tiles start on multiples of
+``scale``, where the area average of the photo equals that of the tile.
 """
 
 from __future__ import annotations
 
-import io
 import os
 import re
 from dataclasses import dataclass
@@ -24,9 +25,11 @@ from pathlib import Path
 
 import numpy as np
 
-from edgesr.data.folder import IMAGE_EXTENSIONS, check_scale, read_rgb8
+from edgesr.data.folder import IMAGE_EXTENSIONS, check_scale, find_images, read_rgb8
+from edgesr.data.skimage_photos import png_bytes
 from edgesr.errors import DataError
 from edgesr.fileio import ensure_folder, write_bytes_atomically, write_text_atomically
+
 
 @dataclass(frozen=True)
 class Tile:
@@ -40,31 +43,42 @@ class Tile:
         return f"{self.source.stem}-{self.top}-{self.left}.png"
 
 
-def tile_detail(rgb: np.ndarray, *, scale: int) -> float:
-    """Mean absolute LR gradient of an HxWx3 uint8 tile, after an area downscale by ``scale``."""
+def lr_luma(rgb: np.ndarray, *, scale: int) -> np.ndarray:
+    """The luma of an HxWx3 uint8 image, cropped to a multiple of ``scale`` and area-averaged
+    down by it (float32)."""
     import cv2
 
-    luma = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY).astype(np.float32)
-    h, w = luma.shape
-    lr = cv2.resize(luma, (w // scale, h // scale), interpolation=cv2.INTER_AREA)
+    h, w = rgb.shape[0] // scale * scale, rgb.shape[1] // scale * scale
+    luma = cv2.cvtColor(np.ascontiguousarray(rgb[:h, :w]), cv2.COLOR_RGB2GRAY).astype(np.float32)
+    return cv2.resize(luma, (w // scale, h // scale), interpolation=cv2.INTER_AREA)
+
+
+def _mean_gradient(lr: np.ndarray) -> float:
     return float((np.abs(np.diff(lr, axis=0)).mean() + np.abs(np.diff(lr, axis=1)).mean()) / 2)
 
 
+def tile_detail(rgb: np.ndarray, *, scale: int) -> float:
+    """Mean absolute LR gradient of an HxWx3 uint8 tile, after an area downscale by ``scale``."""
+    return _mean_gradient(lr_luma(rgb, scale=scale))
+
+
 def _photos(src: Path) -> list[Path]:
-    if not src.is_dir():
-        raise DataError(f"{str(src)!r} is not a folder of photos")
-    photos = sorted(p for p in src.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+    photos = find_images(src)
     if not photos:
         raise DataError(f"no photos ({', '.join(IMAGE_EXTENSIONS)}) in {str(src)!r}")
     return photos
 
 
 def _tiles_of(photo: Path, rgb: np.ndarray, *, tile_px: int, scale: int) -> list[Tile]:
-    """Every tile_px square at a stride of half a tile, most detailed first."""
+    """Every tile_px square at a stride of about half a tile, most detailed first."""
     h, w = rgb.shape[:2]
-    stride = tile_px // 2  # half-overlapping, so an edge on a tile border is whole in a neighbour
+    lr, lr_tile = lr_luma(rgb, scale=scale), tile_px // scale
+    # Half-overlapping, so an edge on a tile border is whole in a neighbour; on multiples of
+    # scale, so each tile's LR is a slice of the photo's.
+    stride = tile_px // 2 // scale * scale
     tiles = [
-        Tile(photo, top, left, tile_detail(rgb[top : top + tile_px, left : left + tile_px], scale=scale))
+        Tile(photo, top, left, _mean_gradient(lr[top // scale : top // scale + lr_tile,
+                                                 left // scale : left // scale + lr_tile]))
         for top in range(0, h - tile_px + 1, stride)
         for left in range(0, w - tile_px + 1, stride)
     ]
@@ -109,14 +123,6 @@ def _licence_rows(src: Path) -> dict[str, str]:
     return {}
 
 
-def _png_bytes(rgb: np.ndarray) -> bytes:
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    Image.fromarray(rgb).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
 def write_detail_tiles(src: str | os.PathLike[str], out: str | os.PathLike[str], *, tile_px: int = 256,
                        count: int = 200, per_image: int = 12, scale: int = 4) -> list[Tile]:
     """Write the chosen tiles to ``out`` (PNG) and ``out/LICENSES.md``; ``out`` must be new or empty.
@@ -132,7 +138,7 @@ def write_detail_tiles(src: str | os.PathLike[str], out: str | os.PathLike[str],
     written: list[Path] = []
     try:
         for t in tiles:
-            written.append(write_bytes_atomically(out / t.name, _png_bytes(pixels[t])))
+            written.append(write_bytes_atomically(out / t.name, png_bytes(pixels[t])))
         written.append(write_text_atomically(out / "LICENSES.md", _licences_markdown(tiles, licences, tile_px, scale)))
     except BaseException:
         for path in written:

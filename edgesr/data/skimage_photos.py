@@ -74,13 +74,18 @@ def skimage_photos() -> list[tuple[str, np.ndarray]]:
     return photos
 
 
-def write_png_if_changed(path: Path, image: np.ndarray) -> None:
-    """Write a PNG atomically, leaving an identical existing file (and its mtime) alone."""
+def png_bytes(image: np.ndarray) -> bytes:
+    """An HxWx3 uint8 image encoded as PNG."""
     from PIL import Image
 
     buffer = io.BytesIO()
     Image.fromarray(image).save(buffer, format="PNG")
-    data = buffer.getvalue()
+    return buffer.getvalue()
+
+
+def write_png_if_changed(path: Path, image: np.ndarray) -> None:
+    """Write a PNG atomically, leaving an identical existing file (and its mtime) alone."""
+    data = png_bytes(image)
     if path.is_file() and path.read_bytes() == data:
         return
     ensure_folder(path.parent, what="corpus folder")

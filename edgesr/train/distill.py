@@ -91,11 +91,14 @@ def reseat_donor_layers(student: nn.Module, family: str, donor: dict[str, torch.
 
 
 @contextmanager
-def captured_blocks(model: nn.Module) -> Iterator[list[tuple[torch.Tensor, torch.Tensor]]]:
-    """While open, each forward of ``model`` appends (input, output) of every block, in order."""
+def captured_blocks(model: nn.Module, *, enabled: bool = True) -> Iterator[list[tuple[torch.Tensor, torch.Tensor]]]:
+    """While open, each forward of ``model`` appends (input, output) of every block, in order.
+
+    ``enabled=False`` captures nothing (the list stays empty), so block outputs are not kept
+    alive past their use when no loss reads them."""
     captured: list[tuple[torch.Tensor, torch.Tensor]] = []
     hooks = [block.register_forward_hook(lambda _m, args, out: captured.append((args[0], out)))
-             for block in model.blocks]
+             for block in model.blocks] if enabled else []
     try:
         yield captured
     finally:

@@ -14,7 +14,7 @@ import math
 import os
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -231,10 +231,10 @@ class Trainer:
         if self.donor is None:
             return F.l1_loss(self.ddp_model(lr_batch), hr_batch)
         # Block outputs are kept only for the feature term: otherwise the donor's are freed as it goes.
-        capture = captured_blocks if self.config.feature_weight else (lambda _model: nullcontext([]))
-        with capture(self.model) as student_blocks:
+        keep_blocks = bool(self.config.feature_weight)
+        with captured_blocks(self.model, enabled=keep_blocks) as student_blocks:
             sr = self.ddp_model(lr_batch)
-        with torch.no_grad(), capture(self.donor) as donor_blocks:
+        with torch.no_grad(), captured_blocks(self.donor, enabled=keep_blocks) as donor_blocks:
             donor_sr = self.donor(lr_batch)
         loss = distillation_loss(sr, hr_batch, donor_sr, weight=self.config.distill_weight,
                                  hr_weight=self.config.hr_weight)
