@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from edgesr import trust
-from edgesr.data import folder
+from edgesr.data import folder, pair_cache
 from trust_util import second_user
 
 SCALE = 2
@@ -53,7 +53,7 @@ def _plant(cache_root: Path, hr_dir: Path, *, owner: int) -> list[Path]:
     scale_folder = cache_root / f"x{SCALE}"
     scale_folder.mkdir(parents=True, exist_ok=True)
     for source in sorted(hr_dir.iterdir()):
-        hr_path, lr_path = folder._cache_paths(source, SCALE, scale_folder)
+        hr_path, lr_path = pair_cache.cache_paths(source, SCALE, scale_folder)
         for path, shape in ((hr_path, (80, 80, 3)), (lr_path, (40, 40, 3))):
             with open(path, "wb") as handle:
                 np.save(handle, np.zeros(shape, np.uint8))

@@ -4,17 +4,13 @@
   and folders, whose names start with ``.``, are ignored).
 * ``prepare_pairs`` makes each LR image once, with MATLAB-compatible bicubic downscaling
   (``edgesr.data.degrade.lr_from_hr``: HR cropped to a multiple of ``scale``, uint8 LR as
-  MATLAB makes it), and caches the cropped HR and the LR as uint8 ``.npy`` files. The cache
-  key is the file's resolved path, modification time (ns), size, the scale and a cache
-  version, so a second run reads the cache and an edited image is recomputed. Patches are
-  then sliced from memory-mapped ``.npy`` files: no image decoding per sample. The cache
-  costs (1 + 1/scale**2) times the decoded HR size per scale (DIV2K train at x2: about
-  8 GB); stale entries are never deleted, remove the cache folder to reclaim the space.
-  The cache follows edgesr's one trust rule (:mod:`edgesr.trust`), as every cache does: its
-  folders must be this user's, not group/world-writable and not symbolic links (else one
-  warning line and a private temporary folder for this run), and each ``.npy`` is used only
-  when its SHA-256, recorded at write time, matches (else it is rebuilt, one warning line for
-  all of them). Verifying costs one read of the cache per run, spread over threads.
+  MATLAB makes it), and caches the cropped HR and the LR as uint8 ``.npy`` files
+  (``edgesr.data.pair_cache``: keyed by path, modification time, size and scale, so an
+  edited image is recomputed; under edgesr's one trust rule, so a foreign or changed entry is
+  rebuilt with one warning line). Patches are then sliced from memory-mapped ``.npy`` files:
+  no image decoding per sample. The cache costs (1 + 1/scale**2) times the decoded HR size
+  per scale (DIV2K train at x2: about 8 GB); stale entries are never deleted, remove the
+  cache folder to reclaim the space.
 * ``TrainPatchDataset`` (``edgesr.data.patches``) yields random aligned ``{"lr", "hr"}`` patches with random flips
   and 90-degree rotations, as float32 CHW tensors in [0, 1]. Each sample is a pure function
   of ``(seed, epoch, index)``, so results do not depend on the number of DataLoader workers
@@ -33,23 +29,20 @@ Unreadable files and images too small for a patch are skipped and counted in
 from __future__ import annotations
 
 import concurrent.futures
-import hashlib
 import io
 import logging
 import numbers
 import os
-import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from edgesr.data import pair_cache
 from edgesr.data.degrade import lr_from_hr
-from edgesr.errors import ConfigError, DataError, ImageError, OutputError
-from edgesr import trust
-from edgesr.errors import printable
-from edgesr.fileio import CACHE_ENV, cache_dir
+from edgesr.data.pair_cache import default_cache_dir
+from edgesr.errors import ConfigError, DataError, ImageError, OutputError, printable
 from edgesr.image_guard import probe_header, read_regular_file
 
 __all__ = [
@@ -64,8 +57,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 IMAGE_EXTENSIONS: tuple[str, ...] = (".bmp", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp")
-# Bump when the LR recipe or the cache layout changes: old entries are then ignored.
-CACHE_VERSION = 1
 _NAMES_SHOWN = 5  # skipped images named in the one summary line
 _ANNOUNCE_FROM = 20  # images to make before "making x4 LR images ..." is worth a line
 
@@ -132,12 +123,7 @@ def read_rgb8(path: Path) -> np.ndarray:
     return rgb
 
 
-# --------------------------------------------------------------------------- caching
-
-
-def default_cache_dir() -> Path:
-    """The ``pairs`` folder under edgesr's cache root (:func:`edgesr.fileio.cache_dir`)."""
-    return cache_dir("pairs")
+# --------------------------------------------------------------------------- records
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -184,79 +170,14 @@ class FolderReport:
         return "; ".join(parts) + " (-v gives each one's reason)" if parts else ""
 
 
-def _cache_paths(source: Path, scale: int, folder: Path) -> tuple[Path, Path]:
-    """Where ``source``'s HR and LR arrays are cached in ``folder`` (the cache's x{scale})."""
-    st = source.stat()
-    key_text = f"v{CACHE_VERSION}|{source.resolve()}|{st.st_mtime_ns}|{st.st_size}|x{scale}"
-    key = hashlib.sha256(key_text.encode("utf-8")).hexdigest()[:24]
-    stem = re.sub(r"[^A-Za-z0-9_.-]", "_", source.stem)[:40]
-    return folder / f"{stem}-{key}.hr.npy", folder / f"{stem}-{key}.lr.npy"
-
-
-def _scale_folder(cache_dir: str | os.PathLike[str] | None, scale: int) -> Path:
-    """The cache's x{scale} folder under the trust rule: this user's, private, no symbolic
-    links (else a private temporary folder, one warning line); a place where no folder can
-    be made is a DataError."""
-    what = "LR pairs cache"
-    try:
-        root = (trust.default_cache_folder("pairs", what=what) if cache_dir is None
-                else trust.cache_folder(Path(cache_dir), what=what))
-        return trust.cache_folder(root / f"x{scale}", what=what)
-    except OutputError as exc:
-        raise DataError(
-            f"cannot write the LR cache ({exc}); expected a writable folder. Pass cache_dir=... "
-            f"or set {CACHE_ENV} to a writable folder."
-        ) from None
-
-
-def _entry_problem(hr_path: Path, lr_path: Path) -> str:
-    """"" when both arrays pass the trust rule (digest included), "is missing" when either is
-    absent, else what is wrong with the first that fails (completes "it ...")."""
-    for path in (hr_path, lr_path):
-        problem = trust.entry_problem(path)
-        if problem:
-            return problem
-    return ""
-
-
-def _load_cached(hr_path: Path, lr_path: Path, scale: int) -> tuple[int, int] | None:
-    """The cached HR size if both files (verified by :func:`_entry_problem`) are consistent,
-    else None."""
-    try:
-        hr = np.load(hr_path, mmap_mode="r")
-        lr = np.load(lr_path, mmap_mode="r")
-    except (OSError, ValueError) as exc:
-        logger.warning("ignoring a broken cache entry %s: %s", hr_path.name, exc)
-        return None
-    if (
-        hr.dtype != np.uint8
-        or lr.dtype != np.uint8
-        or hr.ndim != 3
-        or hr.shape[2] != 3
-        or lr.shape != (hr.shape[0] // scale, hr.shape[1] // scale, 3)
-    ):
-        logger.warning("ignoring an inconsistent cache entry %s", hr_path.name)
-        return None
-    return int(hr.shape[0]), int(hr.shape[1])
-
-
-def _save_atomic(path: Path, array: np.ndarray) -> None:
-    # a cache entry (0o600, its SHA-256 recorded): replacing a stale or concurrent one is right
-    def save(tmp: str) -> None:
-        with open(tmp, "wb") as handle:  # a handle: np.save would append .npy to a name
-            np.save(handle, np.ascontiguousarray(array), allow_pickle=False)
-
-    trust.write_entry(path, save)
-
-
 def _make_pair(source: Path, scale: int, hr_path: Path, lr_path: Path) -> tuple[int, int]:
     hr = read_rgb8(source)
     if hr.shape[0] < scale or hr.shape[1] < scale:
         return hr.shape[0] - hr.shape[0] % scale, hr.shape[1] - hr.shape[1] % scale
     hr_cropped, lr = lr_from_hr(hr, scale=scale)
     try:
-        _save_atomic(hr_path, hr_cropped)
-        _save_atomic(lr_path, lr)
+        pair_cache.save_atomic(hr_path, hr_cropped)
+        pair_cache.save_atomic(lr_path, lr)
     except (OSError, OutputError) as exc:
         raise DataError(
             f"cannot write the LR cache in {str(hr_path.parent.parent)!r} ({exc}); expected a "
@@ -303,23 +224,23 @@ def prepare_pairs(
             "edgesr.data.skimage_photos.write_skimage_corpus()."
         )
 
-    cache_path = _scale_folder(cache_dir, scale)
+    cache_path = pair_cache.scale_folder(cache_dir, scale)
     sizes: dict[int, tuple[int, int]] = {}
     paths: dict[int, tuple[Path, Path]] = {}
     missing: list[int] = []
     for i, source in enumerate(sources):
         try:
-            paths[i] = _cache_paths(source, scale, cache_path)
+            paths[i] = pair_cache.cache_paths(source, scale, cache_path)
         except OSError as exc:
             name = source.relative_to(root_path).as_posix()
             logger.debug("skipping %s: cannot stat the file (%s)", name, exc)
             report.skipped_unreadable.append(name)
     workers = max(1, min(4, os.cpu_count() or 1))
     with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:  # hashing frees the GIL
-        problems = dict(zip(paths, pool.map(lambda i: _entry_problem(*paths[i]), paths)))
+        problems = dict(zip(paths, pool.map(lambda i: pair_cache.entry_problem(*paths[i]), paths)))
     refused: list[tuple[str, str]] = []
     for i, (hr_path, lr_path) in paths.items():
-        cached = _load_cached(hr_path, lr_path, scale) if not problems[i] else None
+        cached = pair_cache.load_cached(hr_path, lr_path, scale) if not problems[i] else None
         if problems[i] not in ("", "is missing"):
             refused.append((hr_path.name, problems[i]))
         if cached is None:
