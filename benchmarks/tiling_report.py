@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from edgesr.runtime.imageio import nchw_from_rgb
-from edgesr.runtime.tiling import seam_score, upscale_tiled
+from edgesr.runtime.seams import seam_score
+from edgesr.runtime.tiling import upscale_tiled
 
 from edgesr.metrics import psnr
 

@@ -1,8 +1,8 @@
 """How one image goes through the engine: whole, or in tiles sized from the model's advice
 and a memory budget (the rule is in ``edgesr.runtime.upscale``'s module notes).
 
-The tile maths (spans, blending, the memory model) are in :mod:`edgesr.runtime.tiling`; this
-module only chooses sizes. On a CPU, small tiles never won (docs/performance.md "Tiles on a
+The tile maths (spans, blending) are in :mod:`edgesr.runtime.tiling`; this module holds the
+memory model and chooses sizes. On a CPU, small tiles never won (docs/performance.md "Tiles on a
 CPU", measured by ``edgesr-bench floor ... --tiles``): at 320x180, OSFFNet x4 in 128 px
 tiles took 1.08x the whole image; at 960x540, LKDN x4 in 128 px tiles 0.95x and in 328 or
 480 px tiles 0.82x. So engines without a fixed input range take the largest tile the memory
@@ -12,11 +12,12 @@ budget allows (344 px at the default 1 GiB), and the whole image when it fits.
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 
 from edgesr.errors import ConfigError
 from edgesr.runtime.engines.checks import padded_size
-from edgesr.runtime.tiling import check_int, inference_bytes, tile_px_from_budget, tile_spans
+from edgesr.runtime.tiling import check_int, tile_spans
 from edgesr.spec import ModelSpec
 
 logger = logging.getLogger(__name__)
@@ -29,6 +30,66 @@ DEFAULT_MEMORY_BUDGET_MB = 1024
 #: the input and output (LKDN, OSFFNet, LMFN x4 at 160x90 to 480x270, peak RSS over the
 #: resident size before the call); 1,792 keeps the estimate 7% above the largest.
 PEAK_VALUES_PER_PIXEL = 1792
+#: Bounds of the tile size chosen from a memory budget.
+MIN_TILE_PX = 64
+MAX_TILE_PX = 2048
+TILE_MULTIPLE = 8
+
+
+def inference_bytes(
+    *, height: int, width: int, scale: int, channels_estimate: int, bytes_per_value: int
+) -> int:
+    """Engine memory for one call on a ``height`` × ``width`` input (the model of
+    :func:`tile_px_from_budget`): ``bytes_per_value * height * width * (channels_estimate + 3
+    + 3 * scale²)``, i.e. the live activations plus the input and the output tile."""
+    return bytes_per_value * height * width * (channels_estimate + 3 + 3 * scale * scale)
+
+
+def tile_px_from_budget(
+    *,
+    budget_bytes: int,
+    scale: int,
+    channels_estimate: int,
+    bytes_per_value: int = 4,
+    overlap_px: int = 0,
+) -> int:
+    """A default ``tile_px`` whose tiles fit a memory budget.
+
+    Model: a tile of side t = tile_px + 2*overlap_px (what the engine receives) needs about
+    ``bytes_per_value * t² * (channels_estimate + 3 + 3 * scale²)`` bytes: the live
+    activations (``channels_estimate`` feature maps of t×t, the peak number of channels alive
+    at once, e.g. a few hundred for OSFFNet's concatenations), the input tile and the output
+    tile. Solved for t, minus the overlap, rounded down to a multiple of 8 and clamped to
+    [64, 2048] (a budget too small for 64 logs a warning and returns 64).
+    """
+    budget = check_int(
+        "budget_bytes", budget_bytes, minimum=1, hint="pass free device memory, e.g. 2 * 1024**3"
+    )
+    scale = check_int("scale", scale, minimum=1, hint="pass the model's spec.scale, e.g. 4")
+    channels = check_int(
+        "channels_estimate", channels_estimate, minimum=1,
+        hint="pass the peak number of live feature channels, e.g. 256",
+    )
+    width = check_int(
+        "bytes_per_value", bytes_per_value, minimum=1, hint="pass 4 for fp32 or 2 for fp16"
+    )
+    overlap = check_int(
+        "overlap_px", overlap_px, minimum=0, hint="pass the context in pixels such as 16"
+    )
+    per_pixel = inference_bytes(
+        height=1, width=1, scale=scale, channels_estimate=channels, bytes_per_value=width
+    )
+    side = math.isqrt(budget // per_pixel) if budget >= per_pixel else 0
+    tile = (side - 2 * overlap) // TILE_MULTIPLE * TILE_MULTIPLE
+    if tile < MIN_TILE_PX:
+        logger.warning(
+            "a memory budget of %d bytes fits tiles of only %d px (scale %d, %d channels); "
+            "using the minimum %d px",
+            budget, max(tile, 0), scale, channels, MIN_TILE_PX,
+        )
+        return MIN_TILE_PX
+    return min(tile, MAX_TILE_PX)
+
 
 
 @dataclass(frozen=True, kw_only=True)

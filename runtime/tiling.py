@@ -30,7 +30,6 @@ All N images of the batch go through together, one tile position per ``run`` cal
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -40,10 +39,6 @@ from edgesr.errors import ConfigError, ImageError
 
 logger = logging.getLogger(__name__)
 
-#: Bounds of the tile size chosen from a memory budget.
-MIN_TILE_PX = 64
-MAX_TILE_PX = 2048
-TILE_MULTIPLE = 8
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -74,7 +69,7 @@ def check_int(name: str, value: object, *, minimum: int, hint: str) -> int:
     return int(value)
 
 
-def _check_tiling(
+def check_tiling(
     tile_px: object, overlap_px: object, blend_px: object | None
 ) -> tuple[int, int, int]:
     tile = check_int("tile_px", tile_px, minimum=1, hint="pass a tile side in pixels such as 256")
@@ -108,7 +103,7 @@ def tile_spans(length: int, *, tile_px: int, overlap_px: int) -> list[TileSpan]:
     ``ceil(length / tile_px)`` evenly sized cores.
     """
     length = check_int("length", length, minimum=1, hint="pass the image height or width")
-    tile, overlap, _ = _check_tiling(tile_px, overlap_px, None)
+    tile, overlap, _ = check_tiling(tile_px, overlap_px, None)
     if length <= tile + 2 * overlap:
         return [TileSpan(0, length, 0, length)]
     if -(-length // 2) <= tile + overlap:
@@ -215,7 +210,7 @@ def upscale_tiled(
     Returns float32 (N, C, scale*H, scale*W).
     """
     scale = check_int("scale", scale, minimum=1, hint="pass the model's spec.scale, e.g. 4")
-    tile, overlap, blend = _check_tiling(tile_px, overlap_px, blend_px)
+    tile, overlap, blend = check_tiling(tile_px, overlap_px, blend_px)
     lr = _check_lr(lr)
     n, c, height, width = lr.shape
     ys = tile_spans(height, tile_px=tile, overlap_px=overlap)
@@ -251,120 +246,10 @@ def upscale_tiled(
     return sr  # the weights of every pixel sum to 1 (blend_weights)
 
 
-def inference_bytes(
-    *, height: int, width: int, scale: int, channels_estimate: int, bytes_per_value: int
-) -> int:
-    """Engine memory for one call on a ``height`` × ``width`` input (the model of
-    :func:`tile_px_from_budget`): ``bytes_per_value * height * width * (channels_estimate + 3
-    + 3 * scale²)``, i.e. the live activations plus the input and the output tile."""
-    return bytes_per_value * height * width * (channels_estimate + 3 + 3 * scale * scale)
-
-
-def tile_px_from_budget(
-    *,
-    budget_bytes: int,
-    scale: int,
-    channels_estimate: int,
-    bytes_per_value: int = 4,
-    overlap_px: int = 0,
-) -> int:
-    """A default ``tile_px`` whose tiles fit a memory budget.
-
-    Model: a tile of side t = tile_px + 2*overlap_px (what the engine receives) needs about
-    ``bytes_per_value * t² * (channels_estimate + 3 + 3 * scale²)`` bytes: the live
-    activations (``channels_estimate`` feature maps of t×t, the peak number of channels alive
-    at once, e.g. a few hundred for OSFFNet's concatenations), the input tile and the output
-    tile. Solved for t, minus the overlap, rounded down to a multiple of 8 and clamped to
-    [64, 2048] (a budget too small for 64 logs a warning and returns 64).
-    """
-    budget = check_int(
-        "budget_bytes", budget_bytes, minimum=1, hint="pass free device memory, e.g. 2 * 1024**3"
-    )
-    scale = check_int("scale", scale, minimum=1, hint="pass the model's spec.scale, e.g. 4")
-    channels = check_int(
-        "channels_estimate", channels_estimate, minimum=1,
-        hint="pass the peak number of live feature channels, e.g. 256",
-    )
-    width = check_int(
-        "bytes_per_value", bytes_per_value, minimum=1, hint="pass 4 for fp32 or 2 for fp16"
-    )
-    overlap = check_int(
-        "overlap_px", overlap_px, minimum=0, hint="pass the context in pixels such as 16"
-    )
-    per_pixel = inference_bytes(
-        height=1, width=1, scale=scale, channels_estimate=channels, bytes_per_value=width
-    )
-    side = math.isqrt(budget // per_pixel) if budget >= per_pixel else 0
-    tile = (side - 2 * overlap) // TILE_MULTIPLE * TILE_MULTIPLE
-    if tile < MIN_TILE_PX:
-        logger.warning(
-            "a memory budget of %d bytes fits tiles of only %d px (scale %d, %d channels); "
-            "using the minimum %d px",
-            budget, max(tile, 0), scale, channels, MIN_TILE_PX,
-        )
-        return MIN_TILE_PX
-    return min(tile, MAX_TILE_PX)
-
-
-def seam_score(sr: np.ndarray, *, tile_px: int, overlap_px: int, scale: int) -> float:
-    """How visible the tile seams of ``sr`` are: 1.0 means no seam.
-
-    Mean absolute difference across the lines where two tile cores meet (recomputed with
-    :func:`tile_spans` from the LR size ``sr.shape / scale``), divided by the mean absolute
-    difference across all other lines *at the same phase*, i.e. the other multiples of
-    ``scale`` (the other LR pixel boundaries), over all images and channels, both axes.
-    Comparing like with like keeps pixel-replicating upscalers (nearest neighbour), whose
-    gradients sit only at LR pixel boundaries, from reading as seams. Accepts (N, C, H, W),
-    (C, H, W) or (H, W). Returns 1.0 for a single tile and inf when only the seams vary.
-    """
-    scale = check_int("scale", scale, minimum=1, hint="pass the model's spec.scale, e.g. 4")
-    tile, overlap, _ = _check_tiling(tile_px, overlap_px, None)
-    if not isinstance(sr, np.ndarray) or sr.ndim not in (2, 3, 4):
-        shape = getattr(sr, "shape", type(sr).__name__)
-        raise ImageError(
-            f"seam_score received sr of shape {shape}, expected (N, C, H, W), (C, H, W) or "
-            "(H, W); pass the upscaled array"
-        )
-    height, width = sr.shape[-2:]
-    if height % scale or width % scale:
-        raise ConfigError(
-            f"seam_score received sr of {width}x{height} px (width x height), not a multiple "
-            f"of scale={scale}; pass the scale the image was upscaled with"
-        )
-    values = np.asarray(sr, dtype=np.float64)
-    seam_sum = seam_count = other_sum = other_count = 0.0
-    for axis, length in ((-2, height // scale), (-1, width // scale)):
-        spans = tile_spans(length, tile_px=tile, overlap_px=overlap)
-        seams = {s.core_start for s in spans[1:]}
-        for lr_line in range(1, length):
-            line = lr_line * scale  # SR index of the first pixel after the boundary
-            after = np.take(values, line, axis=axis)
-            before = np.take(values, line - 1, axis=axis)
-            diff = np.abs(after - before)
-            if lr_line in seams:
-                seam_sum += float(diff.sum())
-                seam_count += diff.size
-            else:
-                other_sum += float(diff.sum())
-                other_count += diff.size
-    if seam_count == 0:
-        return 1.0
-    seam_mean = seam_sum / seam_count
-    other_mean = other_sum / other_count if other_count else 0.0
-    if other_mean == 0.0:
-        return 1.0 if seam_mean == 0.0 else math.inf
-    return seam_mean / other_mean
-
-
 __all__ = [
-    "MAX_TILE_PX",
-    "MIN_TILE_PX",
     "TileSpan",
     "blend_weights",
     "check_int",
-    "inference_bytes",
-    "seam_score",
-    "tile_px_from_budget",
     "tile_spans",
     "upscale_tiled",
 ]

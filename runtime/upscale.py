@@ -19,7 +19,7 @@ Tile size rule (:func:`plan_tiling`), in LR pixels:
   advised overlap so that the engine input ``tile + 2 * overlap`` stays at the advised
   ``tile_px + 2 * overlap_px``: never larger, because the TensorRT engine's optimisation
   profile ends there (``TrtEngine`` refuses bigger inputs). The budget tile is
-  :func:`~edgesr.runtime.tiling.tile_px_from_budget` for the memory budget (default
+  :func:`~edgesr.runtime.tile_plan.tile_px_from_budget` for the memory budget (default
   :data:`DEFAULT_MEMORY_BUDGET_MB`), the model's scale and precision, and
   :data:`PEAK_VALUES_PER_PIXEL`. An image no larger than one tile plus its context
   (``tile + 2 * overlap`` per side) goes through in a single call, so tiling only happens
@@ -33,7 +33,7 @@ Tile size rule (:func:`plan_tiling`), in LR pixels:
 
 Memory estimate (:func:`estimate_inference_bytes`): ``bytes_per_value * H * W *
 (PEAK_VALUES_PER_PIXEL + 3 + 3 * scale²)`` for an H×W engine input (the model of
-:func:`~edgesr.runtime.tiling.inference_bytes`). The constant was measured:
+:func:`~edgesr.runtime.tile_plan.inference_bytes`). The constant was measured:
 the shipped deployment-form graphs in ONNX Runtime's CPU provider peak at 1,402-1,673
 float32 values per LR pixel (with its memory arena; OSFFNet x4 at 320x180: 379 MiB), 1,792
 keeps the estimate 7% above the largest (it was 2,048, 17-44% above). It is

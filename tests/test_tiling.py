@@ -7,16 +7,9 @@ import pytest
 import skimage.data
 
 from edgesr.errors import ConfigError, ImageError
-from edgesr.runtime.tiling import (
-    MAX_TILE_PX,
-    MIN_TILE_PX,
-    blend_weights,
-    inference_bytes,
-    seam_score,
-    tile_px_from_budget,
-    tile_spans,
-    upscale_tiled,
-)
+from edgesr.runtime.seams import seam_score
+from edgesr.runtime.tile_plan import MAX_TILE_PX, MIN_TILE_PX, inference_bytes, tile_px_from_budget
+from edgesr.runtime.tiling import blend_weights, tile_spans, upscale_tiled
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from edgesr.runtime.engines.ort import OrtEngine, OrtOptions
 from edgesr.runtime.image_write import check_output_path
 from edgesr.runtime.imageio import nchw_from_rgb, read_image
 from edgesr.runtime.tile_plan import MIB, PEAK_VALUES_PER_PIXEL, estimate_inference_bytes, plan_tiling
-from edgesr.runtime.tiling import seam_score
+from edgesr.runtime.seams import seam_score
 from edgesr.runtime.upscale import (
     folder_jobs,
     upscale_file,
