@@ -37,14 +37,8 @@ from edgesr.runtime.imageio import read_image
 from edgesr.runtime.output_budget import check_output_budget
 from edgesr.runtime.tiling import ProgressCallback
 from edgesr.runtime.tile_plan import MIB, plan_tiling
-from edgesr.runtime.upscale import (
-    TILE_PROGRESS_MIN_TILES,
-    FolderItem,
-    UpscaleResult,
-    folder_jobs,
-    upscale_file,
-    upscale_folder,
-)
+from edgesr.runtime.upscale import TILE_PROGRESS_MIN_TILES, UpscaleResult, upscale_file
+from edgesr.runtime.upscale_folder import FolderItem, folder_jobs, upscale_folder
 from edgesr.runtime.run_model import ResolvedModel, open_resolved, resolve_model
 from edgesr.runtime.video_cli import is_video_path, run_video_cli
 

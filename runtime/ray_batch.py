@@ -4,11 +4,11 @@
     edgesr-batch IN_DIR -o OUT_DIR [--model PATH.onnx] [--engine ort|openvino|trt]
                  [--address ADDR] [--concurrency N] [--num-gpus G] [--overwrite]
 
-The jobs are folder mode's (:func:`~edgesr.runtime.upscale.folder_jobs`: the mirrored names,
+The jobs are folder mode's (:func:`~edgesr.runtime.upscale_folder.folder_jobs`: the mirrored names,
 outputs that exist skipped so an interrupted run resumes); Ray Data spreads them over actors
 (``map_batches`` with a callable class, ``concurrency`` actors, ``num_gpus`` each), and each
 actor holds one engine and runs folder mode's own per-file code
-(:func:`~edgesr.runtime.upscale.upscale_folder`): edgesr's reader (EXIF orientation, 16-bit,
+(:func:`~edgesr.runtime.upscale_folder.upscale_folder`): edgesr's reader (EXIF orientation, 16-bit,
 gray, alpha), tiling and atomic no-clobber writer, so every output file is byte for byte
 folder mode's. The actors read and write the paths themselves, so on a multi-node cluster
 IN_DIR and OUT_DIR must be on a shared file system mounted at the same path on every node.
@@ -32,7 +32,7 @@ from typing import Any
 from edgesr.errors import ConfigError
 from edgesr.runtime.engines.protocol import Engine
 from edgesr.fileio import ensure_folder
-from edgesr.runtime.upscale import FolderItem, FolderReport, folder_jobs, upscale_folder
+from edgesr.runtime.upscale_folder import FolderItem, FolderReport, folder_jobs, upscale_folder
 
 PROG = "edgesr-batch"
 EXIT_SOME_FAILED = 1  # as edgesr-run's folder mode

@@ -28,7 +28,7 @@ from edgesr.runtime.image_folders import output_folder
 from edgesr.runtime.ray_batch import EXIT_SOME_FAILED, require_ray, upscale_folder_ray
 from edgesr.runtime.run_model import ResolvedModel, open_resolved, resolve_model
 from edgesr.runtime.tile_plan import MIB, plan_tiling
-from edgesr.runtime.upscale import FolderItem, folder_jobs
+from edgesr.runtime.upscale_folder import FolderItem, folder_jobs
 
 PROG = "edgesr-run"
 

@@ -19,12 +19,8 @@ from edgesr.runtime.image_write import check_output_path
 from edgesr.runtime.imageio import nchw_from_rgb, read_image
 from edgesr.runtime.tile_plan import MIB, PEAK_VALUES_PER_PIXEL, estimate_inference_bytes, plan_tiling
 from edgesr.runtime.seams import seam_score
-from edgesr.runtime.upscale import (
-    folder_jobs,
-    upscale_file,
-    upscale_folder,
-    upscale_image,
-)
+from edgesr.runtime.upscale import upscale_file, upscale_image
+from edgesr.runtime.upscale_folder import folder_jobs, upscale_folder
 from edgesr.spec import ModelSpec
 
 from conftest import toy_sr_model
