@@ -1,5 +1,15 @@
 """Writing images: output-path checks before the work, 8/16-bit quantisation, alpha, and one
-atomic, no-clobber write per file (``edgesr.fileio``)."""
+atomic, no-clobber write per file (``edgesr.fileio``). What an input was (bit depth, gray,
+alpha; :class:`~edgesr.runtime.imageio.LoadedImage`) decides how its output is written:
+
+- **16-bit** is preserved for PNG and TIFF outputs; JPEG, WebP and BMP are 8-bit only, so a
+  16-bit image written there is rounded to 8 bits with a logged warning.
+- **Writing is atomic and no-clobber** (:func:`edgesr.fileio.write_atomically`): encode in
+  memory, write a hidden temporary file in the destination folder, fsync, then link it into
+  place, which fails if the output appeared meanwhile (``overwrite`` replaces atomically).
+  :func:`check_output_path` refuses an input, an existing file, a read-only folder and a disk
+  without room for the image, before any work.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Reading and writing images for ``edgesr-run`` (numpy + OpenCV only, never torch).
+"""Reading images for ``edgesr-run`` (numpy + OpenCV only, never torch); writing them is
+:mod:`edgesr.runtime.image_write`.
 
 Formats: PNG, JPEG, WebP, TIFF and BMP, 8- and 16-bit, gray, gray+alpha, RGB and RGBA.
 Everything the model sees is float32 RGB in [0, 1]; what the file was (bit depth, gray,
@@ -27,8 +28,6 @@ Decisions (each one is tested in ``tests/test_runtime_imageio.py``):
 - **Float TIFFs** (32/64-bit float samples) are accepted when every value lies in [0, 1]
   (a rounding tolerance of 1e-3 is clipped away) and are written back as 16-bit; other float
   ranges (HDR, unnormalised data) are refused with a message saying how to convert them.
-- **16-bit** is preserved for PNG and TIFF outputs; JPEG, WebP and BMP are 8-bit only, so a
-  16-bit image written there is rounded to 8 bits with a logged warning.
 - **Alpha** is returned separately and never goes through the model; callers upscale it with
   :func:`upscale_alpha` (bicubic, clipped to [0, 1]). JPEG cannot store alpha: writing alpha to
   a JPEG drops it with a logged warning. OpenCV ignores the alpha of gray+alpha TIFFs and of
@@ -44,11 +43,6 @@ Decisions (each one is tested in ``tests/test_runtime_imageio.py``):
   frame count come from the header before decoding, and more than ``max_pixels`` pixels
   (``--max-pixels``, default 64 MP) or more than one frame (multi-page TIFF, animated
   PNG/WebP) is refused. Decoder messages (libpng) go to the debug log, not stderr.
-- **Writing is atomic and no-clobber** (:func:`edgesr.fileio.write_atomically`): encode in
-  memory, write a hidden temporary file in the destination folder, fsync, then link it into
-  place, which fails if the output appeared meanwhile (``overwrite`` replaces atomically).
-  :func:`check_output_path` refuses an input, an existing file, a read-only folder and a disk
-  without room for the image, before any work.
 """
 
 from __future__ import annotations
@@ -83,6 +77,8 @@ from edgesr.runtime.image_formats import (
     tiff_ifd0,
     webp_info,
 )
+# re-exported: a caller reads an image and lays it out for an engine in one import
+from edgesr.runtime.image_layout import nchw_from_rgb, rgb_from_nchw, upscale_alpha
 
 logger = logging.getLogger(__name__)
 
@@ -204,6 +200,83 @@ def _refuse_zero_size_png(data: bytes, path: PathLike) -> None:
             )
 
 
+def _container_info(data: bytes, kind: str, path: PathLike) -> tuple[int, bytes | None]:
+    """(PNG colour type or -1, the bytes holding EXIF or None); refuses truncated data."""
+    color_type, exif, complete = -1, None, True
+    if kind == "png":
+        _refuse_zero_size_png(data, path)
+        color_type, complete, exif = png_info(data)
+    elif kind == "jpeg":
+        complete, exif = jpeg_info(data)
+    elif kind == "webp":
+        complete, exif = webp_info(data)
+    elif kind == "tiff":
+        exif = data
+    if not complete:
+        raise ImageError(
+            f"cannot read image {path!s}: the {kind.upper()} data is truncated "
+            f"({len(data)} bytes, the end-of-image marker is missing); re-create or "
+            "re-download the file"
+        )
+    return color_type, exif
+
+
+def _decode_oriented(data: bytes, kind: str, exif: bytes | None, path: PathLike) -> np.ndarray:
+    """OpenCV's pixels (BGR order, H×W or H×W×C) turned the way viewers show them."""
+    try:
+        with native_stderr_captured():  # libpng's own "libpng error:" line stays off stderr
+            raw = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    except cv2.error:
+        raw = None
+    if raw is None:
+        raise ImageError(
+            f"cannot read image {path!s}: OpenCV could not decode this {kind.upper()} file "
+            f"({len(data)} bytes): it is corrupt, truncated or uses an unsupported variant; "
+            "re-save it as PNG"
+        )
+    # EXIF orientation (see module notes); TIFF only when OpenCV did not already apply it.
+    orientation = exif_orientation(exif)
+    if kind == "tiff" and opencv_orients_tiff():
+        orientation = 1
+    if orientation != 1:
+        logger.debug("%s: applying EXIF orientation %d", path, orientation)
+        raw = orient(raw, orientation)
+    if raw.ndim == 3 and raw.shape[2] == 1:
+        raw = raw[:, :, 0]
+    return raw
+
+
+def _checked_channels(raw: np.ndarray, path: PathLike) -> int:
+    """1, 3 or 4; refuses other layouts and images below the minimum side."""
+    if raw.ndim == 2:
+        channels = 1
+    elif raw.ndim == 3 and raw.shape[2] in (3, 4):
+        channels = raw.shape[2]
+    else:
+        raise ImageError(
+            f"cannot use image {path!s}: decoded shape {raw.shape}, expected gray, RGB or "
+            "RGBA; convert it to an RGB or RGBA PNG"
+        )
+    height, width = raw.shape[:2]
+    if height < MIN_SIDE_PX or width < MIN_SIDE_PX:
+        raise ImageError(
+            f"cannot use image {path!s}: it is {width}x{height} pixels (width x height), "
+            f"the minimum is {MIN_SIDE_PX}x{MIN_SIDE_PX}; use a larger image"
+        )
+    return channels
+
+
+def _rgb_and_alpha(values: np.ndarray, channels: int, *, gray_alpha: bool
+                   ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Straight RGB (H×W×3) and the alpha plane (or None) from OpenCV's unit-float channels."""
+    if channels == 1:
+        return np.repeat(values[:, :, None], 3, axis=2), None
+    alpha = np.ascontiguousarray(values[:, :, 3]) if channels == 4 else None
+    if gray_alpha:  # PNG gray+alpha: OpenCV expands it to BGRA with equal colour channels
+        return np.repeat(values[:, :, :1], 3, axis=2), alpha
+    return np.ascontiguousarray(values[:, :, 2::-1]), alpha
+
+
 def read_image(path: PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
     """Read an image file into float32 RGB [0, 1] (+ separate alpha); see the module notes.
 
@@ -221,82 +294,14 @@ def read_image(path: PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Loade
     # empty files and other signatures were refused after the first bytes (image_guard)
     data = _read_bytes(p, path, max_pixels=max_pixels)
     kind = sniff(data)
-
-    truncated = False
-    color_type = -1
-    exif: bytes | None = None
-    if kind == "png":
-        _refuse_zero_size_png(data, path)
-        color_type, complete, exif = png_info(data)
-        truncated = not complete
-    elif kind == "jpeg":
-        complete, exif = jpeg_info(data)
-        truncated = not complete
-    elif kind == "webp":
-        complete, exif = webp_info(data)
-        truncated = not complete
-    elif kind == "tiff":
-        exif = data
-    if truncated:
-        raise ImageError(
-            f"cannot read image {path!s}: the {kind.upper()} data is truncated "
-            f"({len(data)} bytes, the end-of-image marker is missing); re-create or "
-            "re-download the file"
-        )
-
+    color_type, exif = _container_info(data, kind, path)
     probe_header(data, source=str(path), max_pixels=max_pixels)  # size and frames, undecoded
-    try:
-        with native_stderr_captured():  # libpng's own "libpng error:" line stays off stderr
-            raw = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-    except cv2.error:
-        raw = None
-    if raw is None:
-        raise ImageError(
-            f"cannot read image {path!s}: OpenCV could not decode this {kind.upper()} file "
-            f"({len(data)} bytes): it is corrupt, truncated or uses an unsupported variant; "
-            "re-save it as PNG"
-        )
-
-    # EXIF orientation (see module notes); TIFF only when OpenCV did not already apply it.
-    orientation = exif_orientation(exif)
-    if kind == "tiff" and opencv_orients_tiff():
-        orientation = 1
-    if orientation != 1:
-        logger.debug("%s: applying EXIF orientation %d", path, orientation)
-        raw = orient(raw, orientation)
-
-    if raw.ndim == 3 and raw.shape[2] == 1:
-        raw = raw[:, :, 0]
-    if raw.ndim == 2:
-        channels = 1
-    elif raw.ndim == 3 and raw.shape[2] in (3, 4):
-        channels = raw.shape[2]
-    else:
-        raise ImageError(
-            f"cannot use image {path!s}: decoded shape {raw.shape}, expected gray, RGB or "
-            "RGBA; convert it to an RGB or RGBA PNG"
-        )
-
-    height, width = raw.shape[:2]
-    if height < MIN_SIDE_PX or width < MIN_SIDE_PX:
-        raise ImageError(
-            f"cannot use image {path!s}: it is {width}x{height} pixels (width x height), "
-            f"the minimum is {MIN_SIDE_PX}x{MIN_SIDE_PX}; use a larger image"
-        )
+    raw = _decode_oriented(data, kind, exif, path)
+    channels = _checked_channels(raw, path)
 
     values, bit_depth = _to_unit_float(raw, path)
-    alpha = None
     is_gray = channels == 1 or (kind == "png" and color_type == 4)
-    if channels == 1:
-        rgb = np.repeat(values[:, :, None], 3, axis=2)
-    elif is_gray:  # PNG gray+alpha: OpenCV expands it to BGRA with equal colour channels
-        rgb = np.repeat(values[:, :, :1], 3, axis=2)
-        alpha = np.ascontiguousarray(values[:, :, 3])
-    else:
-        rgb = np.ascontiguousarray(values[:, :, 2::-1])
-        if channels == 4:
-            alpha = np.ascontiguousarray(values[:, :, 3])
-
+    rgb, alpha = _rgb_and_alpha(values, channels, gray_alpha=channels == 4 and is_gray)
     if kind == "tiff" and alpha is not None and tiff_colour_is_premultiplied(data, raw.dtype):
         # Straight (unassociated) colour is what PNG/WebP hold and what the model expects.
         logger.debug("%s: un-premultiplying TIFF colour by alpha", path)
@@ -315,44 +320,6 @@ def read_image(path: PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Loade
         is_gray=is_gray,
         source_path=p,
     )
-
-
-# --------------------------------------------------------------- alpha and array layout
-
-
-def upscale_alpha(alpha: np.ndarray, *, scale: int) -> np.ndarray:
-    """Upscale an alpha plane (H×W float in [0, 1]) by ``scale`` with bicubic interpolation.
-
-    Uses ``cv2.INTER_CUBIC`` and clips to [0, 1] (cubic overshoots at hard edges). Alpha never
-    goes through the SR model: models are trained on RGB only.
-    """
-    if isinstance(scale, bool) or not isinstance(scale, (int, np.integer)) or scale < 1:
-        raise ImageError(
-            f"cannot upscale alpha: scale={scale!r}, expected an integer >= 1; pass the "
-            "model's spec.scale"
-        )
-    if not isinstance(alpha, np.ndarray) or alpha.ndim != 2:
-        shape = getattr(alpha, "shape", type(alpha).__name__)
-        raise ImageError(
-            f"cannot upscale alpha: received {shape}, expected a (height, width) float array; "
-            "pass LoadedImage.alpha"
-        )
-    a = np.asarray(alpha, dtype=np.float32)
-    if scale == 1:
-        return a.copy()
-    height, width = a.shape
-    up = cv2.resize(a, (width * int(scale), height * int(scale)), interpolation=cv2.INTER_CUBIC)
-    return np.clip(up, 0.0, 1.0, out=up)
-
-
-def nchw_from_rgb(rgb: np.ndarray) -> np.ndarray:
-    """H×W×3 float RGB -> contiguous float32 (1, 3, H, W), the engines' ``lr`` layout."""
-    return np.ascontiguousarray(np.asarray(rgb, dtype=np.float32).transpose(2, 0, 1)[None])
-
-
-def rgb_from_nchw(sr: np.ndarray, *, index: int = 0) -> np.ndarray:
-    """Image ``index`` of an (N, 3, H, W) batch as contiguous float32 H×W×3."""
-    return np.ascontiguousarray(np.asarray(sr[index], dtype=np.float32).transpose(1, 2, 0))
 
 
 __all__ = [
