@@ -250,6 +250,7 @@ __all__ = [
     "TileSpan",
     "blend_weights",
     "check_int",
+    "check_tiling",
     "tile_spans",
     "upscale_tiled",
 ]
