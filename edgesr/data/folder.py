@@ -41,15 +41,13 @@ import numpy as np
 
 from edgesr.data import pair_cache
 from edgesr.data.degrade import lr_from_hr
-from edgesr.data.pair_cache import default_cache_dir
-from edgesr.errors import ConfigError, DataError, ImageError, OutputError, printable
+from edgesr.errors import ConfigError, DataError, ImageError, printable
 from edgesr.image_guard import probe_header, read_regular_file
 
 __all__ = [
     "IMAGE_EXTENSIONS",
     "FolderReport",
     "PairRecord",
-    "default_cache_dir",
     "find_images",
     "prepare_pairs",
 ]
@@ -175,14 +173,7 @@ def _make_pair(source: Path, scale: int, hr_path: Path, lr_path: Path) -> tuple[
     if hr.shape[0] < scale or hr.shape[1] < scale:
         return hr.shape[0] - hr.shape[0] % scale, hr.shape[1] - hr.shape[1] % scale
     hr_cropped, lr = lr_from_hr(hr, scale=scale)
-    try:
-        pair_cache.save_atomic(hr_path, hr_cropped)
-        pair_cache.save_atomic(lr_path, lr)
-    except (OSError, OutputError) as exc:
-        raise DataError(
-            f"cannot write the LR cache in {str(hr_path.parent.parent)!r} ({exc}); expected a "
-            "writable folder. Pass cache_dir=... or set EDGESR_CACHE_DIR to a writable folder."
-        ) from exc
+    pair_cache.save_pair(hr_path, lr_path, hr_cropped, lr)
     return int(hr_cropped.shape[0]), int(hr_cropped.shape[1])
 
 

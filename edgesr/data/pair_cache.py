@@ -19,17 +19,12 @@ import numpy as np
 
 from edgesr import trust
 from edgesr.errors import DataError, OutputError
-from edgesr.fileio import CACHE_ENV, cache_dir
+from edgesr.fileio import CACHE_ENV
 
 logger = logging.getLogger(__name__)
 
 # Bump when the LR recipe or the cache layout changes: old entries are then ignored.
 CACHE_VERSION = 1
-
-
-def default_cache_dir() -> Path:
-    """The ``pairs`` folder under edgesr's cache root (:func:`edgesr.fileio.cache_dir`)."""
-    return cache_dir("pairs")
 
 
 def cache_paths(source: Path, scale: int, folder: Path) -> tuple[Path, Path]:
@@ -51,10 +46,15 @@ def scale_folder(cache_dir: str | os.PathLike[str] | None, scale: int) -> Path:
                 else trust.cache_folder(Path(cache_dir), what=what))
         return trust.cache_folder(root / f"x{scale}", what=what)
     except OutputError as exc:
-        raise DataError(
-            f"cannot write the LR cache ({exc}); expected a writable folder. Pass cache_dir=... "
-            f"or set {CACHE_ENV} to a writable folder."
-        ) from None
+        raise _unwritable(exc) from None
+
+
+def _unwritable(problem: Exception, where: Path | None = None) -> DataError:
+    place = f" in {str(where)!r}" if where is not None else ""
+    return DataError(
+        f"cannot write the LR cache{place} ({problem}); expected a writable folder. Pass "
+        f"cache_dir=... or set {CACHE_ENV} to a writable folder."
+    )
 
 
 def entry_problem(hr_path: Path, lr_path: Path) -> str:
@@ -88,10 +88,20 @@ def load_cached(hr_path: Path, lr_path: Path, scale: int) -> tuple[int, int] | N
     return int(hr.shape[0]), int(hr.shape[1])
 
 
-def save_atomic(path: Path, array: np.ndarray) -> None:
+def _save_atomic(path: Path, array: np.ndarray) -> None:
     # a cache entry (0o600, its SHA-256 recorded): replacing a stale or concurrent one is right
     def save(tmp: str) -> None:
         with open(tmp, "wb") as handle:  # a handle: np.save would append .npy to a name
             np.save(handle, np.ascontiguousarray(array), allow_pickle=False)
 
     trust.write_entry(path, save)
+
+
+def save_pair(hr_path: Path, lr_path: Path, hr: np.ndarray, lr: np.ndarray) -> None:
+    """Write one image's cropped HR and its LR as cache entries; DataError when the cache
+    cannot be written."""
+    try:
+        _save_atomic(hr_path, hr)
+        _save_atomic(lr_path, lr)
+    except (OSError, OutputError) as exc:
+        raise _unwritable(exc, hr_path.parent.parent) from exc
