@@ -56,6 +56,15 @@ def test_the_striped_half_is_chosen_and_ties_go_by_position(tmp_path: Path) -> N
     assert all(t.detail == pytest.approx(100.0) for t in tiles)
 
 
+def test_photos_of_one_name_in_two_subfolders_give_tiles_of_two_names(tmp_path: Path) -> None:
+    photos = tmp_path / "photos"
+    _save(photos / "a", "p.png", _gray(_stripes(128, 128, high=200)))
+    _save(photos / "b", "p.png", _gray(_stripes(128, 128, high=100)))
+    tiles = write_detail_tiles(photos, tmp_path / "tiles", tile_px=128, count=2, per_image=1)
+    assert sorted(t.name for t in tiles) == ["a__p-0-0.png", "b__p-0-0.png"]
+    assert len(list((tmp_path / "tiles").glob("*.png"))) == 2
+
+
 def test_the_cap_per_photo_leaves_room_for_the_others(tmp_path: Path) -> None:
     photos = tmp_path / "photos"
     _save(photos, "busy.png", _gray(_stripes(128, 256, high=200)))  # detail 100 everywhere

@@ -34,13 +34,15 @@ from edgesr.fileio import ensure_folder, write_bytes_atomically, write_text_atom
 @dataclass(frozen=True)
 class Tile:
     source: Path  # the photo it was cut from
+    stem: str  # the photo's path under the source folder, without suffix, "/" -> "__"
     top: int  # HR pixels
     left: int
     detail: float  # tile_detail at the given scale
 
     @property
     def name(self) -> str:
-        return f"{self.source.stem}-{self.top}-{self.left}.png"
+        # from the relative path, not the file name: photos in subfolders may share a name
+        return f"{self.stem}-{self.top}-{self.left}.png"
 
 
 def lr_luma(rgb: np.ndarray, *, scale: int) -> np.ndarray:
@@ -69,7 +71,7 @@ def _photos(src: Path) -> list[Path]:
     return photos
 
 
-def _tiles_of(photo: Path, rgb: np.ndarray, *, tile_px: int, scale: int) -> list[Tile]:
+def _tiles_of(photo: Path, stem: str, rgb: np.ndarray, *, tile_px: int, scale: int) -> list[Tile]:
     """Every tile_px square at a stride of about half a tile, most detailed first."""
     h, w = rgb.shape[:2]
     lr, lr_tile = lr_luma(rgb, scale=scale), tile_px // scale
@@ -77,7 +79,7 @@ def _tiles_of(photo: Path, rgb: np.ndarray, *, tile_px: int, scale: int) -> list
     # scale, so each tile's LR is a slice of the photo's.
     stride = tile_px // 2 // scale * scale
     tiles = [
-        Tile(photo, top, left, _mean_gradient(lr[top // scale : top // scale + lr_tile,
+        Tile(photo, stem, top, left, _mean_gradient(lr[top // scale : top // scale + lr_tile,
                                                  left // scale : left // scale + lr_tile]))
         for top in range(0, h - tile_px + 1, stride)
         for left in range(0, w - tile_px + 1, stride)
@@ -99,7 +101,8 @@ def choose_tiles(src: str | os.PathLike[str], *, tile_px: int, count: int, per_i
     pixels: dict[Tile, np.ndarray] = {}
     for photo in _photos(Path(src)):
         rgb = read_rgb8(photo)
-        for t in _tiles_of(photo, rgb, tile_px=tile_px, scale=scale)[:per_image]:
+        stem = photo.relative_to(src).with_suffix("").as_posix().replace("/", "__")
+        for t in _tiles_of(photo, stem, rgb, tile_px=tile_px, scale=scale)[:per_image]:
             pixels[t] = rgb[t.top : t.top + tile_px, t.left : t.left + tile_px].copy()
     capped = list(pixels)
     if not capped:
