@@ -68,7 +68,6 @@ def _main(argv: Sequence[str] | None) -> int:
     setup_logging(verbose=args.verbose)
     from edgesr.errors import ConfigError
     from edgesr.train.config import TrainConfig, load_config
-    from edgesr.train.trainer import Trainer
 
     # Every flag named after a TrainConfig field overrides the recipe's value (None: not given).
     overrides = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)}
@@ -76,6 +75,10 @@ def _main(argv: Sequence[str] | None) -> int:
     if args.time_limit is not None and not args.time_limit > 0:
         raise ConfigError(f"--time-limit {args.time_limit:g}: expected minutes > 0")
     deadline = time.time() + 60 * args.time_limit if args.time_limit else None
+    # torch is imported only now, after the recipe and flags are checked: a bad value is
+    # refused at once rather than after torch's 2-3 s import.
+    from edgesr.train.trainer import Trainer
+
     trainer = Trainer(config=config, resume=not args.restart)
     trainer.train(deadline=deadline)
     if trainer.dist.is_main:
