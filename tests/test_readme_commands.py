@@ -38,7 +38,7 @@ def test_second_command_is_what_ci_runs() -> None:
     readme = [[w for w in shlex.split(part) if w not in ("python", "-m")] for part in second.split(" && ")]
     ci = _ci_commands()
     assert _install_words(readme) == _install_words(ci)
-    assert readme[-1] == ci[-1] == ["pytest", "-q"]
+    assert readme[-1] == ci[-1] == ["pytest", "-q", "-n", "2"]
 
 
 def test_first_command_installs_the_runtime_only_and_runs_the_example() -> None:
