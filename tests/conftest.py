@@ -1,6 +1,6 @@
 """Shared fixtures. Tests run on CPU; GPU/TensorRT tests skip with the reason.
 
-Built once per session: :func:`toy_onnx` (a torch-free x2 SR graph with edgesr metadata) and
+Built once per session, so once per pytest-xdist worker: :func:`toy_onnx` (a torch-free x2 SR graph with edgesr metadata) and
 :func:`tiny_export` (a real ``edgesr-export`` of osffnet-tiny_x4, needs torch).
 """
 
