@@ -1,13 +1,16 @@
 """edgesr-data: build training corpora from photographs that exist on this machine.
 
-    apt-get download mate-backgrounds plasma-workspace-wallpapers
-    edgesr-data photos corpus/ --mate mate-backgrounds_*.deb --plasma plasma-workspace-wallpapers_*.deb
+    apt-get download mate-backgrounds plasma-workspace-wallpapers lomiri-wallpapers-16.04 lomiri-wallpapers-20.04
+    edgesr-data photos corpus/ --mate mate-backgrounds_*.deb --plasma plasma-workspace-wallpapers_*.deb \
+        --lomiri lomiri-wallpapers-16.04_*.deb --lomiri lomiri-wallpapers-20.04_*.deb
 
 writes corpus/train/ and corpus/val/ (PNG) and corpus/LICENSES.md (every file with its source,
 copyright holders and licence). Sources: the scikit-image photos (always) and, with --mate,
 the 12 nature photographs of Debian's mate-backgrounds package (GPL-2+), downscaled x2 so their
 JPEG artefacts are averaged away before they serve as HR; with --plasma, the 11 photographs among
-plasma-workspace-wallpapers' 30 wallpapers (GPL-2+/LGPLv3), at 2560x1600 downscaled x2. Validation
+plasma-workspace-wallpapers' 30 wallpapers (GPL-2+/LGPLv3), at 2560x1600 downscaled x2; with
+--lomiri (once per package), the 14 photographs of lomiri-wallpapers-16.04 and -20.04 (CC-BY,
+CC-BY-SA, CC0), downscaled x2 or x3 to at most 2048 px, all for training. Validation
 files (never Set5/Set14) are fixed: skimage chelsea, coffee, immunohistochemistry; mate
 LadyBird, Storm; plasma FallenLeaf.
 
@@ -38,6 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     photos.add_argument("--mate", help="mate-backgrounds .deb (apt-get download mate-backgrounds) or its unpacked folder")
     photos.add_argument("--plasma", help="plasma-workspace-wallpapers .deb (apt-get download "
                         "plasma-workspace-wallpapers) or its unpacked folder")
+    photos.add_argument("--lomiri", action="append", default=[],
+                        help="lomiri-wallpapers-16.04 or -20.04 .deb (apt-get download lomiri-wallpapers-16.04 "
+                        "lomiri-wallpapers-20.04) or its unpacked folder; repeat it for both (training split only)")
     tiles = sub.add_parser("tiles", help="the most detailed tiles of a folder of photos -> a new folder")
     tiles.add_argument("src", help="folder of photos (e.g. corpus/train)")
     tiles.add_argument("out", help="new or empty folder for the tiles (never overwritten)")
@@ -68,7 +74,7 @@ def _main(argv: Sequence[str] | None) -> int:
         return _tiles(args)
     from edgesr.data.photos import build_photo_corpus
 
-    files = build_photo_corpus(args.out, mate=args.mate, plasma=args.plasma)
+    files = build_photo_corpus(args.out, mate=args.mate, plasma=args.plasma, lomiri=args.lomiri)
     for split in ("train", "val"):
         print(f"{split}: {sum(f.split == split for f in files)} images in {args.out}/{split}")
     print(f"licences: {args.out}/LICENSES.md")

@@ -7,6 +7,8 @@ Sources (no hub, no network at run time):
 - Debian's ``plasma-workspace-wallpapers`` package: the 11 of its 30 wallpapers that are
   photographs (``PLASMA_PHOTOS``; the rest are renders), each at its 2560x1600 JPEG, GPL-2+ by the Debian copyright file and LGPLv3 by its metadata.json,
   author from each wallpaper's ``metadata.json``. ``apt-get download plasma-workspace-wallpapers``.
+- Debian's ``lomiri-wallpapers-16.04`` and ``lomiri-wallpapers-20.04``: 14 photographs
+  (CC-BY / CC-BY-SA / CC0, ``edgesr.data.lomiri``), all for training, downscaled x2 to x3.
   (``ukui-wallpapers``, ``lomiri-wallpapers``, ``sway-backgrounds`` and ``gnome-backgrounds``
   were checked too: every image in them is drawn or rendered, so none is used.)
 - The scikit-image photos (``edgesr.data.skimage_photos.skimage_photos``), in their fixed split.
@@ -26,12 +28,14 @@ import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 
 from edgesr.data.degrade import imresize
 from edgesr.data.folder import read_rgb8
+from edgesr.data.lomiri import downscale_factor, lomiri_photos
 from edgesr.data.skimage_photos import SKIMAGE_TRAIN, SKIMAGE_VAL, skimage_photos, write_png_if_changed
 from edgesr.errors import DataError
 from edgesr.fileio import write_text_atomically
@@ -131,6 +135,21 @@ def _plasma_files(plasma: Path, out: Path, work: Path) -> list[CorpusFile]:
     return files
 
 
+def _lomiri_files(package: Path, out: Path, work: Path) -> list[CorpusFile]:
+    root = _unpack_deb(package, work) if package.is_file() else package
+    files = []
+    for photo in lomiri_photos(root, package):
+        rgb = read_rgb8(photo.jpeg)
+        factor = downscale_factor(rgb.shape[1], rgb.shape[0])
+        hr = imresize(rgb, scale=1 / factor)
+        target = out / "train" / f"lomiri-{photo.jpeg.stem}.png"
+        write_png_if_changed(target, hr)
+        log.info("train: %s -> %dx%d", photo.jpeg.name, hr.shape[1], hr.shape[0])
+        files.append(CorpusFile("train", target, f"Debian lomiri-wallpapers-{photo.series} (downscaled x{factor})",
+                                photo.licence, photo.holders))
+    return files
+
+
 def _skimage_files(out: Path) -> list[CorpusFile]:
     files = []
     photos = dict(skimage_photos())
@@ -160,7 +179,8 @@ def _package_files(path: str | Path, reader, out: Path, *, package: str) -> list
 
 
 def build_photo_corpus(out: str | Path, *, mate: str | Path | None = None,
-                       plasma: str | Path | None = None) -> list[CorpusFile]:
+                       plasma: str | Path | None = None,
+                       lomiri: Sequence[str | Path] = ()) -> list[CorpusFile]:
     """Write ``out/train`` and ``out/val`` (PNG) and ``out/LICENSES.md``; returns the files."""
     out = Path(out)
     if out.exists() and not out.is_dir():
@@ -175,6 +195,8 @@ def build_photo_corpus(out: str | Path, *, mate: str | Path | None = None,
             files += _package_files(mate, _mate_files, out, package="mate-backgrounds")
         if plasma is not None:
             files += _package_files(plasma, _plasma_files, out, package="plasma-workspace-wallpapers")
+        for package in lomiri:
+            files += _package_files(package, _lomiri_files, out, package="lomiri-wallpapers-16.04 lomiri-wallpapers-20.04")
         write_text_atomically(out / "LICENSES.md", _licences_markdown(files, out), overwrite=True)
     except BaseException:  # a broken .deb, Ctrl-C: remove what this run added, keep the rest
         _remove_new(out, existing, made)
