@@ -2,6 +2,7 @@
 # The distillation campaign on a lent GPU, within 9 minutes (issue 15's GPU recipe):
 #   bash benchmarks/gpu_distill.sh OUT_DIR [CORPUS_DIR]
 # CORPUS_DIR (default corpus/) is what `edgesr-data photos CORPUS --mate ... --plasma ...`
+# (add `--lomiri ...16.04.deb --lomiri ...20.04.deb` for 14 sharper photos; docs/weights.md)
 # wrote, plus CORPUS/val-small/ (skimage-chelsea.png, skimage-coffee.png copied from val/):
 # the device machine has no network, so make the corpus here inside the checkout (corpus/ is
 # git-ignored) and carry it. Needs torch with CUDA and edgesr's train extra (safetensors, tqdm,
