@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from edgesr.data.cli import main
-from edgesr.data.lomiri import downscale_factor, lomiri_licences
+from edgesr.data.lomiri import lomiri_licences
+from edgesr.data.photos import downscale_factor
 
 COPYRIGHT = """Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
 Upstream-Name: lomiri-wallpapers

@@ -11,18 +11,17 @@ one render, so it is not a source.
 
 Every photo goes to the training split: the validation split stays the one every shipped
 stage was chosen on, so a new stage's validation PSNR is comparable with the earlier ones.
-Camera JPEGs this large are downscaled by an integer factor of at least 2 until their long
-side is at most ``LONG_SIDE_PX``: it averages the JPEG blocks and sensor noise away, and keeps
-one photo from filling the corpus.
+Camera JPEGs this large are downscaled x2 or x3 (``edgesr.data.photos.downscale_factor``), which
+also keeps one photo from filling the corpus.
 """
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from edgesr.data.debian_copyright import copyright_stanzas
 from edgesr.errors import DataError
 
 LOMIRI_BACKGROUNDS = "usr/share/backgrounds"
@@ -33,8 +32,6 @@ LOMIRI_PHOTOS = (
     "life_by_Aitzol_Berasategi", "picosdeeuropa_by_Aitzol_Berasategi",
     "seeding_by_Clements_Engelhardt", "sunset_by_Aitzol_Berasategi", "Kleiber_by_Lukas_Baubkus",
 )
-LONG_SIDE_PX = 2048
-MIN_DOWNSCALE = 2
 
 
 @dataclass(frozen=True)
@@ -48,18 +45,11 @@ class LomiriPhoto:
 def lomiri_licences(copyright_text: str) -> dict[str, tuple[str, str, str]]:
     """Photo stem -> (series, licence, holders), from the Debian copyright file's stanzas."""
     licences: dict[str, tuple[str, str, str]] = {}
-    for stanza in copyright_text.split("\n\n"):
-        files = re.findall(r"^Files:\s*(\d+\.\d+)/(\S+)\.jpg\s*$", stanza, re.M)
-        holders = re.search(r"^Copyright:\s*(.+)$", stanza, re.M)
-        licence = re.search(r"^License:\s*(\S+)", stanza, re.M)
-        if files and holders and licence:
-            licences.update({stem: (series, licence[1], holders[1].strip()) for series, stem in files})
+    for stanza in copyright_stanzas(copyright_text):
+        for path in stanza.files:
+            if match := re.fullmatch(r"(\d+\.\d+)/(\S+)\.jpg", path):
+                licences[match[2]] = (match[1], stanza.licence, stanza.holders)
     return licences
-
-
-def downscale_factor(width: int, height: int) -> int:
-    """The smallest integer factor >= MIN_DOWNSCALE that brings the long side to LONG_SIDE_PX."""
-    return max(MIN_DOWNSCALE, math.ceil(max(width, height) / LONG_SIDE_PX))
 
 
 def lomiri_photos(root: Path, package: Path) -> list[LomiriPhoto]:

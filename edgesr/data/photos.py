@@ -14,14 +14,16 @@ Sources (no hub, no network at run time):
 - The scikit-image photos (``edgesr.data.skimage_photos.skimage_photos``), in their fixed split.
 
 JPEG photos carry compression artefacts that an SR model would learn to reproduce, so each is
-downscaled x2 (MATLAB-compatible bicubic, antialiased) before it is used as HR: the
-downscaling averages the 8x8-block artefacts away. ``LICENSES.md`` in the output lists
+downscaled (MATLAB-compatible bicubic, antialiased) before it is used as HR: the downscaling
+averages the 8x8-block artefacts away. The factor is 2, or more for a photo whose long side
+exceeds 2 x ``LONG_SIDE_PX`` (only the large Lomiri camera JPEGs: x3). ``LICENSES.md`` in the output lists
 every file with its source, author and licence.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import logging
 import os
 import re
@@ -33,9 +35,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
+from edgesr.data.debian_copyright import copyright_stanzas
 from edgesr.data.degrade import imresize
 from edgesr.data.folder import read_rgb8
-from edgesr.data.lomiri import downscale_factor, lomiri_photos
+from edgesr.data.lomiri import lomiri_photos
 from edgesr.data.skimage_photos import SKIMAGE_TRAIN, SKIMAGE_VAL, skimage_photos, write_png_if_changed
 from edgesr.errors import DataError
 from edgesr.fileio import write_text_atomically
@@ -47,7 +50,8 @@ MATE_COPYRIGHT = "usr/share/doc/mate-backgrounds/copyright"
 # Held out for validation and checkpoint choice (never Set5/Set14): a macro with fine
 # texture and a landscape with smooth sky.
 MATE_VAL = ("LadyBird", "Storm")
-JPEG_DOWNSCALE = 2
+MIN_DOWNSCALE = 2
+LONG_SIDE_PX = 2048  # about DIV2K's; larger camera photos are downscaled further
 PLASMA_WALLPAPERS = "usr/share/wallpapers"
 # Chosen by looking at every wallpaper: these are photographs (lakes, leaves, forest, boats,
 # cups, architecture, sky); the others are drawn or rendered.
@@ -80,17 +84,29 @@ def _unpack_deb(deb: Path, into: Path) -> Path:
 def mate_holders(copyright_text: str) -> dict[str, str]:
     """Photo stem -> copyright holders, from the Debian copyright file's Files/Copyright stanzas."""
     holders: dict[str, str] = {}
-    for stanza in copyright_text.split("\n\n"):
-        files = re.findall(r"nature/(\w+)\.jpg", stanza)
-        match = re.search(r"Copyright:(.*?)(?:\nLicense:|\Z)", stanza, re.S)
-        if files and match:
-            names = "; ".join(re.sub(r"\s*<[^>]*>", "", line).strip() for line in match[1].strip().splitlines())
-            holders.update({stem: names for stem in files})
+    for stanza in copyright_stanzas(copyright_text):
+        for path in stanza.files:
+            if match := re.fullmatch(r"nature/(\w+)\.jpg", path):
+                holders[match[1]] = stanza.holders
     return holders
 
 
-def _mate_files(mate: Path, out: Path, work: Path) -> list[CorpusFile]:
-    root = _unpack_deb(mate, work) if mate.is_file() else mate
+def downscale_factor(width: int, height: int) -> int:
+    """The smallest integer factor >= MIN_DOWNSCALE that brings the long side to LONG_SIDE_PX."""
+    return max(MIN_DOWNSCALE, math.ceil(max(width, height) / LONG_SIDE_PX))
+
+
+def _write_downscaled(jpeg: Path, target: Path) -> int:
+    """A JPEG photo as PNG HR, downscaled (see the module's note); returns the factor."""
+    rgb = read_rgb8(jpeg)
+    factor = downscale_factor(rgb.shape[1], rgb.shape[0])
+    hr = imresize(rgb, scale=1 / factor)
+    write_png_if_changed(target, hr)
+    log.info("%s: %s -> %dx%d", target.parent.name, jpeg, hr.shape[1], hr.shape[0])
+    return factor
+
+
+def _mate_files(root: Path, mate: Path, out: Path) -> list[CorpusFile]:
     nature = root / MATE_NATURE
     if not nature.is_dir():
         raise DataError(f"{str(mate)!r} holds no {MATE_NATURE}/; pass mate-backgrounds' .deb or its unpacked folder")
@@ -99,11 +115,9 @@ def _mate_files(mate: Path, out: Path, work: Path) -> list[CorpusFile]:
     files = []
     for jpeg in sorted(nature.glob("*.jpg")):
         split = "val" if jpeg.stem in MATE_VAL else "train"
-        hr = imresize(read_rgb8(jpeg), scale=1 / JPEG_DOWNSCALE)
         target = out / split / f"mate-{jpeg.stem}.png"
-        write_png_if_changed(target, hr)
-        log.info("%s: %s -> %dx%d", split, jpeg.name, hr.shape[1], hr.shape[0])
-        files.append(CorpusFile(split, target, "Debian mate-backgrounds (nature/, downscaled x2)",
+        factor = _write_downscaled(jpeg, target)
+        files.append(CorpusFile(split, target, f"Debian mate-backgrounds (nature/, downscaled x{factor})",
                                 "GPL-2+", holders.get(jpeg.stem, "see the package's copyright file")))
     return files
 
@@ -116,8 +130,7 @@ def _plasma_author(folder: Path) -> str:
         return "see the package's copyright file"
 
 
-def _plasma_files(plasma: Path, out: Path, work: Path) -> list[CorpusFile]:
-    root = _unpack_deb(plasma, work) if plasma.is_file() else plasma
+def _plasma_files(root: Path, plasma: Path, out: Path) -> list[CorpusFile]:
     wallpapers = root / PLASMA_WALLPAPERS
     missing = [name for name in PLASMA_PHOTOS if not (wallpapers / name / "contents/images" / PLASMA_SIZE).is_file()]
     if missing:
@@ -126,25 +139,18 @@ def _plasma_files(plasma: Path, out: Path, work: Path) -> list[CorpusFile]:
     files = []
     for name in PLASMA_PHOTOS:
         split = "val" if name in PLASMA_VAL else "train"
-        hr = imresize(read_rgb8(wallpapers / name / "contents/images" / PLASMA_SIZE), scale=1 / JPEG_DOWNSCALE)
         target = out / split / f"plasma-{name}.png"
-        write_png_if_changed(target, hr)
-        log.info("%s: %s -> %dx%d", split, name, hr.shape[1], hr.shape[0])
-        files.append(CorpusFile(split, target, "Debian plasma-workspace-wallpapers (2560x1600, downscaled x2)",
+        factor = _write_downscaled(wallpapers / name / "contents/images" / PLASMA_SIZE, target)
+        files.append(CorpusFile(split, target, f"Debian plasma-workspace-wallpapers (2560x1600, downscaled x{factor})",
                                 "GPL-2+ (Debian copyright file); LGPLv3 (its metadata.json)", _plasma_author(wallpapers / name)))
     return files
 
 
-def _lomiri_files(package: Path, out: Path, work: Path) -> list[CorpusFile]:
-    root = _unpack_deb(package, work) if package.is_file() else package
+def _lomiri_files(root: Path, package: Path, out: Path) -> list[CorpusFile]:
     files = []
     for photo in lomiri_photos(root, package):
-        rgb = read_rgb8(photo.jpeg)
-        factor = downscale_factor(rgb.shape[1], rgb.shape[0])
-        hr = imresize(rgb, scale=1 / factor)
         target = out / "train" / f"lomiri-{photo.jpeg.stem}.png"
-        write_png_if_changed(target, hr)
-        log.info("train: %s -> %dx%d", photo.jpeg.name, hr.shape[1], hr.shape[0])
+        factor = _write_downscaled(photo.jpeg, target)
         files.append(CorpusFile("train", target, f"Debian lomiri-wallpapers-{photo.series} (downscaled x{factor})",
                                 photo.licence, photo.holders))
     return files
@@ -175,7 +181,8 @@ def _package_files(path: str | Path, reader, out: Path, *, package: str) -> list
     if not source.exists():
         raise DataError(f"{str(source)!r} does not exist; get it with `apt-get download {package}`")
     with tempfile.TemporaryDirectory() as work:
-        return reader(source, out, Path(work))
+        root = _unpack_deb(source, Path(work)) if source.is_file() else source
+        return reader(root, source, out)
 
 
 def build_photo_corpus(out: str | Path, *, mate: str | Path | None = None,
