@@ -9,6 +9,11 @@ butterfly and monarch and 0.9 dB on ppt3, but by 0.1 dB on baboon and face. Cutt
 photo into tiles and keeping the tiles with the most LR detail (capped per photo, so one
 busy photo cannot fill the set) gives a training folder in which most patches hold edges.
 
+``rescales`` (e.g. 1, 0.75, 0.5) also cuts tiles from each photo downscaled by those factors
+(MATLAB-compatible bicubic), the classic scale augmentation of SR training: a photo at half
+size holds its edges twice as densely, so a small corpus yields more, and more varied, edge
+tiles. The cap per photo counts the tiles of all its sizes together.
+
 The measure is deliberately simple (OpenCV only): the tile's luma (ITU-R BT.601, as
 ``cv2.cvtColor``), area-averaged down by ``scale`` to what the model will see, then the mean
 absolute difference between neighbouring pixels, averaged over the two axes. Each photo's LR
@@ -21,10 +26,12 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 
+from edgesr.data.degrade import imresize
 from edgesr.data.folder import IMAGE_EXTENSIONS, check_scale, find_images, read_rgb8
 from edgesr.data.skimage_photos import png_bytes
 from edgesr.errors import DataError
@@ -38,11 +45,19 @@ class Tile:
     top: int  # HR pixels
     left: int
     detail: float  # tile_detail at the given scale
+    rescale: float = 1.0  # the photo was downscaled by this factor before cutting (1: as it is)
 
     @property
     def name(self) -> str:
-        # from the relative path, not the file name: photos in subfolders may share a name
-        return f"{self.stem}-{self.top}-{self.left}.png"
+        # from the relative path, not the file name: photos in subfolders may share a name;
+        # a rescaled photo's tiles carry the factor, so they never meet the full-size ones
+        size = "" if self.rescale == 1 else f"-r{round(self.rescale * 100):03d}"
+        return f"{self.stem}{size}-{self.top}-{self.left}.png"
+
+    @property
+    def origin(self) -> str:
+        size = "" if self.rescale == 1 else f" downscaled to {self.rescale:g}x,"
+        return f"{self.source.name}{size} at ({self.top}, {self.left})"
 
 
 def lr_luma(rgb: np.ndarray, *, scale: int) -> np.ndarray:
@@ -71,7 +86,8 @@ def _photos(src: Path) -> list[Path]:
     return photos
 
 
-def _tiles_of(photo: Path, stem: str, rgb: np.ndarray, *, tile_px: int, scale: int) -> list[Tile]:
+def _tiles_of(photo: Path, stem: str, rgb: np.ndarray, *, tile_px: int, scale: int,
+              rescale: float = 1.0) -> list[Tile]:
     """Every tile_px square at a stride of about half a tile, most detailed first."""
     h, w = rgb.shape[:2]
     lr, lr_tile = lr_luma(rgb, scale=scale), tile_px // scale
@@ -80,35 +96,52 @@ def _tiles_of(photo: Path, stem: str, rgb: np.ndarray, *, tile_px: int, scale: i
     stride = tile_px // 2 // scale * scale
     tiles = [
         Tile(photo, stem, top, left, _mean_gradient(lr[top // scale : top // scale + lr_tile,
-                                                 left // scale : left // scale + lr_tile]))
+                                                 left // scale : left // scale + lr_tile]), rescale)
         for top in range(0, h - tile_px + 1, stride)
         for left in range(0, w - tile_px + 1, stride)
     ]
     return sorted(tiles, key=lambda t: -t.detail)
 
 
+def check_rescales(rescales: Sequence[float]) -> tuple[float, ...]:
+    factors = tuple(float(r) for r in rescales)
+    if not factors or any(not 0 < r <= 1 for r in factors) or len(set(factors)) < len(factors):
+        raise DataError(f"--rescale {','.join(f'{r:g}' for r in factors) or '(none)'}: expected distinct "
+                        "factors in (0, 1], e.g. 1,0.75,0.5 (1 keeps the photo as it is)")
+    return factors
+
+
+def _sizes_of(rgb: np.ndarray, rescales: tuple[float, ...]) -> Iterator[tuple[float, np.ndarray]]:
+    for rescale in rescales:
+        yield rescale, rgb if rescale == 1 else imresize(rgb, scale=rescale)
+
+
 def choose_tiles(src: str | os.PathLike[str], *, tile_px: int, count: int, per_image: int,
-                 scale: int) -> tuple[list[Tile], dict[Tile, np.ndarray]]:
-    """The ``count`` most detailed tiles, at most ``per_image`` from each photo, with their pixels.
+                 scale: int, rescales: Sequence[float] = (1.0,)) -> tuple[list[Tile], dict[Tile, np.ndarray]]:
+    """The ``count`` most detailed tiles, at most ``per_image`` from each photo (all its sizes
+    together), with their pixels.
 
     Photos are read one at a time and only their best tiles are kept, so a folder of large
     photos needs memory for the tiles, not for the photos."""
-    scale = check_scale(scale)
+    scale, rescales = check_scale(scale), check_rescales(rescales)
     if tile_px < 2 * scale or tile_px % scale:
         raise DataError(f"--tile {tile_px} must be a multiple of --scale {scale} and at least {2 * scale}")
     if count < 1 or per_image < 1:
         raise DataError(f"--count and --per-image must be at least 1 (got {count} and {per_image})")
     pixels: dict[Tile, np.ndarray] = {}
     for photo in _photos(Path(src)):
-        rgb = read_rgb8(photo)
         stem = photo.relative_to(src).with_suffix("").as_posix().replace("/", "__")
-        for t in _tiles_of(photo, stem, rgb, tile_px=tile_px, scale=scale)[:per_image]:
-            pixels[t] = rgb[t.top : t.top + tile_px, t.left : t.left + tile_px].copy()
+        sized = dict(_sizes_of(read_rgb8(photo), rescales))
+        candidates = [t for rescale, rgb in sized.items()
+                      for t in _tiles_of(photo, stem, rgb, tile_px=tile_px, scale=scale, rescale=rescale)]
+        candidates.sort(key=lambda t: (-t.detail, -t.rescale, t.top, t.left))
+        for t in candidates[:per_image]:
+            pixels[t] = sized[t.rescale][t.top : t.top + tile_px, t.left : t.left + tile_px].copy()
     capped = list(pixels)
     if not capped:
         raise DataError(f"every photo in {str(src)!r} is smaller than a {tile_px}-px tile; use a smaller --tile")
     # Stable order on ties: by detail, then by source and position.
-    capped.sort(key=lambda t: (-t.detail, str(t.source), t.top, t.left))
+    capped.sort(key=lambda t: (-t.detail, str(t.source), -t.rescale, t.top, t.left))
     chosen = capped[:count]
     return chosen, {t: pixels[t] for t in chosen}
 
@@ -127,7 +160,8 @@ def _licence_rows(src: Path) -> dict[str, str]:
 
 
 def write_detail_tiles(src: str | os.PathLike[str], out: str | os.PathLike[str], *, tile_px: int = 256,
-                       count: int = 200, per_image: int = 12, scale: int = 4) -> list[Tile]:
+                       count: int = 200, per_image: int = 12, scale: int = 4,
+                       rescales: Sequence[float] = (1.0,)) -> list[Tile]:
     """Write the chosen tiles to ``out`` (PNG) and ``out/LICENSES.md``; ``out`` must be new or empty.
 
     A file is never replaced; when a write fails (or Ctrl-C), the tiles this run wrote are removed.
@@ -135,7 +169,8 @@ def write_detail_tiles(src: str | os.PathLike[str], out: str | os.PathLike[str],
     src, out = Path(src), Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise DataError(f"{str(out)!r} exists and is not an empty folder; give a new folder for the tiles")
-    tiles, pixels = choose_tiles(src, tile_px=tile_px, count=count, per_image=per_image, scale=scale)
+    tiles, pixels = choose_tiles(src, tile_px=tile_px, count=count, per_image=per_image, scale=scale,
+                                 rescales=rescales)
     licences = _licence_rows(src)
     ensure_folder(out, what="tile folder")
     written: list[Path] = []
@@ -158,6 +193,6 @@ def _licences_markdown(tiles: list[Tile], licences: dict[str, str], tile_px: int
         "| file | cut from | detail | source | licence | copyright holders |", "|---|---|---|---|---|---|",
     ]
     unknown = "not recorded (no LICENSES.md beside the photos) | - | -"
-    lines += [f"| {t.name} | {t.source.name} at ({t.top}, {t.left}) | {t.detail:.2f} | "
+    lines += [f"| {t.name} | {t.origin} | {t.detail:.2f} | "
               f"{licences.get(t.source.name, unknown)} |" for t in tiles]
     return "\n".join(lines) + "\n"
