@@ -34,7 +34,6 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
-import math
 from collections.abc import Callable, Iterator
 
 import torch
@@ -42,6 +41,14 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from edgesr.errors import ConfigError
+from edgesr.ops.dsconv_checks import (
+    check_extend_scope,
+    check_inputs,
+    check_kernel_size,
+    check_morph,
+    collapse_kernel,
+    dsconv_norm_groups,
+)
 
 __all__ = [
     "DSConv",
@@ -58,60 +65,6 @@ DSConvImpl = Callable[..., Tensor]
 _OVERRIDE: contextvars.ContextVar[DSConvImpl | None] = contextvars.ContextVar(
     "edgesr_dsconv_override", default=None
 )
-
-
-def _check_kernel_size(kernel_size: object) -> int:
-    if (
-        isinstance(kernel_size, bool)
-        or not isinstance(kernel_size, int)
-        or kernel_size < 3
-        or kernel_size % 2 == 0
-    ):
-        raise ConfigError(
-            f"DSConv kernel_size must be an odd integer >= 3, received {kernel_size!r}; "
-            "use e.g. 3, 5, 7 or 9."
-        )
-    return kernel_size
-
-
-def _check_morph(morph: object) -> int:
-    if isinstance(morph, bool) or morph not in (0, 1):
-        raise ConfigError(
-            f"DSConv morph must be 0 (points along x, offsets along y) or 1 (points along y, "
-            f"offsets along x), received {morph!r}."
-        )
-    return int(morph)  # type: ignore[call-overload]
-
-
-def _check_extend_scope(extend_scope: object) -> float:
-    if (
-        isinstance(extend_scope, bool)
-        or not isinstance(extend_scope, (int, float))
-        or not math.isfinite(extend_scope)
-    ):
-        raise ConfigError(
-            f"DSConv extend_scope must be a finite float, received {extend_scope!r}; "
-            "DSCNet uses 1.0."
-        )
-    return float(extend_scope)
-
-
-def dsconv_norm_groups(out_channels: int) -> int:
-    """Number of GroupNorm groups after the collapse conv.
-
-    DSCNet uses ``out_channels // 4`` groups. When that does not divide ``out_channels``
-    (or is 0) this returns the largest divisor of ``out_channels`` that is
-    ``<= max(1, out_channels // 4)``: e.g. 64 -> 16, 56 -> 14, 14 -> 2, 7 -> 1, 2 -> 1.
-    """
-    if isinstance(out_channels, bool) or not isinstance(out_channels, int) or out_channels < 1:
-        raise ConfigError(
-            f"DSConv out_channels must be a positive integer, received {out_channels!r}."
-        )
-    target = max(1, out_channels // 4)
-    for groups in range(target, 0, -1):
-        if out_channels % groups == 0:
-            return groups
-    return 1  # unreachable: 1 divides everything
 
 
 @functools.lru_cache(maxsize=32)
@@ -136,41 +89,12 @@ def snake_matrix(
 
     Row k sums Δ_j over c < j <= k (k > c) or k <= j < c (k < c); row c is zero.
     """
-    return _snake_tensor(_check_kernel_size(kernel_size), dtype=dtype, device=device)
+    return _snake_tensor(check_kernel_size(kernel_size), dtype=dtype, device=device)
 
 
 def _snake_tensor(kernel_size: int, *, dtype: torch.dtype, device: torch.device | None) -> Tensor:
     # unchecked: the hot path (dynamic_snake_conv has validated kernel_size already)
     return torch.tensor(_snake_rows(kernel_size), dtype=dtype, device=device)
-
-
-def _collapse_kernel(kernel_size: int, morph: int) -> tuple[int, int]:
-    """The collapse conv's kernel (and stride): (K, 1) for morph 0, (1, K) for morph 1."""
-    return (kernel_size, 1) if morph == 0 else (1, kernel_size)
-
-
-def _check_inputs(
-    x: Tensor, offset: Tensor, weight: Tensor, bias: Tensor | None, kernel_size: int, morph: int
-) -> None:
-    if x.dim() != 4:
-        raise ConfigError(f"DSConv expects x as [N, C, H, W], received shape {tuple(x.shape)}.")
-    n_batch, channels, height, width = x.shape
-    expected_offset = (n_batch, 2 * kernel_size, height, width)
-    if tuple(offset.shape) != expected_offset:
-        raise ConfigError(
-            f"DSConv offset must be [N, 2K, H, W] = {expected_offset}, received "
-            f"{tuple(offset.shape)}; pass the tanh output of the offset branch."
-        )
-    expected_kernel = _collapse_kernel(kernel_size, morph)
-    if weight.dim() != 4 or weight.shape[1] != channels or tuple(weight.shape[2:]) != expected_kernel:
-        raise ConfigError(
-            f"DSConv collapse weight for morph {morph} must be [O, {channels}, "
-            f"{expected_kernel[0]}, {expected_kernel[1]}], received {tuple(weight.shape)}."
-        )
-    if bias is not None and tuple(bias.shape) != (weight.shape[0],):
-        raise ConfigError(
-            f"DSConv collapse bias must be [{weight.shape[0]}], received {tuple(bias.shape)}."
-        )
 
 
 def dynamic_snake_conv_eager(
@@ -261,11 +185,11 @@ def dynamic_snake_conv(
     Differentiable w.r.t. x, offset, weight and bias. Inside the export layer's
     ``dsconv_as_custom_op()`` context this becomes one ``edgesr::DynamicSnakeConv`` node.
     """
-    kernel_size = _check_kernel_size(kernel_size)
-    morph = _check_morph(morph)
-    extend_scope = _check_extend_scope(extend_scope)
+    kernel_size = check_kernel_size(kernel_size)
+    morph = check_morph(morph)
+    extend_scope = check_extend_scope(extend_scope)
     if not (torch.jit.is_tracing() or torch.jit.is_scripting()):
-        _check_inputs(x, offset, weight, bias, kernel_size, morph)
+        check_inputs(x, offset, weight, bias, kernel_size, morph)
     override = _OVERRIDE.get()
     if override is not None:
         return override(
@@ -332,9 +256,9 @@ class DSConv(nn.Module):
             raise ConfigError(
                 f"DSConv in_channels must be a positive integer, received {in_channels!r}."
             )
-        self.kernel_size = _check_kernel_size(kernel_size)
-        self.morph = _check_morph(morph)
-        self.extend_scope = _check_extend_scope(extend_scope)
+        self.kernel_size = check_kernel_size(kernel_size)
+        self.morph = check_morph(morph)
+        self.extend_scope = check_extend_scope(extend_scope)
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.norm_groups = dsconv_norm_groups(out_channels)
@@ -342,7 +266,7 @@ class DSConv(nn.Module):
 
         self.offset_conv = nn.Conv2d(in_channels, 2 * k_len, 3, padding=1, bias=True)
         self.offset_norm = nn.GroupNorm(k_len, 2 * k_len)
-        kernel = _collapse_kernel(k_len, self.morph)
+        kernel = collapse_kernel(k_len, self.morph)
         self.collapse = nn.Conv2d(in_channels, out_channels, kernel, stride=kernel, bias=True)
         self.norm = nn.GroupNorm(self.norm_groups, out_channels)
         self.act = nn.ReLU()
