@@ -47,6 +47,8 @@ from onnx import TensorProto
 
 from edgesr.errors import ExportError
 from edgesr.export.fp16_casts import bypass_cast_round_trips
+from edgesr.export.fp16_verify import (FLOATS, float_io, mixed_precision_nodes,  # noqa: F401 (re-exported)
+                                       value_types, verify_fp16_graph)
 from edgesr.spec import DSCONV_DOMAIN, DSCONV_OP_TYPE
 
 __all__ = [
@@ -85,9 +87,6 @@ _CHAIN_OPS = frozenset({
 })
 # Binary ops that go float32 when their SECOND operand is float32: x - mean, d / std.
 _STAT_OPERAND_OPS = frozenset({"Sub", "Div"})
-# Ops whose inputs may legitimately differ in float type.
-_MIXED_TYPES_OK = frozenset({"Cast", "CastLike", "Shape", "Size", "ConstantOfShape"})
-_FLOATS = (TensorProto.FLOAT, TensorProto.FLOAT16)
 
 
 def _ensure_unique_names(model: onnx.ModelProto) -> None:
@@ -166,10 +165,10 @@ def fp32_node_names(model: onnx.ModelProto) -> list[str]:
     constants = {i.name for i in model.graph.initializer}
     constants.update(o for n in model.graph.node if n.op_type == "Constant" for o in n.output)
     producer = {o: n for n in model.graph.node for o in n.output}
-    types = _value_types(model)
+    types = value_types(model)
 
     def is_float(value: str) -> bool:  # unknown types count as float (conservative)
-        return types.get(value, TensorProto.FLOAT) in _FLOATS
+        return types.get(value, TensorProto.FLOAT) in FLOATS
 
     stat: set[str] = set()  # float32 statistic / block-list values
     island: set[str] = set()  # values of explicit float32 islands (after Cast(to=FLOAT))
@@ -214,60 +213,6 @@ def fp32_node_names(model: onnx.ModelProto) -> list[str]:
     return chosen
 
 
-def _value_types(model: onnx.ModelProto, *, strict: bool = False,
-                 checker: bool = False) -> dict[str, int]:
-    """Element types of the graph's values by onnx type inference (unknown values absent).
-
-    Lenient by default (a failed inference falls back to the types already recorded).
-    ``strict=True`` runs strict type inference and raises ExportError on failure;
-    ``checker=True`` also runs ``onnx.checker`` first: together they are exactly
-    ``onnx.checker.check_model(model, full_check=True)``, with the inferred types kept.
-    """
-    try:
-        if checker:
-            onnx.checker.check_model(model)
-        g = onnx.shape_inference.infer_shapes(model, check_type=strict, strict_mode=strict).graph
-    except (onnx.shape_inference.InferenceError, onnx.checker.ValidationError) as exc:
-        if not (strict or checker):
-            g = model.graph
-        else:
-            what = "the ONNX checker (full check)" if checker else "strict ONNX type inference"
-            raise ExportError(
-                f"the FP16 graph fails {what} ({exc}); expected a strongly typed graph. "
-                "Export FP32 (drop --fp16) and report the model name."
-            ) from None
-    types = {
-        vi.name: vi.type.tensor_type.elem_type for vi in [*g.input, *g.output, *g.value_info]
-    }
-    types.update({i.name: i.data_type for i in g.initializer})
-    return {k: v for k, v in types.items() if v != TensorProto.UNDEFINED}
-
-
-def mixed_precision_nodes(model: onnx.ModelProto) -> list[str]:
-    """Main-graph nodes whose inputs mix float16 and float32 (empty for a strongly typed
-    graph: what TensorRT's strongly-typed networks require). Runs strict type inference."""
-    return _mixed_nodes(model, _value_types(model, strict=True))
-
-
-def _mixed_nodes(model: onnx.ModelProto, types: dict[str, int]) -> list[str]:
-    mixed = []
-    for node in model.graph.node:
-        if node.op_type in _MIXED_TYPES_OK:
-            continue
-        kinds = {types.get(i) for i in node.input if i} & set(_FLOATS)
-        if len(kinds) > 1:
-            mixed.append(node.name)
-    return mixed
-
-
-def _float_io(model: onnx.ModelProto) -> list[str]:
-    return [
-        vi.name
-        for vi in [*model.graph.input, *model.graph.output]
-        if vi.type.tensor_type.elem_type != TensorProto.FLOAT
-    ]
-
-
 def fp16_from_onnx(model: onnx.ModelProto) -> tuple[onnx.ModelProto, list[str]]:
     """An FP16 copy of an FP32 ``model`` (float32 I/O), and the nodes computed in float32
     as ``"name (OpType)"`` (Constant nodes left out).
@@ -291,21 +236,6 @@ def sorted_counts(values: Iterable[str]) -> dict[str, int]:
     return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
-def verify_fp16_graph(model: onnx.ModelProto, *, full_check: bool = False) -> None:
-    """Raise ExportError unless the FP16 graph has float32 I/O and is strongly typed (strict
-    type inference; no node mixes float16 and float32 inputs). ``full_check=True`` runs the
-    ONNX checker too: the same work as ``check_model(full_check=True)``, done once."""
-    if _float_io(model):
-        raise ExportError(f"FP16 conversion changed the graph I/O types of {_float_io(model)}")
-    mixed = _mixed_nodes(model, _value_types(model, strict=True, checker=full_check))
-    if mixed:
-        raise ExportError(
-            f"the FP16 graph mixes float16 and float32 inputs at {len(mixed)} nodes "
-            f"({', '.join(mixed[:5])}); TensorRT's strongly-typed networks reject that. "
-            "Export FP32 (drop --fp16) and report the model name."
-        )
-
-
 def convert_to_fp16(model: onnx.ModelProto, *, fp32_scopes: Iterable[str] = ()
                     ) -> tuple[onnx.ModelProto, list[tuple[str, str]]]:
     """:func:`fp16_from_onnx` without the verification (:func:`verify_fp16_graph`), for a
@@ -319,9 +249,9 @@ def convert_to_fp16(model: onnx.ModelProto, *, fp32_scopes: Iterable[str] = ()
             "FP16 export needs onnxconverter-common, which is not installed; "
             "pip install 'onnxconverter-common>=1.14' (or edgesr[export])."
         ) from None
-    if _float_io(model):
+    if float_io(model):
         raise ExportError(
-            f"expected an FP32 model with float32 inputs/outputs; {_float_io(model)} are not "
+            f"expected an FP32 model with float32 inputs/outputs; {float_io(model)} are not "
             "float32. Pass the FP32 export to fp16_from_onnx."
         )
     work = onnx.ModelProto()
@@ -354,7 +284,7 @@ def convert_to_fp16(model: onnx.ModelProto, *, fp32_scopes: Iterable[str] = ()
     if caught:  # "the float32 number 5e-08 will be truncated to 1e-07", one per value
         logger.debug("fp16: %d weights clamped to the float16-safe range [1e-7, 1e4] in "
                      "magnitude (e.g. %s)", len(caught), caught[0].message)
-    removed = bypass_cast_round_trips(out, _value_types(out))
+    removed = bypass_cast_round_trips(out, value_types(out))
     logger.debug("fp16: %d float32 -> float16 -> float32 round trips removed", removed)
     blocked = set(kept)
     listing = [  # computations only: Constant nodes kept float32 hold values
