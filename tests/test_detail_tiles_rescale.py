@@ -85,7 +85,7 @@ def test_rescaled_tiles_hold_the_downscaled_pixels_and_say_so(tmp_path: Path) ->
     assert licences.count("| a package | CC0-1.0 | A. Photographer |") == len(tiles)
 
 
-@pytest.mark.parametrize("rescales", [[0, 1], [1, 1], [1.5], []])
+@pytest.mark.parametrize("rescales", [[0, 1], [1, 1], [1.5], [], [0.751, 0.749], [0.004]])
 def test_factors_outside_zero_to_one_or_repeated_are_refused(tmp_path: Path, rescales: list[float]) -> None:
     _save(tmp_path / "photos", "bars.png", _bars(128, 128, bar_px=8))
     with pytest.raises(DataError, match="distinct factors in"):

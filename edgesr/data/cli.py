@@ -55,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     tiles.add_argument("--per-image", type=int, default=12, help="at most this many from one photo (default 12)")
     tiles.add_argument("--scale", type=int, default=4, help="measure detail at this LR scale (default 4)")
     tiles.add_argument("--rescale", type=_factors, default=(1.0,), metavar="F[,F...]",
-                       help="also cut each photo downscaled by these factors in (0, 1], e.g. 1,0.75,0.5 "
+                       help="also cut each photo downscaled by these factors in [0.01, 1], e.g. 1,0.75,0.5 "
                        "(default 1: the photos as they are)")
     return p
 

@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -105,9 +105,12 @@ def _tiles_of(photo: Path, stem: str, rgb: np.ndarray, *, tile_px: int, scale: i
 
 def check_rescales(rescales: Sequence[float]) -> tuple[float, ...]:
     factors = tuple(float(r) for r in rescales)
-    if not factors or any(not 0 < r <= 1 for r in factors) or len(set(factors)) < len(factors):
+    # Tile names carry the factor in hundredths, so factors must differ there (0.751 and 0.749
+    # would name their tiles alike) and be at least 0.01.
+    percents = {round(r * 100) for r in factors if 0.01 <= r <= 1}
+    if not factors or len(percents) < len(factors):
         raise DataError(f"--rescale {','.join(f'{r:g}' for r in factors) or '(none)'}: expected distinct "
-                        "factors in (0, 1], e.g. 1,0.75,0.5 (1 keeps the photo as it is)")
+                        "factors in [0.01, 1], apart by at least 0.01, e.g. 1,0.75,0.5 (1 keeps the photo as it is)")
     return factors
 
 
