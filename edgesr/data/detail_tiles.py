@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,20 +87,19 @@ def _photos(src: Path) -> list[Path]:
 
 
 def _tiles_of(photo: Path, stem: str, rgb: np.ndarray, *, tile_px: int, scale: int,
-              rescale: float = 1.0) -> list[Tile]:
-    """Every tile_px square at a stride of about half a tile, most detailed first."""
+              rescale: float) -> list[Tile]:
+    """Every tile_px square at a stride of about half a tile (``choose_tiles`` ranks them)."""
     h, w = rgb.shape[:2]
     lr, lr_tile = lr_luma(rgb, scale=scale), tile_px // scale
     # Half-overlapping, so an edge on a tile border is whole in a neighbour; on multiples of
     # scale, so each tile's LR is a slice of the photo's.
     stride = tile_px // 2 // scale * scale
-    tiles = [
+    return [
         Tile(photo, stem, top, left, _mean_gradient(lr[top // scale : top // scale + lr_tile,
                                                  left // scale : left // scale + lr_tile]), rescale)
         for top in range(0, h - tile_px + 1, stride)
         for left in range(0, w - tile_px + 1, stride)
     ]
-    return sorted(tiles, key=lambda t: -t.detail)
 
 
 def check_rescales(rescales: Sequence[float]) -> tuple[float, ...]:
@@ -112,11 +111,6 @@ def check_rescales(rescales: Sequence[float]) -> tuple[float, ...]:
         raise DataError(f"--rescale {','.join(f'{r:g}' for r in factors) or '(none)'}: expected distinct "
                         "factors in [0.01, 1], apart by at least 0.01, e.g. 1,0.75,0.5 (1 keeps the photo as it is)")
     return factors
-
-
-def _sizes_of(rgb: np.ndarray, rescales: tuple[float, ...]) -> Iterator[tuple[float, np.ndarray]]:
-    for rescale in rescales:
-        yield rescale, rgb if rescale == 1 else imresize(rgb, scale=rescale)
 
 
 def choose_tiles(src: str | os.PathLike[str], *, tile_px: int, count: int, per_image: int,
@@ -134,9 +128,11 @@ def choose_tiles(src: str | os.PathLike[str], *, tile_px: int, count: int, per_i
     pixels: dict[Tile, np.ndarray] = {}
     for photo in _photos(Path(src)):
         stem = photo.relative_to(src).with_suffix("").as_posix().replace("/", "__")
-        sized = dict(_sizes_of(read_rgb8(photo), rescales))
-        candidates = [t for rescale, rgb in sized.items()
-                      for t in _tiles_of(photo, stem, rgb, tile_px=tile_px, scale=scale, rescale=rescale)]
+        rgb = read_rgb8(photo)
+        sized = {r: rgb if r == 1 else imresize(rgb, scale=r) for r in rescales}
+        candidates = [t for rescale, resized in sized.items()
+                      for t in _tiles_of(photo, stem, resized, tile_px=tile_px, scale=scale, rescale=rescale)]
+        # the most detailed first; ties go to the larger size, then by position
         candidates.sort(key=lambda t: (-t.detail, -t.rescale, t.top, t.left))
         for t in candidates[:per_image]:
             pixels[t] = sized[t.rescale][t.top : t.top + tile_px, t.left : t.left + tile_px].copy()

@@ -23,8 +23,8 @@ every file with its source, author and licence.
 from __future__ import annotations
 
 import json
-import math
 import logging
+import math
 import os
 import re
 import shutil
