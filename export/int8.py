@@ -40,7 +40,8 @@ from edgesr.export.int8_calib import calibration_and_scoring_tiles, calibration_
 from edgesr.export.int8_quantize import quantize_qdq
 from edgesr.export.int8_sensitivity import KeptGroup, choose_float_groups
 from edgesr.export.int8_trt_contract import qdq_violations
-from edgesr.export.onnx_export import ExportReport, export_model
+from edgesr.export.export_report import ExportReport
+from edgesr.export.onnx_export import export_model
 from edgesr.export.parity import (ODD_HEIGHT_PX, ODD_WIDTH_PX, ParityResult, check_inputs, fail_if_any,
                                   onnx_session, photo_crop, run_onnx)
 from edgesr.fileio import check_output_file, write_atomically

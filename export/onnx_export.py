@@ -30,64 +30,43 @@ Self-check (``check=True``), all on ONNX Runtime's CPUExecutionProvider:
 
 from __future__ import annotations
 
-import io
 import logging
-import warnings
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import onnx
-import torch
-from edgesr.export.dsconv_onnx import (
-    DSCONV_CUSTOM_OPSETS,
-    MIN_OPSET,
-    attach_dsconv_function,
-    dsconv_as_custom_op,
-    inline_dsconv_functions,
-)
+from torch import nn
+
+import edgesr
+from edgesr.errors import ConfigError
 from edgesr.export.deploy_graph import gelu_fusable
+from edgesr.export.dsconv_onnx import MIN_OPSET, inline_dsconv_functions
+from edgesr.export.export_report import ExportReport
+from edgesr.export.fp16 import convert_to_fp16, verify_fp16_graph
 from edgesr.export.fp16_range import fp32_scopes
-from edgesr.export.model_loading import model_with_weights
 from edgesr.export.graph_tidy import (
-    IN_DIMS,
-    OUT_DIMS,
     constants_to_initializers,
     float_param_count,
     name_dynamic_dims,
     node_counts,
     set_metadata,
 )
-from edgesr.export.simplify import simplify_onnx
+from edgesr.export.model_loading import model_with_weights
 from edgesr.export.parity import (
     ParityResult,
     check_inputs,
     fail_if_any,
     fp16_parity,
     fp32_parity,
-    model_device,
     onnx_session,
 )
-from edgesr.export.fp16 import (
-    convert_to_fp16,
-    node_labels,
-    sorted_counts,
-    verify_fp16_graph,
-)
-from torch import nn
-
-import edgesr
-from edgesr.errors import ConfigError, EdgeSRError, ExportError
+from edgesr.export.simplify import simplify_onnx
+from edgesr.export.torch_trace import check_graph, dsconv_modules, torch_to_onnx, trace_size
 from edgesr.fileio import check_output_file, check_writable_folder, write_atomically
 from edgesr.models.deploy import deploy
 from edgesr.models.registry import count_params, model_name, model_spec
-from edgesr.ops.dsconv import DSConv
-from edgesr.spec import (
-    DEFAULT_OPSET,
-    INPUT_NAME,
-    OUTPUT_NAME,
-    ModelSpec,
-)
+from edgesr.spec import DEFAULT_OPSET, ModelSpec
 from edgesr.weights_io import weights_sha256
 
 __all__ = [
@@ -100,47 +79,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-TRACE_HEIGHT_PX, TRACE_WIDTH_PX = 32, 48  # raised to the model's min_input_px when larger
 _MAX_OPSET = 20  # the newest the exporter knows (MIN_OPSET: GridSample needs 16)
-
-
-# --------------------------------------------------------------------------- results
-
-
-@dataclass(frozen=True, kw_only=True)
-class ExportReport:
-    """What :func:`export_model` wrote and measured."""
-
-    model: str
-    path: Path
-    size_bytes: int
-    opset: int
-    node_counts: dict[str, int]  # main-graph nodes by op_type, most frequent first
-    params: int  # float elements in the initializers
-    torch_params: int  # trainable parameters of the PyTorch model
-    simplifier: str  # "onnxsim 0.8.1", "onnxslim 0.1.98" or "none"
-    weights_source: str
-    spec: ModelSpec  # as written into the file's metadata
-    parity: tuple[ParityResult, ...] = ()
-    fp32_kept: tuple[tuple[str, str], ...] = ()  # FP16 export: (name, op_type) kept FP32
-
-    @property
-    def precision(self) -> str:
-        return self.spec.precision
-
-    @property
-    def node_total(self) -> int:
-        return sum(self.node_counts.values())
-
-    @property
-    def fp32_nodes(self) -> tuple[str, ...]:
-        """FP16 export: ``"name (OpType)"`` of the nodes kept float32."""
-        return tuple(node_labels(self.fp32_kept))
-
-    @property
-    def fp32_op_counts(self) -> dict[str, int]:
-        """FP16 export: the kept float32 nodes by op_type, most frequent first."""
-        return sorted_counts(op_type for _, op_type in self.fp32_kept)
 
 
 # --------------------------------------------------------------------------- small helpers
@@ -185,47 +124,6 @@ def _write_atomic(model: onnx.ModelProto, path: Path, *, overwrite: bool = True)
 # --------------------------------------------------------------------------- export
 
 
-def _trace_size(spec: ModelSpec) -> tuple[int, int]:
-    return max(TRACE_HEIGHT_PX, spec.min_size_px), max(TRACE_WIDTH_PX, spec.min_size_px)
-
-
-def _torch_to_onnx(model: nn.Module, *, opset: int, height: int, width: int) -> onnx.ModelProto:
-    # the custom domain only when there is a DSConv (torch warns about an unused domain)
-    custom_opsets = DSCONV_CUSTOM_OPSETS if _dsconv_modules(model) else None
-    generator = torch.Generator().manual_seed(0)
-    lr = torch.rand(1, 3, height, width, generator=generator).to(model_device(model))
-    buffer = io.BytesIO()
-    was_training = model.training
-    model.eval()
-    try:
-        with dsconv_as_custom_op(), torch.no_grad(), warnings.catch_warnings():
-            # the legacy-exporter notice, and the trace noting DSConv's constant snake matrix
-            warnings.simplefilter("ignore", DeprecationWarning)
-            warnings.simplefilter("ignore", torch.jit.TracerWarning)
-            torch.onnx.export(
-                model, (lr,), buffer, dynamo=False, opset_version=opset,
-                custom_opsets=custom_opsets, input_names=[INPUT_NAME],
-                output_names=[OUTPUT_NAME],
-                dynamic_axes={INPUT_NAME: IN_DIMS, OUTPUT_NAME: OUT_DIMS},
-            )
-    except EdgeSRError:
-        raise
-    except Exception as exc:  # the exporter raises many types
-        raise ExportError(
-            f"torch.onnx.export failed for {type(model).__name__} at opset {opset}: {exc}"
-        ) from exc
-    finally:
-        model.train(was_training)
-    return attach_dsconv_function(onnx.load_from_string(buffer.getvalue()))
-
-
-def _check_graph(model: onnx.ModelProto, what: str) -> None:
-    try:
-        onnx.checker.check_model(model, full_check=True)
-    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
-        raise ExportError(f"the {what} graph fails the ONNX checker: {exc}") from None
-
-
 def _export_fp32(
     model: nn.Module, *, spec: ModelSpec, opset: int, simplify: bool, inline_functions: bool,
     deployment: bool,
@@ -238,14 +136,14 @@ def _export_fp32(
             f"onnx_from_model writes FP32 graphs; received spec.precision={spec.precision!r}. "
             "Convert the FP32 graph with fp16_from_onnx, or call export_model(fp16=True)."
         )
-    if opset == 20 and _dsconv_modules(model):
+    if opset == 20 and dsconv_modules(model):
         logger.warning("opset 20: TensorRT mis-executes GridSample at opset 20; prefer 18")
     spec = _with_provenance(spec, model)
-    height, width = _trace_size(spec)
+    height, width = trace_size(spec)
     form = "deployment" if deployment else "training"
     logger.info("exporting %s, %s form (opset %d, traced at %dx%d)...", spec.arch, form, opset,
                 height, width)
-    proto = _torch_to_onnx(deploy(model) if deployment else model, opset=opset, height=height,
+    proto = torch_to_onnx(deploy(model) if deployment else model, opset=opset, height=height,
                            width=width)
     if deployment:  # before onnxsim, which would fold GELU's 0.5 into the next conv
         gelu_fusable(proto)
@@ -258,12 +156,8 @@ def _export_fp32(
     constants_to_initializers(proto)
     name_dynamic_dims(proto)
     set_metadata(proto, spec, simplifier=simplifier, graph_form=form)
-    _check_graph(proto, "exported")
+    check_graph(proto, "exported")
     return proto, spec, simplifier
-
-
-def _dsconv_modules(model: nn.Module) -> list[DSConv]:
-    return [m for m in model.modules() if isinstance(m, DSConv)]
 
 
 def onnx_from_model(
