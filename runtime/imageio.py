@@ -5,44 +5,9 @@ Formats: PNG, JPEG, WebP, TIFF and BMP, 8- and 16-bit, gray, gray+alpha, RGB and
 Everything the model sees is float32 RGB in [0, 1]; what the file was (bit depth, gray,
 alpha) is remembered in :class:`LoadedImage` so the output can be written the same way.
 
-Decisions (each one is tested in ``tests/test_runtime_imageio.py``):
-
-- **Decoding** is ``cv2.imdecode(bytes, cv2.IMREAD_UNCHANGED)`` on the file's bytes, so paths
-  with non-ASCII characters work on every platform. The content decides the decoder; the
-  extension must still be one of :data:`SUPPORTED_EXTENSIONS`.
-- **EXIF orientation is applied.** ``IMREAD_UNCHANGED`` ignores it, so this module reads the
-  Orientation tag itself (JPEG APP1, PNG ``eXIf``, WebP ``EXIF``, TIFF IFD0) and rotates/flips
-  the pixels the way image viewers show them. OpenCV writes no EXIF, so the upscaled file
-  then looks the same as the input in any viewer. (Some OpenCV versions already apply the
-  TIFF Orientation tag inside the TIFF decoder; a one-time probe finds out, so it is never
-  applied twice.)
-- **Gray** files (PNG/TIFF/JPEG/BMP gray, PNG gray+alpha) are expanded to 3 equal channels for
-  the model and remembered as gray. On writing, the SR RGB is turned back into one channel
-  with OpenCV's ``RGB2GRAY`` weights (0.299 R + 0.587 G + 0.114 B, the same weights as
-  ``BGR2GRAY`` with the channel order handled); for a gray input the model's three channels
-  are nearly equal, and these weights leave an exactly gray pixel unchanged. Gray+alpha is
-  written as RGBA with three equal channels (OpenCV cannot encode two-channel images).
-- **Palette PNGs** are expanded to RGB (or RGBA when the palette has transparency) by OpenCV.
-- **CMYK JPEGs** are converted to RGB by OpenCV's JPEG decoder (libjpeg's Adobe CMYK handling);
-  the result is an ordinary 8-bit RGB image.
-- **Float TIFFs** (32/64-bit float samples) are accepted when every value lies in [0, 1]
-  (a rounding tolerance of 1e-3 is clipped away) and are written back as 16-bit; other float
-  ranges (HDR, unnormalised data) are refused with a message saying how to convert them.
-- **Alpha** is returned separately and never goes through the model; callers upscale it with
-  :func:`upscale_alpha` (bicubic, clipped to [0, 1]). JPEG cannot store alpha: writing alpha to
-  a JPEG drops it with a logged warning. OpenCV ignores the alpha of gray+alpha TIFFs and of
-  some BMP variants; the gray+alpha TIFF case is detected and logged as a warning.
-- **RGBA TIFF colour** is returned straight (not premultiplied): associated-alpha files
-  (ExtraSamples=1) are divided by alpha, and so are unassociated ones when this OpenCV
-  premultiplies them while decoding (its 8-bit TIFF path does, through libtiff's RGBA
-  interface; a one-time probe checks). Colour under very small alpha keeps only the
-  precision the file had.
-- **Bounded input** (:mod:`edgesr.image_guard`): only regular files are read (a FIFO or
-  ``/dev/zero`` named .png is refused, not waited on or read forever); the signature is checked
-  on the first 64 KiB before the rest is read; width, height and
-  frame count come from the header before decoding, and more than ``max_pixels`` pixels
-  (``--max-pixels``, default 64 MP) or more than one frame (multi-page TIFF, animated
-  PNG/WebP) is refused. Decoder messages (libpng) go to the debug log, not stderr.
+How each case is decided (EXIF orientation, gray, palette, CMYK, float TIFF, alpha, RGBA TIFF
+colour, bounded input) is written out in ``docs/run.md``, "Image formats in detail"; each
+decision is tested in ``tests/test_runtime_imageio.py``.
 """
 
 from __future__ import annotations
