@@ -38,6 +38,11 @@ from edgesr.errors import DataError
 from edgesr.fileio import ensure_folder, write_bytes_atomically, write_text_atomically
 
 
+def _hundredths(factor: float) -> int:
+    """The factor as tile names carry it (``-r050-``); check_rescales keeps these distinct."""
+    return round(factor * 100)
+
+
 @dataclass(frozen=True)
 class Tile:
     source: Path  # the photo it was cut from
@@ -51,7 +56,7 @@ class Tile:
     def name(self) -> str:
         # from the relative path, not the file name: photos in subfolders may share a name;
         # a rescaled photo's tiles carry the factor, so they never meet the full-size ones
-        size = "" if self.rescale == 1 else f"-r{round(self.rescale * 100):03d}"
+        size = "" if self.rescale == 1 else f"-r{_hundredths(self.rescale):03d}"
         return f"{self.stem}{size}-{self.top}-{self.left}.png"
 
     @property
@@ -106,8 +111,8 @@ def check_rescales(rescales: Sequence[float]) -> tuple[float, ...]:
     factors = tuple(float(r) for r in rescales)
     # Tile names carry the factor in hundredths, so factors must differ there (0.751 and 0.749
     # would name their tiles alike) and be at least 0.01.
-    percents = {round(r * 100) for r in factors if 0.01 <= r <= 1}
-    if not factors or len(percents) < len(factors):
+    names = {_hundredths(r) for r in factors if 0.01 <= r <= 1}
+    if not factors or len(names) < len(factors):
         raise DataError(f"--rescale {','.join(f'{r:g}' for r in factors) or '(none)'}: expected distinct "
                         "factors in [0.01, 1], apart by at least 0.01, e.g. 1,0.75,0.5 (1 keeps the photo as it is)")
     return factors
