@@ -12,15 +12,13 @@ so edgesr only loads engines that it built itself into its own cache:
   engine's sha256; each timing cache ``<name>.cache`` has ``<name>.cache.sha256``. A file is
   used only if its recorded hash matches the bytes read. Anything else (missing, stale,
   truncated, edited) is ignored with a log line and rebuilt.
-- **Who may write** (:func:`check_private`, edgesr.trust's one rule, as ssh's StrictModes does for keys): the cache
-  root and its folders must be owned by this user and not group/world-writable, else the
-  build stops with a one-line error saying which ``chmod``/``chown`` fixes it; an engine,
-  manifest or timing file that is a symlink, owned by someone else or group/world-writable
-  is not loaded (rebuilt instead). New folders are made 0o700 and new files 0o600.
+- **Who may write** (:func:`check_private`, edgesr.trust's one rule, as ssh's StrictModes
+  does for keys): folders owned by this user and not group/world-writable, else one line
+  naming the ``chmod``/``chown`` that fixes it; a file that is a symlink, foreign or
+  group/world-writable is rebuilt, not loaded. New folders are 0o700, new files 0o600.
 
-The hashes catch corruption and accidents; they do not authenticate: whoever can write the
-cache as this user can write a matching engine and manifest. The ownership and mode checks
-keep everyone else out. docs/tensorrt.md "Engine cache trust model" states it for users.
+The hashes catch corruption; they do not authenticate (docs/tensorrt.md, "Engine cache
+trust model", states the limits for users).
 """
 
 from __future__ import annotations
@@ -85,7 +83,7 @@ class EngineKey:
             raise ConfigError(
                 f"precision {self.precision!r} is not one of {', '.join(PRECISIONS)}"
             )
-        if not re.fullmatch(r"[0-9a-f]{64}", self.onnx_sha256):
+        if not _SHA256.fullmatch(self.onnx_sha256):
             raise ConfigError(
                 f"onnx_sha256 must be 64 lowercase hex digits, received {self.onnx_sha256!r}"
             )
@@ -139,23 +137,19 @@ def timing_cache_path(*, root: Path, trt_version: str, gpu_name: str, compute_ca
 
 
 def read_manifest(path: Path) -> dict[str, object] | None:
-    """The manifest JSON, or None (logged) when missing or unreadable."""
+    """The manifest JSON, or None (logged) when missing, unreadable or not a JSON object."""
     try:
-        text = path.read_text(encoding="utf-8")
+        data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return None
-    except OSError as exc:
-        logger.warning("cannot read TensorRT cache manifest %s (%s); the engine will be rebuilt", path, exc)
-        return None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        logger.warning("TensorRT cache manifest %s is not valid JSON (%s); the engine will be rebuilt", path, exc)
-        return None
-    if not isinstance(data, dict):
-        logger.warning("TensorRT cache manifest %s is not a JSON object; the engine will be rebuilt", path)
-        return None
-    return data
+    except (OSError, ValueError) as exc:  # ValueError: JSONDecodeError and bad UTF-8
+        problem = f"cannot be read ({exc})"
+    else:
+        if isinstance(data, dict):
+            return data
+        problem = "is not a JSON object"
+    logger.warning("TensorRT cache manifest %s %s; the engine will be rebuilt", path, problem)
+    return None
 
 
 # --------------------------------------------------------------------------- who may write
