@@ -11,19 +11,14 @@
   no image decoding per sample. The cache costs (1 + 1/scale**2) times the decoded HR size
   per scale (DIV2K train at x2: about 8 GB); stale entries are never deleted, remove the
   cache folder to reclaim the space.
-* ``TrainPatchDataset`` (``edgesr.data.patches``) yields random aligned ``{"lr", "hr"}`` patches with random flips
-  and 90-degree rotations, as float32 CHW tensors in [0, 1]. Each sample is a pure function
-  of ``(seed, epoch, index)``, so results do not depend on the number of DataLoader workers
-  or on which worker draws which index. Call ``set_epoch`` before each epoch (like
-  ``DistributedSampler``) to draw new patches; with ``persistent_workers=True`` the workers
-  keep the epoch they were started with.
-* ``ValImageDataset`` (``edgesr.data.patches``) yields whole images ``{"lr", "hr", "name"}`` (HR cropped to a
-  multiple of the scale); use ``batch_size=1`` since sizes differ.
+* ``TrainPatchDataset`` and ``ValImageDataset`` (``edgesr.data.patches``) read the prepared
+  pairs: random training patches and whole validation images.
 * The scikit-image photos and their fixed split live in ``edgesr.data.skimage_photos``.
 
 Unreadable files and images too small for a patch are skipped and counted in
-``dataset.report``, with one warning line naming them (each one's reason at debug level, -v); an empty folder, or one where nothing usable remains, raises
-``DataError`` saying what was searched and how to fix it.
+``dataset.report``, with one warning line naming them (each one's reason at debug level,
+-v); an empty folder, or one where nothing usable remains, raises ``DataError`` saying what
+was searched and how to fix it.
 """
 
 from __future__ import annotations

@@ -1,5 +1,14 @@
-"""Datasets over prepared HR/LR pairs (``edgesr.data.folder.prepare_pairs``): random aligned
-patches with flips and rotations for training, whole images for validation."""
+"""Datasets over prepared HR/LR pairs (``edgesr.data.folder.prepare_pairs``).
+
+* ``TrainPatchDataset`` yields random aligned ``{"lr", "hr"}`` patches with random flips
+  and 90-degree rotations, as float32 CHW tensors in [0, 1]. Each sample is a pure function
+  of ``(seed, epoch, index)``, so results do not depend on the number of DataLoader workers
+  or on which worker draws which index. Call ``set_epoch`` before each epoch (like
+  ``DistributedSampler``) to draw new patches; with ``persistent_workers=True`` the workers
+  keep the epoch they were started with.
+* ``ValImageDataset`` yields whole images ``{"lr", "hr", "name"}`` (HR cropped to a
+  multiple of the scale); use ``batch_size=1`` since sizes differ.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +20,7 @@ import torch
 from torch.utils.data import Dataset
 
 from edgesr.data.folder import check_scale, integer_option, prepare_pairs
+
 
 def _to_tensor(image: np.ndarray) -> torch.Tensor:
     """HxWx3 uint8 -> float32 3xHxW in [0, 1]."""
