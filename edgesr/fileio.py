@@ -21,6 +21,7 @@ not end in an error it could have given at once.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import os
@@ -69,16 +70,12 @@ def _fsync_folder(folder: Path) -> None:
     """Make the commit itself durable (POSIX); best effort: not every file system allows it."""
     if not hasattr(os, "O_DIRECTORY"):
         return
-    try:
+    with contextlib.suppress(OSError):
         fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def _exists_error(target: Path) -> OutputError:
