@@ -185,6 +185,8 @@ def test_manifest_of_another_key_or_broken_manifest_is_ignored(tmp_path: Path) -
     assert load_cached_engine_bytes(key_a, root=tmp_path) is None
     a_manifest.write_text("[1, 2]", encoding="utf-8")
     assert load_cached_engine_bytes(key_a, root=tmp_path) is None
+    a_manifest.write_bytes(b'{"format": "\xff"}')  # not UTF-8: rebuilt, not a traceback
+    assert load_cached_engine_bytes(key_a, root=tmp_path) is None
     manifest = {"format": trt_cache.MANIFEST_FORMAT, "key": key_a.as_dict(), "engine_sha256": "zz"}
     a_manifest.write_text(json.dumps(manifest), encoding="utf-8")
     assert load_cached_engine_bytes(key_a, root=tmp_path) is None
