@@ -274,31 +274,18 @@ def load_cached_engine_bytes(key: EngineKey, *, root: Path) -> bytes | None:
 # --------------------------------------------------------------------------- timing caches
 
 
-def _digest_path(path: Path) -> Path:
-    return path.with_name(path.name + ".sha256")
-
-
 def load_timing_cache_bytes(path: Path) -> bytes:
-    """The timing cache's bytes when its recorded sha256 matches, else b"" (a new one)."""
+    """The timing cache's bytes when its digest (edgesr.trust's ``<entry>.sha256``, under the
+    rule) matches them, else b"" (a new one)."""
     _private_dir(path.parent)
     if not path.exists():
         return b""
-    digest_file = _digest_path(path)
-    if not _trusted_file(digest_file, "TensorRT timing-cache digest"):
-        return b""
-    try:
-        expected = digest_file.read_text(encoding="ascii").strip()
-    except (OSError, UnicodeDecodeError):
-        expected = ""
-    data = _read_verified(path, expected, "TensorRT timing cache")
+    data = _read_verified(path, trust.recorded_digest(path), "TensorRT timing cache")
     return b"" if data is None else data
 
 
 def save_timing_cache_bytes(path: Path, data: bytes) -> None:
-    """Store the timing cache and its sha256 (builds running at once keep the last one)."""
-    if not data:
-        return
-    with contextlib.suppress(FileNotFoundError):  # the old digest must not vouch for new bytes
-        _digest_path(path).unlink()
-    _write_private(path, data)
-    _write_private(_digest_path(path), (hashlib.sha256(data).hexdigest() + "\n").encode())
+    """Store the timing cache as an edgesr.trust entry (builds running at once keep the last)."""
+    if data:
+        _private_dir(path.parent)
+        trust.write_entry(path, lambda tmp: Path(tmp).write_bytes(data))
