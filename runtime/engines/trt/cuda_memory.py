@@ -25,7 +25,6 @@ Usage::
 
 from __future__ import annotations
 
-import abc
 import importlib
 import importlib.util
 from dataclasses import dataclass
@@ -121,25 +120,6 @@ class CudaApi(Protocol):
     def copy_dtoh_async(self, dst: np.ndarray, src_ptr: int, stream: Stream) -> None: ...
 
 
-class _DeviceInfoCache(abc.ABC):
-    """``device_info`` asked once per device index: the name, compute capability, memory and
-    driver of a GPU do not change while the process runs, and the engine, its cache key and
-    the DSConv plugin's JIT path (at every inference) all ask."""
-
-    def __init__(self) -> None:
-        self._devices: dict[int, DeviceInfo] = {}
-
-    def device_info(self, index: int = 0) -> DeviceInfo:
-        info = self._devices.get(index)
-        if info is None:
-            info = self._devices[index] = self._query_device_info(index)
-        return info
-
-    @abc.abstractmethod
-    def _query_device_info(self, index: int) -> DeviceInfo:
-        """Ask the CUDA binding (each subclass wraps one)."""
-
-
 # --------------------------------------------------------------------------- cuda-python
 
 
@@ -205,14 +185,14 @@ class _CudartBuffer:
         self.free()
 
 
-class _CudaPythonApi(_DeviceInfoCache):
+class _CudaPythonApi:
     """cuda-python: every call returns ``(error, *values)``."""
 
     name = "cuda-python"
 
     def __init__(self) -> None:
-        super().__init__()
         self._rt = _import_cudart()
+        self._devices: dict[int, DeviceInfo] = {}
 
     def _call(self, func: str, *args: object) -> Any:
         result = getattr(self._rt, func)(*args)
@@ -227,6 +207,15 @@ class _CudaPythonApi(_DeviceInfoCache):
 
     def device_count(self) -> int:
         return int(self._call("cudaGetDeviceCount"))
+
+    def device_info(self, index: int = 0) -> DeviceInfo:
+        # asked once per index: a GPU's name, capability, memory and driver do not change
+        # while the process runs, and the engine, its cache key and the DSConv plugin's JIT
+        # path (at every inference) all ask
+        info = self._devices.get(index)
+        if info is None:
+            info = self._devices[index] = self._query_device_info(index)
+        return info
 
     def _query_device_info(self, index: int) -> DeviceInfo:
         prop = self._call("cudaGetDeviceProperties", index)
