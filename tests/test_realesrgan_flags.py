@@ -10,7 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from test_run_cli import H, W, assert_refused, models, photo, read_raw, run_cli, save_rgb  # noqa: F401
+from run_cli_util import H, W, assert_refused, models_fixture, photo_fixture, read_raw, run_cli, save_rgb  # noqa: F401 (fixtures)
 
 TOY_SCALE = 2  # the toy model of conftest (models["sr"])
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import skimage.data
 
-from test_run_cli import assert_refused, models, read_raw, run_cli  # noqa: F401
+from run_cli_util import assert_refused, models_fixture, read_raw, run_cli  # noqa: F401 (fixtures)
 
 av = pytest.importorskip("av")
 
