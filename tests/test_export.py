@@ -2,7 +2,7 @@
 
 Real exporter, onnxsim/onnxslim and ONNX Runtime throughout (no mocks). Tiny models for
 speed; the full-size OSFFNet x4 and LMFN x4 where the numbers matter (parameter count,
-FP32/FP16 parity on a real photo crop).
+FP32/FP16 parity on a real photo crop) in test_export_full.py.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ ort = pytest.importorskip("onnxruntime")
 
 from edgesr.export.cache import cache_key, cached_onnx_for  # noqa: E402
 from edgesr.export.dsconv_onnx import dsconv_nodes  # noqa: E402
-from edgesr.export.fp16 import fp16_from_onnx, mixed_precision_nodes  # noqa: E402
 from edgesr.export.onnx_export import (  # noqa: E402
     export_model,
     onnx_from_model,
@@ -31,39 +30,21 @@ from edgesr.export.simplify import simplify_onnx  # noqa: E402
 from edgesr.export.parity import (  # noqa: E402
     FP32_MAX_ABS_ERROR,
     FP32_MIN_PSNR_DB,
-    check_fp16_parity,
     check_parity,
     onnx_session,
-    photo_crop,
     run_onnx,
 )
 
 from edgesr.errors import ConfigError, OutputError, UnknownNameError  # noqa: E402
 from edgesr.metrics import psnr  # noqa: E402
-from edgesr.models.registry import count_params, create_model, model_entry, model_name  # noqa: E402
+from edgesr.models.registry import model_entry, model_name  # noqa: E402
 from edgesr.ops.dsconv import DSConv  # noqa: E402
 from edgesr.spec import DSCONV_DOMAIN, ModelSpec  # noqa: E402
 from edgesr.weights_io import save_weights, weights_sha256  # noqa: E402
+from export_util import perturbed, seeded_model  # noqa: E402
 from oracles import assert_checker_agrees, ort_sr, torch_sr  # noqa: E402
 
 TINY = ("osffnet-tiny_x4", "lmfn-tiny_x4")
-
-
-def _model(name: str, *, seed: int = 0) -> torch.nn.Module:
-    torch.manual_seed(seed)
-    return create_model(name)
-
-
-def _perturbed(model: torch.nn.Module, *, seed: int) -> torch.nn.Module:
-    """Distinct values in every tensor (the exporter merges identical initializers, e.g. the
-    all-ones BatchNorm weights of an untrained model), close to the initialization."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for key, tensor in model.state_dict().items():
-            if tensor.is_floating_point():
-                noise = 1e-3 * torch.randn(tensor.shape, generator=g)
-                tensor.add_(noise.abs() if "running_var" in key else noise)
-    return model
 
 
 def _torch_sr(model: torch.nn.Module, lr: np.ndarray) -> np.ndarray:
@@ -77,7 +58,7 @@ def tiny_exports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple]:
     folder = tmp_path_factory.mktemp("tiny")
     out = {}
     for name in TINY:
-        model = _model(name)
+        model = seeded_model(name)
         path = folder / f"{name}.onnx"
         proto = onnx_from_model(model, spec=spec_for(name, model=model), path=path)
         out[name] = (model, proto, path)
@@ -156,7 +137,7 @@ def test_lmfn_one_custom_node_per_dsconv_runs_in_ort_and_reference(tiny_exports)
 
 def test_inline_functions_leaves_no_custom_nodes_and_still_matches() -> None:
     name = "lmfn-tiny_x4"
-    model = _model(name)
+    model = seeded_model(name)
     proto = onnx_from_model(model, spec=spec_for(name, model=model), path=None,
                             inline_functions=True)
     assert not any(n.domain == DSCONV_DOMAIN for n in proto.graph.node)
@@ -237,7 +218,7 @@ def test_export_model_argument_errors(tmp_path) -> None:
         export_model("osffnet-tiny_x4", output=existing, overwrite=False)
     assert existing.read_bytes() == b"mine"
     with pytest.raises(ConfigError, match="FP32 graphs"):
-        onnx_from_model(_model("osffnet-tiny_x4"), path=None,
+        onnx_from_model(seeded_model("osffnet-tiny_x4"), path=None,
                         spec=spec_for("osffnet-tiny_x4", precision="fp16"))
 
 
@@ -247,14 +228,14 @@ def test_export_model_argument_errors(tmp_path) -> None:
 def test_cache_reuses_and_invalidates(tmp_path) -> None:
     name = "osffnet-tiny_x4"
     weights = tmp_path / "w.safetensors"
-    save_weights(_perturbed(_model(name), seed=1), weights)
+    save_weights(perturbed(seeded_model(name), seed=1), weights)
     cache = tmp_path / "cache"
     first = cached_onnx_for(name, weights=weights, cache_dir=cache)
     stamp = first.stat().st_mtime_ns
     again = cached_onnx_for(name, weights=weights, cache_dir=cache)
     assert again == first and again.stat().st_mtime_ns == stamp  # not exported again
 
-    save_weights(_perturbed(_model(name), seed=2), weights)  # new weights: new key, new file
+    save_weights(perturbed(seeded_model(name), seed=2), weights)  # new weights: new key, new file
     changed = cached_onnx_for(name, weights=weights, cache_dir=cache)
     assert changed != first and changed.is_file()
     assert first.stat().st_mtime_ns == stamp
@@ -262,7 +243,6 @@ def test_cache_reuses_and_invalidates(tmp_path) -> None:
     assert meta["edgesr.weights_sha256"] != {
         p.key: p.value for p in onnx.load(str(first)).metadata_props
     }["edgesr.weights_sha256"]
-
 
     keys = {cache_key(name, weights=weights), cache_key(name, weights=weights, opset=17),
             cache_key(name, weights=weights, fp16=True), cache_key(name)}
@@ -284,67 +264,3 @@ def test_default_cache_dir_follows_environment(tmp_path, monkeypatch) -> None:
     monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     assert cached_onnx_for("osffnet-tiny_x4").parent == Path.home() / ".cache" / "edgesr" / "onnx"
-
-
-# --------------------------------------------------------------------------- full size
-
-
-@pytest.fixture(scope="module")
-def photo64() -> np.ndarray:
-    crop = photo_crop(size_px=64)
-    if crop is None:
-        pytest.skip("scikit-image is not installed (no real photo)")
-    return crop
-
-
-@pytest.mark.slow
-def test_full_osffnet_x4_params_and_fp32_fp16_parity(tmp_path, photo64) -> None:
-    name = "osffnet_x4"
-    model = _perturbed(_model(name), seed=3)
-    weights = tmp_path / "osffnet_x4.safetensors"
-    save_weights(model, weights)
-    report = export_model(name, weights=weights, output=tmp_path / "o.onnx", check=False)
-    assert report.weights_source.startswith("file ")
-    proto = onnx.load(str(report.path))
-    # Initializers hold every trainable parameter but lambda_8 (OSFFNet's SFGC has 8 scalars,
-    # only lambda_1..7 scale an input: the exporter drops the unused one) plus the
-    # BatchNorm running mean and variance (2 x 64 x 8 buffers). Exact, after onnxsim too.
-    torch_params = count_params(model)
-    assert torch_params == 536_504 == report.torch_params
-    bn_buffers = sum(b.numel() for k, b in model.named_buffers() if "running_" in k)
-    assert bn_buffers == 1024
-    training_form = onnx_from_model(model, spec=spec_for(name, model=model), path=None, deployment=False)
-    assert float_param_count(training_form) == torch_params - 1 + bn_buffers
-    # The deployment form (the default) folds the 8 stacked input copies into one 3-channel
-    # pointwise conv (24 -> 3 input channels of 64 filters: 21 x 64 fewer) and each AEFD
-    # LayerNorm's affine into the MLP's first conv (8 blocks x 2 x 64 fewer).
-    assert float_param_count(proto) == report.params == torch_params - 1 + bn_buffers - 21 * 64 - 8 * 2 * 64
-
-    session = onnx_session(proto)
-    fp32 = check_parity(model, session, lr=photo64, scale=4, label="photo crop")
-    onnx_fp32 = ort_sr(proto, photo64)
-    assert assert_checker_agrees(fp32, torch_sr(model, photo64), onnx_fp32, fp16=False)
-    fp16, kept = fp16_from_onnx(proto)
-    half = check_fp16_parity(session, fp16, lr=photo64, scale=4, label="photo crop")
-    assert assert_checker_agrees(half, onnx_fp32, ort_sr(fp16, photo64), fp16=True)
-    assert mixed_precision_nodes(fp16) == []
-    assert {"BatchNormalization", "GlobalAveragePool", "ReduceMean", "Sqrt"} <= {
-        k.rsplit(" (", 1)[1].rstrip(")") for k in kept
-    }
-
-
-@pytest.mark.slow
-def test_full_lmfn_x4_fp32_and_fp16_parity(photo64) -> None:
-    name = "lmfn_x4"
-    model = _model(name)
-    proto = onnx_from_model(model, spec=spec_for(name, model=model), path=None)
-    assert len(dsconv_nodes(proto)) == sum(isinstance(m, DSConv) for m in model.modules())
-    session = onnx_session(proto)
-    fp32 = check_parity(model, session, lr=photo64, scale=4, label="photo crop")
-    onnx_fp32 = ort_sr(proto, photo64)
-    assert assert_checker_agrees(fp32, torch_sr(model, photo64), onnx_fp32, fp16=False)
-    fp16, kept = fp16_from_onnx(proto)
-    half = check_fp16_parity(session, fp16, lr=photo64, scale=4, label="photo crop")
-    assert assert_checker_agrees(half, onnx_fp32, ort_sr(fp16, photo64), fp16=True)
-    assert any(k.endswith("(DynamicSnakeConv)") for k in kept)
-    assert any(k.endswith("(InstanceNormalization)") for k in kept)
