@@ -14,9 +14,7 @@ from edgesr.ops.dsconv import (
     dsconv_override,
     dynamic_snake_conv,
 )
-from edgesr.ops.dsconv_reference import (
-    dsconv_module_reference,
-)
+from edgesr.ops.dsconv_reference import dsconv_module_reference
 
 from dscnet_oracle import dscnet_forward
 
