@@ -36,6 +36,20 @@ def photo64() -> np.ndarray:
     return crop
 
 
+def fp32_and_fp16_parity(model: torch.nn.Module, proto: onnx.ModelProto, photo: np.ndarray) -> tuple:
+    """The exported graph against the torch model (FP32) and its FP16 conversion against the
+    FP32 graph, each judged by edgesr's checker and by the oracles; returns (fp16 graph, the
+    nodes kept in FP32)."""
+    session = onnx_session(proto)
+    fp32 = check_parity(model, session, lr=photo, scale=4, label="photo crop")
+    onnx_fp32 = ort_sr(proto, photo)
+    assert assert_checker_agrees(fp32, torch_sr(model, photo), onnx_fp32, fp16=False)
+    fp16, kept = fp16_from_onnx(proto)
+    half = check_fp16_parity(session, fp16, lr=photo, scale=4, label="photo crop")
+    assert assert_checker_agrees(half, onnx_fp32, ort_sr(fp16, photo), fp16=True)
+    return fp16, kept
+
+
 @pytest.mark.slow
 def test_full_osffnet_x4_params_and_fp32_fp16_parity(tmp_path, photo64) -> None:
     name = "osffnet_x4"
@@ -59,13 +73,7 @@ def test_full_osffnet_x4_params_and_fp32_fp16_parity(tmp_path, photo64) -> None:
     # LayerNorm's affine into the MLP's first conv (8 blocks x 2 x 64 fewer).
     assert float_param_count(proto) == report.params == torch_params - 1 + bn_buffers - 21 * 64 - 8 * 2 * 64
 
-    session = onnx_session(proto)
-    fp32 = check_parity(model, session, lr=photo64, scale=4, label="photo crop")
-    onnx_fp32 = ort_sr(proto, photo64)
-    assert assert_checker_agrees(fp32, torch_sr(model, photo64), onnx_fp32, fp16=False)
-    fp16, kept = fp16_from_onnx(proto)
-    half = check_fp16_parity(session, fp16, lr=photo64, scale=4, label="photo crop")
-    assert assert_checker_agrees(half, onnx_fp32, ort_sr(fp16, photo64), fp16=True)
+    fp16, kept = fp32_and_fp16_parity(model, proto, photo64)
     assert mixed_precision_nodes(fp16) == []
     assert {"BatchNormalization", "GlobalAveragePool", "ReduceMean", "Sqrt"} <= {
         k.rsplit(" (", 1)[1].rstrip(")") for k in kept
@@ -78,12 +86,6 @@ def test_full_lmfn_x4_fp32_and_fp16_parity(photo64) -> None:
     model = seeded_model(name)
     proto = onnx_from_model(model, spec=spec_for(name, model=model), path=None)
     assert len(dsconv_nodes(proto)) == sum(isinstance(m, DSConv) for m in model.modules())
-    session = onnx_session(proto)
-    fp32 = check_parity(model, session, lr=photo64, scale=4, label="photo crop")
-    onnx_fp32 = ort_sr(proto, photo64)
-    assert assert_checker_agrees(fp32, torch_sr(model, photo64), onnx_fp32, fp16=False)
-    fp16, kept = fp16_from_onnx(proto)
-    half = check_fp16_parity(session, fp16, lr=photo64, scale=4, label="photo crop")
-    assert assert_checker_agrees(half, onnx_fp32, ort_sr(fp16, photo64), fp16=True)
+    _, kept = fp32_and_fp16_parity(model, proto, photo64)
     assert any(k.endswith("(DynamicSnakeConv)") for k in kept)
     assert any(k.endswith("(InstanceNormalization)") for k in kept)
