@@ -40,7 +40,7 @@ def fake_trt(monkeypatch: pytest.MonkeyPatch) -> tuple[FakeCuda, dict[str, objec
     cuda_memory._reset_for_tests()
 
 
-def test_build_cache_and_run_plumbing_withfake_tensorrt(
+def test_build_cache_and_run_plumbing_with_fake_tensorrt(
     fake_trt: tuple[FakeCuda, dict[str, object]], tmp_path: Path
 ) -> None:
     cuda, log = fake_trt
@@ -87,7 +87,7 @@ def test_build_cache_and_run_plumbing_withfake_tensorrt(
     assert log["builds"] == 2 and log["timing_in"] == b"timings"
 
 
-def test_profile_minimum_padding_chunking_and_shared_checks_withfake_tensorrt(
+def test_profile_minimum_padding_chunking_and_shared_checks_with_fake_tensorrt(
     fake_trt: tuple[FakeCuda, dict[str, object]], tmp_path: Path
 ) -> None:
     """A profile whose minimum exceeds the model's (N 2, 12x12) pads batch and sides for
