@@ -149,7 +149,7 @@ def test_scale_contradicting_the_metadata_is_refused(tiny) -> None:
         ("empty", None, "empty"),
     ],
 )
-def test_bad_model_files_are_refused_inone_line(odd_models, name: str, scale: int | None, match: str) -> None:
+def test_bad_model_files_are_refused_in_one_line(odd_models, name: str, scale: int | None, match: str) -> None:
     with pytest.raises(ModelFileError, match=match) as exc:
         spec_from_onnx(odd_models[name], scale=scale)
     one_line(exc)

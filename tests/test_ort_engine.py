@@ -97,7 +97,7 @@ def test_provider_order_and_names() -> None:
     and CUDA_EP in __import__("onnxruntime").get_available_providers(),
     reason="this onnxruntime has CUDA",
 )
-def test_requesting_a_missing_provider_fails_inone_line(tiny) -> None:
+def test_requesting_a_missing_provider_fails_in_one_line(tiny) -> None:
     _, path, _ = tiny
     with pytest.raises(EngineUnavailableError) as exc:
         OrtEngine(model_path=path, options=OrtOptions(providers=("cuda",)))
@@ -150,7 +150,7 @@ def test_size_multiple_padding_is_cropped_back() -> None:
         (np.full((1, 3, 16, 16), 255.0, np.float32), "values in"),
     ],
 )
-def test_bad_inputs_are_refused_inone_line(tiny, bad: object, match: str) -> None:
+def test_bad_inputs_are_refused_in_one_line(tiny, bad: object, match: str) -> None:
     _, path, _ = tiny
     with OrtEngine(model_path=path) as engine, pytest.raises(ImageError, match=match) as exc:
         engine.run(bad)  # type: ignore[arg-type]
