@@ -23,7 +23,6 @@ rebuilt in place (its folder passed the rule). New folders are made 0o700, entri
 from __future__ import annotations
 
 import atexit
-import hashlib
 import logging
 import os
 import shutil
