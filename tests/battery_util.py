@@ -49,6 +49,13 @@ def assert_refused(result: subprocess.CompletedProcess[str], prog: str, *needles
     return lines[0]
 
 
+def one_line(exc: pytest.ExceptionInfo) -> str:
+    """The message of an error raised in process, checked to be one non-empty line."""
+    message = str(exc.value)
+    assert message and "\n" not in message, message
+    return message
+
+
 def assert_ok(result: subprocess.CompletedProcess[str]) -> None:
     """Exit 0 and nothing on stderr (no warning, no TensorRT notice, no traceback)."""
     assert result.returncode == 0, (result.stdout, result.stderr)

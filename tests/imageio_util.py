@@ -1,5 +1,5 @@
 """What the image I/O tests share: a real photo crop and an alpha ramp (fixtures), and small
-helpers for reading, errors and writing with OpenCV. A test module imports the fixtures by
+helpers (float scaling, writing with OpenCV). A test module imports the fixtures by
 their function names (``photo_fixture``) and asks for them by fixture name (``photo``)."""
 
 from __future__ import annotations
@@ -27,12 +27,6 @@ def ramp_alpha_fixture() -> np.ndarray:
 
 def unit8(a: np.ndarray) -> np.ndarray:
     return a.astype(np.float32) / 255.0
-
-
-def assert_one_line(exc: pytest.ExceptionInfo) -> str:
-    msg = str(exc.value)
-    assert "\n" not in msg and msg
-    return msg
 
 
 def save_cv(path: Path, pixels: np.ndarray) -> Path:

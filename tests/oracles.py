@@ -62,10 +62,12 @@ def skimage_psnr(candidate: np.ndarray, reference: np.ndarray) -> float:
 
 
 def ort_sr(proto, lr: np.ndarray) -> np.ndarray:  # noqa: ANN001
-    """The graph run by ONNX Runtime's CPU provider directly (not through edgesr's session)."""
+    """The graph (a ModelProto or an .onnx path) run by ONNX Runtime's CPU provider directly
+    (not through edgesr's session)."""
     import onnxruntime as ort
 
-    session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    source = proto.SerializeToString() if hasattr(proto, "SerializeToString") else str(proto)
+    session = ort.InferenceSession(source, providers=["CPUExecutionProvider"])
     return session.run(None, {session.get_inputs()[0].name: lr.astype(np.float32)})[0]
 
 

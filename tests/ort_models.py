@@ -37,6 +37,13 @@ def lr_info() -> onnx.ValueInfoProto:
     return helper.make_tensor_value_info("lr", TensorProto.FLOAT, ["n", 3, "h", "w"])
 
 
+def classifier_model() -> onnx.ModelProto:
+    """A valid ONNX graph with an image input that is not SR: (n, 3, h, w) -> (n, 3)."""
+    return graph_model(
+        [helper.make_node("GlobalAveragePool", ["lr"], ["p"]), helper.make_node("Flatten", ["p"], ["sr"])],
+        [lr_info()], [helper.make_tensor_value_info("sr", TensorProto.FLOAT, ["n", 3])])
+
+
 @pytest.fixture(scope="session", name="tiny")
 def tiny_fixture(tmp_path_factory: pytest.TempPathFactory) -> tuple[object, Path, Path]:
     """(torch model, ONNX with edgesr metadata, same ONNX without metadata)."""
@@ -66,9 +73,7 @@ def odd_models_fixture(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Pa
     """Files that must be refused or probed: classifier, identity, x2 conv, garbage, ..."""
     folder = tmp_path_factory.mktemp("odd_models")
     paths = {}
-    classifier = graph_model(
-        [helper.make_node("GlobalAveragePool", ["lr"], ["p"]), helper.make_node("Flatten", ["p"], ["sr"])],
-        [lr_info()], [helper.make_tensor_value_info("sr", TensorProto.FLOAT, ["n", 3])])
+    classifier = classifier_model()
     identity = graph_model([helper.make_node("Identity", ["lr"], ["sr"])], [lr_info()],
                             [helper.make_tensor_value_info("sr", TensorProto.FLOAT, ["n", 3, "h", "w"])])
     rng = np.random.default_rng(0)
@@ -90,16 +95,3 @@ def odd_models_fixture(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Pa
     paths["truncated"] = folder / "truncated.onnx"
     paths["truncated"].write_bytes(full[: len(full) // 2])
     return paths
-
-
-def torch_sr(model: object, lr: np.ndarray) -> np.ndarray:
-    import torch
-
-    with torch.no_grad():
-        return model(torch.from_numpy(lr)).numpy()
-
-
-def one_line(exc: pytest.ExceptionInfo) -> str:
-    message = str(exc.value)
-    assert message and "\n" not in message
-    return message

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import struct
 import subprocess
-import sys
 import zlib
 from pathlib import Path
 
@@ -16,40 +15,24 @@ import numpy as np
 import onnx
 import pytest
 import skimage.data
-from onnx import TensorProto, helper
 
+import battery_util
 from conftest import toy_sr_model
+from ort_models import classifier_model
 
 REPO = Path(__file__).resolve().parents[1]
-SCRIPT = Path(sys.executable).with_name("edgesr-run")
 SCALE = 2
 H, W = 48, 64
 
 
 def run_cli(*args: object, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    command = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "edgesr.runtime.cli"]
-    return subprocess.run(command + [str(a) for a in args] + ["--threads", "1"], capture_output=True,
-                          text=True, timeout=120, cwd=cwd, env=env)
+    """``edgesr-run args --threads 1`` in a subprocess (battery_util.run)."""
+    return battery_util.run("edgesr-run", *args, "--threads", 1, env=env, cwd=cwd, timeout=120)
 
 
 def assert_refused(result: subprocess.CompletedProcess[str], *needles: str) -> str:
-    """Exit 2, exactly one line on stderr, no traceback; returns that line."""
-    lines = result.stderr.strip().splitlines()
-    assert result.returncode == 2, (result.returncode, result.stdout, result.stderr)
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("edgesr-run: error: ") and "Traceback" not in result.stderr
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-    return lines[0]
-
-
-def onnx_graph(nodes: list, output_shape: list, inits: list = ()) -> onnx.ModelProto:
-    graph = helper.make_graph(
-        nodes, "g", [helper.make_tensor_value_info("lr", TensorProto.FLOAT, ["n", 3, "h", "w"])],
-        [helper.make_tensor_value_info("sr", TensorProto.FLOAT, output_shape)], initializer=list(inits))
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
-    model.ir_version = 8
-    return model
+    """edgesr-run's refusal: exit 2, one ``edgesr-run: error:`` line holding every needle."""
+    return battery_util.assert_refused(result, "edgesr-run", *needles)
 
 
 @pytest.fixture(scope="session", name="models")
@@ -58,9 +41,7 @@ def models_fixture(tmp_path_factory: pytest.TempPathFactory, toy_onnx: Path) -> 
     paths = {name: folder / f"{name}.onnx" for name in ("nometa", "classifier")}
     paths["sr"] = toy_onnx  # x2, tile 32, overlap 4 (conftest)
     onnx.save(toy_sr_model(SCALE), str(paths["nometa"]))
-    classifier = onnx_graph([helper.make_node("GlobalAveragePool", ["lr"], ["p"]),
-                         helper.make_node("Flatten", ["p"], ["sr"])], ["n", 3])
-    onnx.save(classifier, str(paths["classifier"]))
+    onnx.save(classifier_model(), str(paths["classifier"]))
     return paths
 
 

@@ -29,7 +29,8 @@ from edgesr.runtime.engines.ort import (
 )
 from edgesr.runtime.model_file import UNKNOWN_MODEL_MIN_PX, inspect_onnx, spec_from_onnx
 
-from ort_models import TINY, TINY_SPEC, odd_models_fixture, one_line, tiny_fixture  # noqa: F401 (fixtures)
+from battery_util import one_line
+from ort_models import TINY, TINY_SPEC, odd_models_fixture, tiny_fixture  # noqa: F401 (fixtures)
 
 
 # ------------------------------------------------------------------------ table

@@ -47,11 +47,6 @@ from oracles import assert_checker_agrees, ort_sr, torch_sr  # noqa: E402
 TINY = ("osffnet-tiny_x4", "lmfn-tiny_x4")
 
 
-def _torch_sr(model: torch.nn.Module, lr: np.ndarray) -> np.ndarray:
-    with torch.no_grad():
-        return model(torch.from_numpy(lr)).numpy()
-
-
 @pytest.fixture(scope="module")
 def tiny_exports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple]:
     """(model, proto, path) for each tiny model, exported once per module."""
@@ -74,7 +69,7 @@ def test_parity_at_other_size_and_batch_2(tiny_exports, name: str) -> None:
     session = onnx_session(path)
     lr = np.random.default_rng(1).random((2, 3, 21, 27), dtype=np.float32)  # trace: 1x3x32x48
     sr = run_onnx(session, lr)
-    ref = _torch_sr(model, lr)
+    ref = torch_sr(model, lr)
     assert sr.shape == (2, 3, 84, 108)
     assert np.abs(sr - ref).max() <= FP32_MAX_ABS_ERROR
     assert psnr(sr, ref, data_range=1.0) >= FP32_MIN_PSNR_DB
@@ -126,7 +121,7 @@ def test_lmfn_one_custom_node_per_dsconv_runs_in_ort_and_reference(tiny_exports)
     assert [(f.domain, f.name) for f in proto.functions] == [(DSCONV_DOMAIN, "DynamicSnakeConv")]
 
     lr = np.random.default_rng(2).random((1, 3, 9, 11), dtype=np.float32)
-    ref = _torch_sr(model, lr)
+    ref = torch_sr(model, lr)
     from onnx.reference import ReferenceEvaluator
 
     by_reference = ReferenceEvaluator(proto).run(None, {"lr": lr})[0]
@@ -177,7 +172,7 @@ def test_onnxslim_simplifier_handles_the_custom_node(tiny_exports) -> None:
     assert not any(dims[a].HasField("dim_value") for a in (0, 2, 3))
     assert len(dsconv_nodes(slim)) == len(dsconv_nodes(proto))
     lr = np.random.default_rng(4).random((1, 3, 19, 14), dtype=np.float32)
-    assert np.abs(run_onnx(onnx_session(slim), lr) - _torch_sr(model, lr)).max() < 1e-4
+    assert np.abs(run_onnx(onnx_session(slim), lr) - torch_sr(model, lr)).max() < 1e-4
     with pytest.raises(ConfigError, match="unknown simplifier"):
         simplify_onnx(proto, simplifiers=("onnxopt",))
 

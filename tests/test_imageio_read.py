@@ -16,7 +16,8 @@ from edgesr.runtime.imageio import (
     read_image,
 )
 
-from imageio_util import H, W, assert_one_line, photo_fixture, ramp_alpha_fixture, save_cv, unit8  # noqa: F401 (fixtures)
+from battery_util import one_line
+from imageio_util import H, W, photo_fixture, ramp_alpha_fixture, save_cv, unit8  # noqa: F401 (fixtures)
 
 
 # ------------------------------------------------------------------------------ reading
@@ -197,7 +198,7 @@ def test_float_tiff_out_of_range_is_refused(tmp_path, photo):
     path = save_cv(tmp_path / "hdr.tiff", photo.astype(np.float32) / 255.0 * 4.0)
     with pytest.raises(ImageError) as exc:
         read_image(path)
-    msg = assert_one_line(exc)
+    msg = one_line(exc)
     assert "[0, 1]" in msg and "16-bit" in msg
 
 

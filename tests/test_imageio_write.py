@@ -18,7 +18,8 @@ from edgesr.runtime.imageio import (
     read_image,
 )
 
-from imageio_util import H, W, assert_one_line, photo_fixture, ramp_alpha_fixture, unit8  # noqa: F401 (fixtures)
+from battery_util import one_line
+from imageio_util import H, W, photo_fixture, ramp_alpha_fixture, unit8  # noqa: F401 (fixtures)
 
 
 # ------------------------------------------------------------------------------ writing
@@ -29,7 +30,7 @@ def test_write_is_atomic_and_replaces(tmp_path, photo):
     target.write_bytes(b"old")
     with pytest.raises(OutputError) as exc:  # no-clobber unless asked
         write_image(target, rgb=unit8(photo), bit_depth=8, is_gray=False)
-    assert "already exists" in assert_one_line(exc) and target.read_bytes() == b"old"
+    assert "already exists" in one_line(exc) and target.read_bytes() == b"old"
     write_image(target, rgb=unit8(photo), bit_depth=8, is_gray=False, overwrite=True)
     assert sorted(os.listdir(tmp_path)) == ["out.png"]  # no temp file left
     with Image.open(target) as back:
@@ -46,7 +47,7 @@ def test_failed_write_keeps_old_file_and_no_temp(tmp_path, photo, monkeypatch):
     monkeypatch.setattr(imageio.os, "replace", broken_replace)
     with pytest.raises(OutputError) as exc:
         write_image(target, rgb=unit8(photo), bit_depth=8, is_gray=False, overwrite=True)
-    assert "no space left" in assert_one_line(exc)
+    assert "no space left" in one_line(exc)
     assert target.read_bytes() == b"old"
     assert os.listdir(tmp_path) == ["out.png"]
 
@@ -54,14 +55,14 @@ def test_failed_write_keeps_old_file_and_no_temp(tmp_path, photo, monkeypatch):
 def test_write_unknown_extension(tmp_path, photo):
     with pytest.raises(ImageError) as exc:
         write_image(tmp_path / "out.gif", rgb=unit8(photo), bit_depth=8, is_gray=False)
-    msg = assert_one_line(exc)
+    msg = one_line(exc)
     assert ".png .jpg .jpeg .webp .tif .tiff .bmp" in msg
 
 
 def test_write_missing_folder(tmp_path, photo):
     with pytest.raises(OutputError) as exc:
         write_image(tmp_path / "no" / "out.png", rgb=unit8(photo), bit_depth=8, is_gray=False)
-    assert "does not exist" in assert_one_line(exc)
+    assert "does not exist" in one_line(exc)
 
 
 @pytest.mark.parametrize("ext", [".jpg", ".webp", ".bmp"])
@@ -140,7 +141,7 @@ def test_write_refuses_bad_arrays(tmp_path, kwargs, needle):
     args = {"bit_depth": 8, "is_gray": False, **kwargs}
     with pytest.raises(ImageError) as exc:
         write_image(tmp_path / "x.png", **args)
-    assert needle in assert_one_line(exc)
+    assert needle in one_line(exc)
     assert not (tmp_path / "x.png").exists()
 
 
@@ -159,7 +160,7 @@ def test_check_output_path_refuses_inputs(tmp_path, photo, monkeypatch):
     for output in (src, Path("./in.png"), tmp_path / "sub" / ".." / "in.png", link, hard):
         with pytest.raises(OutputError) as exc:
             check_output_path(output, inputs=[src], overwrite=True)
-        assert "never overwrites an input" in assert_one_line(exc)
+        assert "never overwrites an input" in one_line(exc)
     # write_image refuses too when told the inputs
     with pytest.raises(OutputError):
         write_image(link, rgb=unit8(photo), bit_depth=8, is_gray=False, inputs=[src], overwrite=True)
@@ -171,10 +172,10 @@ def test_check_output_path_existing_and_overwrite(tmp_path):
     existing.write_bytes(b"x")
     with pytest.raises(OutputError) as exc:
         check_output_path(existing, inputs=[tmp_path / "in.png"], overwrite=False)
-    assert "already exists" in assert_one_line(exc)
+    assert "already exists" in one_line(exc)
     assert check_output_path(existing, inputs=[tmp_path / "in.png"], overwrite=True) == existing
     fresh = tmp_path / "fresh.png"
     assert check_output_path(fresh, inputs=[existing], overwrite=False) == fresh
     with pytest.raises(ImageError) as exc:
         check_output_path(tmp_path, inputs=[], overwrite=True)
-    assert "folder" in assert_one_line(exc)
+    assert "folder" in one_line(exc)

@@ -29,7 +29,9 @@ from edgesr.runtime.engines.protocol import Engine
 from edgesr.runtime.model_file import spec_from_onnx
 from edgesr.spec import ModelSpec
 
-from ort_models import TINY_SPEC, odd_models_fixture, one_line, tiny_fixture, torch_sr  # noqa: F401 (fixtures)
+from battery_util import one_line
+from oracles import torch_sr
+from ort_models import TINY_SPEC, odd_models_fixture, tiny_fixture  # noqa: F401 (fixtures)
 
 
 # ------------------------------------------------------------------------ engine

@@ -21,7 +21,8 @@ from edgesr.runtime.imageio import (
     upscale_alpha,
 )
 
-from imageio_util import H, W, assert_one_line, photo_fixture, unit8  # noqa: F401 (fixtures)
+from battery_util import one_line
+from imageio_util import H, W, photo_fixture, unit8  # noqa: F401 (fixtures)
 from oracles import bicubic_upscale
 
 
@@ -31,21 +32,21 @@ from oracles import bicubic_upscale
 def test_missing_path(tmp_path):
     with pytest.raises(ImageError) as exc:
         read_image(tmp_path / "nope.png")
-    assert "does not exist" in assert_one_line(exc)
+    assert "does not exist" in one_line(exc)
 
 
 def test_directory(tmp_path):
     (tmp_path / "dir.png").mkdir()
     with pytest.raises(ImageError) as exc:
         read_image(tmp_path / "dir.png")
-    assert "folder" in assert_one_line(exc)
+    assert "folder" in one_line(exc)
 
 
 def test_empty_file(tmp_path):
     (tmp_path / "empty.png").write_bytes(b"")
     with pytest.raises(ImageError) as exc:
         read_image(tmp_path / "empty.png")
-    assert "empty" in assert_one_line(exc)
+    assert "empty" in one_line(exc)
 
 
 @pytest.mark.parametrize("ext", [".png", ".jpg", ".webp", ".tif", ".bmp"])
@@ -57,7 +58,7 @@ def test_truncated_file(tmp_path, photo, ext):
     cut.write_bytes(data[: len(data) // 2])
     with pytest.raises(ImageError) as exc:
         read_image(cut)
-    msg = assert_one_line(exc)
+    msg = one_line(exc)
     assert "truncated" in msg and str(cut) in msg
 
 
@@ -66,7 +67,7 @@ def test_text_file_named_png(tmp_path):
     path.write_text("this is not an image\n")
     with pytest.raises(ImageError) as exc:
         read_image(path)
-    assert "not a PNG, JPEG, WebP, TIFF or BMP" in assert_one_line(exc)
+    assert "not a PNG, JPEG, WebP, TIFF or BMP" in one_line(exc)
 
 
 def test_corrupt_png_body(tmp_path, photo):
@@ -77,7 +78,7 @@ def test_corrupt_png_body(tmp_path, photo):
     path.write_bytes(bytes(data))
     with pytest.raises(ImageError) as exc:
         read_image(path)
-    assert "could not decode" in assert_one_line(exc)
+    assert "could not decode" in one_line(exc)
 
 
 def test_unsupported_extension(tmp_path, photo):
@@ -85,7 +86,7 @@ def test_unsupported_extension(tmp_path, photo):
     Image.fromarray(photo).save(path)
     with pytest.raises(ImageError) as exc:
         read_image(path)
-    msg = assert_one_line(exc)
+    msg = one_line(exc)
     assert "'.gif'" in msg and ".png" in msg and ".webp" in msg
 
 
@@ -95,7 +96,7 @@ def test_too_small(tmp_path, size):
     Image.fromarray(np.zeros(size + (3,), np.uint8)).save(path)
     with pytest.raises(ImageError) as exc:
         read_image(path)
-    assert "minimum is 2x2" in assert_one_line(exc)
+    assert "minimum is 2x2" in one_line(exc)
     path2 = tmp_path / "two.png"
     Image.fromarray(np.zeros((2, 2, 3), np.uint8)).save(path2)
     assert read_image(path2).rgb.shape == (2, 2, 3)
@@ -160,7 +161,7 @@ def test_list_images_and_mirror(tmp_path, photo):
         mirror_output_path(found[0], input_root=root, output_root=tmp_path, suffix="a/b")
     with pytest.raises(ImageError) as exc:
         list_images(tmp_path / "missing")
-    assert "does not exist" in assert_one_line(exc)
+    assert "does not exist" in one_line(exc)
 
 
 # ----------------------------------------------------------------------- no torch

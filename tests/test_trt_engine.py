@@ -10,7 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from trt_tiny_model import SCALE, ort_run, tiny_sr_onnx
+from oracles import ort_sr
+from trt_tiny_model import SCALE, tiny_sr_onnx
 
 from edgesr.errors import ConfigError, EngineUnavailableError, ModelFileError
 from edgesr.runtime.engines.trt import build, cuda_memory, plugin, plugin_launch
@@ -201,7 +202,7 @@ def test_tiny_model_runs_in_onnxruntime(tiny_fp32: Path, tmp_path: Path) -> None
     from onnx.reference import ReferenceEvaluator
 
     lr = np.random.default_rng(1).random((1, 3, 9, 11), dtype=np.float32)
-    sr = ort_run(tiny_fp32, lr)
+    sr = ort_sr(tiny_fp32, lr)
     assert sr.shape == (1, 3, 18, 22)
     np.testing.assert_allclose(sr, ReferenceEvaluator(str(tiny_fp32)).run(["sr"], {"lr": lr})[0], atol=1e-5)
 
@@ -211,7 +212,7 @@ def test_tiny_model_runs_in_onnxruntime(tiny_fp32: Path, tmp_path: Path) -> None
     with torch.no_grad():
         features = f.conv2d(torch.from_numpy(lr), w["w1"], w["b1"], padding=1)
         expected = f.pixel_shuffle(f.conv2d(features, w["w3"], w["b3"], padding=1), SCALE).numpy()
-    np.testing.assert_allclose(ort_run(plain, lr), expected, atol=1e-5)
+    np.testing.assert_allclose(ort_sr(plain, lr), expected, atol=1e-5)
 
 
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from trt_tiny_model import SCALE, ort_run, psnr_db, tiny_sr_onnx
+from oracles import ort_sr
+from trt_tiny_model import SCALE, psnr_db, tiny_sr_onnx
 
 from edgesr.errors import ConfigError, EngineUnavailableError
 from edgesr.runtime.engines.trt import cuda_memory, engine_bytes
@@ -53,7 +54,7 @@ def test_predicted_plugin_follows_the_parser_choice_table() -> None:
 @needs_trt
 def test_trt_matches_onnxruntime_and_caches(tiny_fp32: Path, tmp_path: Path) -> None:
     lr = np.random.default_rng(2).random((1, 3, 20, 27), dtype=np.float32)
-    expected = ort_run(tiny_fp32, lr)
+    expected = ort_sr(tiny_fp32, lr)
     options = TrtOptions(cache_dir=tmp_path)
     with TrtEngine(model_path=tiny_fp32, options=options) as engine:
         assert engine.info().details["engine_cache"] == "built"
@@ -83,7 +84,7 @@ def test_trt_plugin_matches_local_function(tiny_fp32: Path, tmp_path: Path) -> N
         assert plug.info().details["plugin"] == predicted_plugin(trt_version())
         by_plugin = plug.run(lr)
     assert float(np.abs(by_plugin - by_function).max()) < 1e-3
-    np.testing.assert_allclose(by_plugin, ort_run(tiny_fp32, lr), atol=1e-3)
+    np.testing.assert_allclose(by_plugin, ort_sr(tiny_fp32, lr), atol=1e-3)
 
 
 @pytest.mark.tensorrt
@@ -94,7 +95,7 @@ def test_trt_jit_plugin(tiny_fp32: Path, tmp_path: Path) -> None:
     lr = np.random.default_rng(4).random((2, 3, 16, 16), dtype=np.float32)
     with TrtEngine(model_path=tiny_fp32, options=TrtOptions(cache_dir=tmp_path, plugin_impl="jit")) as engine:
         got = engine.run(lr)
-    np.testing.assert_allclose(got, ort_run(tiny_fp32, lr), atol=1e-3)
+    np.testing.assert_allclose(got, ort_sr(tiny_fp32, lr), atol=1e-3)
 
 
 @pytest.mark.tensorrt
@@ -103,7 +104,7 @@ def test_trt_fp16_graph_psnr(tmp_path: Path) -> None:
     fp32 = tiny_sr_onnx(tmp_path / "tiny32.onnx", seed=5)
     fp16 = tiny_sr_onnx(tmp_path / "tiny16.onnx", precision="fp16", seed=5)
     lr = np.random.default_rng(5).random((1, 3, 30, 30), dtype=np.float32)
-    reference = ort_run(fp32, lr)
+    reference = ort_sr(fp32, lr)
     with TrtEngine(model_path=fp16, options=TrtOptions(cache_dir=tmp_path, precision="fp16")) as engine:
         assert engine.info().precision == "fp16"
         got = engine.run(lr)
@@ -148,7 +149,7 @@ def test_fp16_fixture_runs_in_onnxruntime(tmp_path: Path) -> None:
     from onnxruntime.capi.onnxruntime_pybind11_state import NotImplemented as OrtNotImplemented
 
     try:
-        got = ort_run(fp16, lr)
+        got = ort_sr(fp16, lr)
     except OrtNotImplemented as exc:  # an ORT build without float16 CPU kernels; any other error fails
         pytest.skip(f"ONNX Runtime has no float16 CPU kernel for the graph: {exc}")
-    assert psnr_db(got, ort_run(fp32, lr)) > 40.0
+    assert psnr_db(got, ort_sr(fp32, lr)) > 40.0
